@@ -1,0 +1,105 @@
+/* gradfit C core: public API.
+ *
+ * A network is a stack of dense layers. Layer l maps IN = sizes[l] inputs to
+ * OUT = sizes[l+1] outputs and applies activation acts[l].
+ *
+ * Every parameter lives in one flat buffer, layer by layer:
+ *     W0 (IN0,OUT0) row-major, b0 (OUT0), W1 (IN1,OUT1), b1 (OUT1), ...
+ * Gradients and optimizer state use the same layout.
+ *
+ * Scratch memory (gathered batch, activations, deltas, the previous
+ * parameters) lives in one workspace buffer owned by the caller, sized by
+ * gf_workspace_len() for a chunk of at most `chunk` rows. Nothing here
+ * allocates, prints or exits; functions return a gf_status.
+ *
+ * Every typed function exists twice, with suffix _f32 (float) and _f64
+ * (double), compiled from the same source (kernels.inc, see dtype.h).
+ */
+#ifndef GRADFIT_H
+#define GRADFIT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    GF_ACT_IDENTITY = 0,
+    GF_ACT_RELU = 1,
+    GF_ACT_SIGMOID = 2,
+    GF_ACT_TANH = 3,
+    GF_ACT_SOFTPLUS = 4,
+    GF_ACT_COUNT_ = 5
+} gf_act;
+
+typedef enum {
+    GF_LOSS_MSE = 0,   /* mean over samples and outputs of (pred - y)^2 */
+    GF_LOSS_SSE = 1,   /* sum over samples and outputs of (pred - y)^2 */
+    GF_LOSS_COUNT_ = 2
+} gf_loss;
+
+typedef enum {
+    GF_OPT_SGD = 0,    /* p -= lr * g ; no state */
+    GF_OPT_COUNT_ = 1
+} gf_optim;
+
+typedef enum {
+    GF_OK = 0,
+    GF_ERR_ARG = 1,       /* an argument is out of range (a bug in the caller) */
+    GF_DIVERGED = 2,      /* a batch loss was NaN/inf; params restored */
+    GF_CONVERGED = 3,     /* full-batch gradient norm fell below grad_tol */
+    GF_MAX_STEPS = 4      /* the step budget was used up */
+} gf_status;
+
+typedef struct {
+    int64_t n_layers;        /* L, number of dense layers (>= 1) */
+    const int64_t *sizes;    /* L + 1 layer widths */
+    const int32_t *acts;     /* L activation ids (gf_act) */
+} gf_net;
+
+/* Training run settings that do not change within a call. */
+typedef struct {
+    int32_t loss;            /* gf_loss */
+    int32_t optim;           /* gf_optim */
+    double lr;               /* learning rate, > 0 */
+    int64_t batch;           /* minibatch size, >= 1 */
+    int64_t chunk;           /* workspace capacity in rows, >= 1 */
+    int64_t max_steps;       /* updates allowed in this call; < 0: no limit */
+    double grad_tol;         /* > 0: stop when a full-batch gradient norm < grad_tol */
+} gf_train_cfg;
+
+/* Per-call results of gf_train_*. */
+typedef struct {
+    int64_t steps;           /* updates applied */
+    int64_t epochs;          /* epochs begun (the last may be partial) */
+    double grad_norm;        /* norm of the last full-batch gradient seen, or -1 */
+} gf_train_out;
+
+int gf_check_net(const gf_net *net);
+int64_t gf_n_params(const gf_net *net);
+int64_t gf_workspace_len(const gf_net *net, int64_t chunk);
+
+#define GF_DECLARE_TYPED(T, SUF)                                              \
+    int gf_predict_##SUF(const gf_net *net, const T *params,                  \
+                         const T *X, int64_t N, int64_t chunk, T *ws, T *out); \
+    int gf_loss_grad_##SUF(const gf_net *net, int32_t loss, const T *params,  \
+                           T *grad, const T *X, const T *y,                   \
+                           const int64_t *idx, int64_t n, int64_t chunk,      \
+                           T *ws, double *loss_out);                          \
+    int gf_train_##SUF(const gf_net *net, const gf_train_cfg *cfg,            \
+                       T *params, T *grad, T *state, T *ws,                   \
+                       const T *X, const T *y, int64_t N,                     \
+                       const int64_t *idx, int64_t n_epochs,                  \
+                       double *epoch_loss, int64_t *epoch_seen,               \
+                       gf_train_out *out);
+
+GF_DECLARE_TYPED(float, f32)
+GF_DECLARE_TYPED(double, f64)
+
+#undef GF_DECLARE_TYPED
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GRADFIT_H */

@@ -1,0 +1,46 @@
+/* Network description helpers shared by both dtypes: validation and the
+ * sizes of the flat parameter buffer and the workspace. */
+#include "gradfit.h"
+#include "layout.h"
+
+int gf_check_net(const gf_net *net)
+{
+    if (!net || net->n_layers < 1 || !net->sizes || !net->acts)
+        return GF_ERR_ARG;
+    for (int64_t l = 0; l <= net->n_layers; l++)
+        if (net->sizes[l] < 1)
+            return GF_ERR_ARG;
+    for (int64_t l = 0; l < net->n_layers; l++)
+        if (net->acts[l] < 0 || net->acts[l] >= GF_ACT_COUNT_)
+            return GF_ERR_ARG;
+    return GF_OK;
+}
+
+int64_t gf_n_params(const gf_net *net)
+{
+    int64_t P = 0;
+    for (int64_t l = 0; l < net->n_layers; l++)
+        P += net->sizes[l] * net->sizes[l + 1] + net->sizes[l + 1];
+    return P;
+}
+
+int64_t gf_max_width(const gf_net *net)
+{
+    int64_t w = 1;
+    for (int64_t l = 1; l <= net->n_layers; l++)
+        if (net->sizes[l] > w)
+            w = net->sizes[l];
+    return w;
+}
+
+int64_t gf_workspace_len(const gf_net *net, int64_t chunk)
+{
+    const int64_t L = net->n_layers;
+    int64_t len = gf_n_params(net);                 /* prev params */
+    len += chunk * net->sizes[0];                    /* gathered X rows */
+    len += chunk * net->sizes[L];                    /* gathered y rows */
+    for (int64_t l = 0; l < L; l++)
+        len += 2 * chunk * net->sizes[l + 1];        /* z and a per layer */
+    len += 2 * chunk * gf_max_width(net);            /* two delta buffers */
+    return len;
+}

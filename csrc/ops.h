@@ -1,0 +1,26 @@
+/* Internal: the ops, as forward/backward pairs, for both dtypes.
+ * Argument order: outputs, inputs, sizes. Gradients carry a `d` prefix.
+ * dense_backward accumulates into its gradients; a NULL gradient pointer
+ * skips that work. act_backward may run in place (dz == da). */
+#ifndef GRADFIT_OPS_H
+#define GRADFIT_OPS_H
+#include <stdint.h>
+
+#define GF_DECLARE_OPS(T, SUF)                                                  \
+    void dense_forward_##SUF(T *out, const T *inp, const T *W, const T *bias,   \
+                             int64_t B, int64_t IN, int64_t OUT);               \
+    void dense_backward_##SUF(T *dinp, T *dW, T *dbias, const T *dout,          \
+                              const T *inp, const T *W,                         \
+                              int64_t B, int64_t IN, int64_t OUT);              \
+    void act_forward_##SUF(T *a, const T *z, int64_t n, int32_t act);           \
+    void act_backward_##SUF(T *dz, const T *da, const T *z, const T *a,         \
+                            int64_t n, int32_t act);                            \
+    double loss_forward_##SUF(const T *pred, const T *y, int64_t B,             \
+                              int64_t OUT, int32_t loss);                       \
+    void loss_backward_##SUF(T *dpred, const T *pred, const T *y, int64_t B,    \
+                             int64_t OUT, int32_t loss, T scale);
+
+GF_DECLARE_OPS(float, f32)
+GF_DECLARE_OPS(double, f64)
+#undef GF_DECLARE_OPS
+#endif

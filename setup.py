@@ -1,0 +1,23 @@
+"""Build of the C core and its Cython wrapper. Metadata lives in pyproject.toml."""
+import glob
+import sys
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+if sys.platform == "win32":
+    compile_args = ["/O2"]
+else:
+    # Portable wheels: no -ffast-math, -Ofast or -march=native. The loops are
+    # written so that -O3 vectorizes them for the baseline ISA.
+    compile_args = ["-O3", "-fopenmp-simd"]
+
+core = Extension(
+    "gradfit._core",
+    sources=["src/gradfit/_core.pyx"] + sorted(glob.glob("csrc/*.c")),
+    include_dirs=["csrc"],
+    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.inc")),
+    extra_compile_args=compile_args,
+)
+
+setup(ext_modules=cythonize([core], language_level=3))

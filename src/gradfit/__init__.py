@@ -1,0 +1,15 @@
+"""gradfit: small fully-connected networks trained by backpropagation and
+minibatch SGD, with the whole training loop in C.
+
+    import gradfit as gf
+    model = gf.MLP([1, 2, 1], activation="softplus", seed=0)
+    result = gf.train(model, X, y, lr=0.05, batch_size=32, epochs=10, seed=0)
+    print(result)
+"""
+from . import reference
+from .model import MLP
+from .result import TrainResult
+from .train import DivergenceWarning, train
+
+__version__ = "0.1.0"
+__all__ = ["MLP", "train", "TrainResult", "DivergenceWarning", "reference", "__version__"]

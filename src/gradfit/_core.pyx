@@ -1,0 +1,179 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Pointer plumbing between NumPy buffers and the C core (csrc/).
+
+Arguments arrive already validated by the Python layer (gradfit.model,
+gradfit.train): C-contiguous, the right dtype, consistent shapes. Each call
+turns memoryviews into pointers, releases the GIL around the C call, and
+turns a C status into a Python exception or a return value. No numerics here.
+"""
+from libc.stdint cimport int32_t, int64_t
+
+cdef extern from "gradfit.h":
+    ctypedef struct gf_net:
+        int64_t n_layers
+        const int64_t *sizes
+        const int32_t *acts
+
+    ctypedef struct gf_train_cfg:
+        int32_t loss
+        int32_t optim
+        double lr
+        int64_t batch
+        int64_t chunk
+        int64_t max_steps
+        double grad_tol
+
+    ctypedef struct gf_train_out:
+        int64_t steps
+        int64_t epochs
+        double grad_norm
+
+    int GF_OK, GF_ERR_ARG, GF_DIVERGED, GF_CONVERGED, GF_MAX_STEPS
+
+    int gf_check_net(const gf_net *net) nogil
+    int64_t gf_n_params(const gf_net *net) nogil
+    int64_t gf_workspace_len(const gf_net *net, int64_t chunk) nogil
+
+    int gf_predict_f32(const gf_net *net, const float *params, const float *X,
+                       int64_t N, int64_t chunk, float *ws, float *out) nogil
+    int gf_predict_f64(const gf_net *net, const double *params, const double *X,
+                       int64_t N, int64_t chunk, double *ws, double *out) nogil
+    int gf_loss_grad_f32(const gf_net *net, int32_t loss, const float *params,
+                         float *grad, const float *X, const float *y,
+                         const int64_t *idx, int64_t n, int64_t chunk,
+                         float *ws, double *loss_out) nogil
+    int gf_loss_grad_f64(const gf_net *net, int32_t loss, const double *params,
+                         double *grad, const double *X, const double *y,
+                         const int64_t *idx, int64_t n, int64_t chunk,
+                         double *ws, double *loss_out) nogil
+    int gf_train_f32(const gf_net *net, const gf_train_cfg *cfg, float *params,
+                     float *grad, float *state, float *ws, const float *X,
+                     const float *y, int64_t N, const int64_t *idx,
+                     int64_t n_epochs, double *epoch_loss, int64_t *epoch_seen,
+                     gf_train_out *out) nogil
+    int gf_train_f64(const gf_net *net, const gf_train_cfg *cfg, double *params,
+                     double *grad, double *state, double *ws, const double *X,
+                     const double *y, int64_t N, const int64_t *idx,
+                     int64_t n_epochs, double *epoch_loss, int64_t *epoch_seen,
+                     gf_train_out *out) nogil
+
+STATUS_OK = GF_OK
+STATUS_DIVERGED = GF_DIVERGED
+STATUS_CONVERGED = GF_CONVERGED
+STATUS_MAX_STEPS = GF_MAX_STEPS
+
+ctypedef fused real:
+    float
+    double
+
+
+cdef gf_net _net(const int64_t[::1] sizes, const int32_t[::1] acts) except *:
+    cdef gf_net net
+    if sizes.shape[0] < 2 or acts.shape[0] != sizes.shape[0] - 1:
+        raise ValueError("internal: inconsistent layer sizes / activations")
+    net.n_layers = sizes.shape[0] - 1
+    net.sizes = &sizes[0]
+    net.acts = &acts[0]
+    if gf_check_net(&net) != GF_OK:
+        raise ValueError("internal: invalid network description")
+    return net
+
+
+cdef void _check(int status, str what) except *:
+    if status == GF_ERR_ARG:
+        raise ValueError(f"internal: the C core rejected the arguments of {what}")
+
+
+def n_params(const int64_t[::1] sizes, const int32_t[::1] acts):
+    cdef gf_net net = _net(sizes, acts)
+    return gf_n_params(&net)
+
+
+def workspace_len(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chunk):
+    cdef gf_net net = _net(sizes, acts)
+    return gf_workspace_len(&net, chunk)
+
+
+def predict(const int64_t[::1] sizes, const int32_t[::1] acts,
+            const real[::1] params, const real[:, ::1] X, int64_t chunk,
+            real[::1] ws, real[:, ::1] out):
+    """out (N, OUT) = forward pass of X (N, IN)."""
+    cdef gf_net net = _net(sizes, acts)
+    cdef int status
+    cdef int64_t N = X.shape[0]
+    if N == 0:
+        return
+    with nogil:
+        if real is float:
+            status = gf_predict_f32(&net, &params[0], &X[0, 0], N, chunk, &ws[0], &out[0, 0])
+        else:
+            status = gf_predict_f64(&net, &params[0], &X[0, 0], N, chunk, &ws[0], &out[0, 0])
+    _check(status, "predict")
+
+
+def loss_grad(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss,
+              const real[::1] params, real[::1] grad, const real[:, ::1] X,
+              const real[:, ::1] y, const int64_t[::1] idx, int64_t chunk,
+              real[::1] ws):
+    """Loss over the rows of X (or rows idx) and grad = its gradient; returns the loss."""
+    cdef gf_net net = _net(sizes, acts)
+    cdef int status
+    cdef double value = 0
+    cdef const int64_t *ip = NULL
+    cdef int64_t n = X.shape[0]
+    if idx.shape[0] > 0:
+        ip = &idx[0]
+        n = idx.shape[0]
+    with nogil:
+        if real is float:
+            status = gf_loss_grad_f32(&net, loss, &params[0], &grad[0], &X[0, 0], &y[0, 0],
+                                      ip, n, chunk, &ws[0], &value)
+        else:
+            status = gf_loss_grad_f64(&net, loss, &params[0], &grad[0], &X[0, 0], &y[0, 0],
+                                      ip, n, chunk, &ws[0], &value)
+    _check(status, "loss_grad")
+    return value
+
+
+def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss,
+          int32_t optim, double lr, int64_t batch, int64_t chunk,
+          int64_t max_steps, double grad_tol,
+          real[::1] params, real[::1] grad, real[::1] state, real[::1] ws,
+          const real[:, ::1] X, const real[:, ::1] y, const int64_t[::1] idx,
+          int64_t n_epochs, double[::1] epoch_loss, int64_t[::1] epoch_seen):
+    """Runs gf_train over n_epochs epochs; returns (status, steps, epochs, grad_norm)."""
+    cdef gf_net net = _net(sizes, acts)
+    cdef gf_train_cfg cfg
+    cdef gf_train_out out
+    cdef int status
+    cdef const int64_t *ip = NULL
+    cdef real *sp = NULL
+    cdef int64_t N = X.shape[0]
+    if idx.shape[0] > 0:
+        if idx.shape[0] != n_epochs * N:
+            raise ValueError("internal: idx must hold n_epochs * N indices")
+        ip = &idx[0]
+    if state.shape[0] > 0:
+        sp = &state[0]
+    if epoch_loss.shape[0] < n_epochs or epoch_seen.shape[0] < n_epochs:
+        raise ValueError("internal: epoch buffers too short")
+    if n_epochs == 0:
+        return GF_OK, 0, 0, -1.0
+    cfg.loss = loss
+    cfg.optim = optim
+    cfg.lr = lr
+    cfg.batch = batch
+    cfg.chunk = chunk
+    cfg.max_steps = max_steps
+    cfg.grad_tol = grad_tol
+    with nogil:
+        if real is float:
+            status = gf_train_f32(&net, &cfg, &params[0], &grad[0], sp, &ws[0],
+                                  &X[0, 0], &y[0, 0], N, ip, n_epochs,
+                                  &epoch_loss[0], &epoch_seen[0], &out)
+        else:
+            status = gf_train_f64(&net, &cfg, &params[0], &grad[0], sp, &ws[0],
+                                  &X[0, 0], &y[0, 0], N, ip, n_epochs,
+                                  &epoch_loss[0], &epoch_seen[0], &out)
+    _check(status, "train")
+    return status, out.steps, out.epochs, out.grad_norm
