@@ -1,0 +1,23 @@
+"""The `gradfit` command (also `python -m gradfit`)."""
+import argparse
+import sys
+
+from . import __version__
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="gradfit", description="Train small neural networks by backpropagation.")
+    parser.add_argument("--version", action="version", version=f"gradfit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    commands.add_parser("demo", help="walk through the backpropagation tutorial with real numbers")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from .demo import run
+        run()
+        return 0
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
