@@ -9,8 +9,13 @@ if sys.platform == "win32":
     compile_args = ["/O2"]
 else:
     # Portable wheels: no -ffast-math, -Ofast or -march=native. The loops are
-    # written so that -O3 vectorizes them for the baseline ISA.
-    compile_args = ["-O3", "-fopenmp-simd"]
+    # written so that -O3 vectorizes them; AVX2 + FMA variants are compiled
+    # with a target pragma and picked at run time (csrc/dispatch.c).
+    # -fno-trapping-math changes no result (gradfit never reads FP exception
+    # flags); it lets GCC turn clamps and selects into vector blends.
+    # -fno-tree-loop-distribute-patterns keeps short row copies as inline
+    # loops instead of memcpy calls (rows here are often 1-64 elements).
+    compile_args = ["-O3", "-fopenmp-simd", "-fno-trapping-math", "-fno-tree-loop-distribute-patterns"]
 
 core = Extension(
     "gradfit._core",

@@ -1,8 +1,11 @@
-/* Internal: defines `real`, FN(name) and the math functions for one dtype.
- * Include after defining GF_DTYPE as 32 or 64, then include the typed
- * bodies (*.inc). kernels_f32.c and kernels_f64.c do exactly that, so the
- * float and double kernels come from one source and cannot drift apart. */
+/* Internal: defines `real`, FN(name) and the math functions for one dtype
+ * and one instruction set. Include after defining GF_DTYPE as 32 or 64 and
+ * GF_ISA as base or avx2, then include the typed bodies (*.inc). The
+ * kernels_*.c files do exactly that, so every float/double and
+ * baseline/AVX2 variant comes from one source and none can drift apart.
+ * FN(dense_forward) is dense_forward_f32_base, dense_forward_f64_avx2, ... */
 #include <math.h>
+#include "vmath.h"
 
 #undef real
 #undef FN
@@ -13,21 +16,21 @@
 #undef TANH
 #undef SQRT
 
-#define FN__(name, suf) name##_##suf
-#define FN_(name, suf) FN__(name, suf)
+#define FN__(name, suf, isa) name##_##suf##_##isa
+#define FN_(name, suf, isa) FN__(name, suf, isa)
 
 #if GF_DTYPE == 64
 #define real double
-#define FN(name) FN_(name, f64)
-#define EXP exp
-#define LOG1P log1p
-#define TANH tanh
+#define FN(name) FN_(name, f64, GF_ISA)
+#define EXP gf_exp            /* vectorizable, see vmath.h */
+#define LOG1P gf_log1p_unit    /* argument in [0, 1] */
+#define TANH tanh              /* libm */
 #elif GF_DTYPE == 32
 #define real float
-#define FN(name) FN_(name, f32)
-#define EXP expf
-#define LOG1P log1pf
-#define TANH tanhf
+#define FN(name) FN_(name, f32, GF_ISA)
+#define EXP gf_expf     /* vectorizable, see vmath.h */
+#define LOG1P gf_log1pf_unit  /* argument in [0, 1] */
+#define TANH gf_tanhf   /* vectorizable, see vmath.h */
 #else
 #error "define GF_DTYPE as 32 or 64"
 #endif

@@ -13,7 +13,9 @@
  * allocates, prints or exits; functions return a gf_status.
  *
  * Every typed function exists twice, with suffix _f32 (float) and _f64
- * (double), compiled from the same source (kernels.inc, see dtype.h).
+ * (double), compiled from the same source (see dtype.h). Each of those
+ * dispatches at run time to a baseline build or, on x86-64 CPUs with AVX2
+ * and FMA, to the same source compiled for them (dispatch.c).
  */
 #ifndef GRADFIT_H
 #define GRADFIT_H
@@ -76,6 +78,14 @@ typedef struct {
     double grad_norm;        /* norm of the last full-batch gradient seen, or -1 */
 } gf_train_out;
 
+/* SIMD paths: GF_SIMD_BASELINE runs everywhere; GF_SIMD_AVX2 needs x86-64
+ * with AVX2 and FMA. The environment variable GRADFIT_SIMD=baseline forces
+ * the baseline path at start-up. */
+typedef enum { GF_SIMD_BASELINE = 0, GF_SIMD_AVX2 = 1 } gf_simd;
+int gf_simd_available(int level);    /* 1 if this build and CPU can run it */
+int gf_simd_get(void);               /* the path in use */
+int gf_simd_set(int level);          /* choose a path; returns the path in use */
+
 int gf_check_net(const gf_net *net);
 int64_t gf_n_params(const gf_net *net);
 int64_t gf_workspace_len(const gf_net *net, int64_t chunk);
@@ -96,6 +106,10 @@ int64_t gf_workspace_len(const gf_net *net, int64_t chunk);
 
 GF_DECLARE_TYPED(float, f32)
 GF_DECLARE_TYPED(double, f64)
+GF_DECLARE_TYPED(float, f32_base)
+GF_DECLARE_TYPED(double, f64_base)
+GF_DECLARE_TYPED(float, f32_avx2)
+GF_DECLARE_TYPED(double, f64_avx2)
 
 #undef GF_DECLARE_TYPED
 

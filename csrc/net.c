@@ -42,5 +42,6 @@ int64_t gf_workspace_len(const gf_net *net, int64_t chunk)
     for (int64_t l = 0; l < L; l++)
         len += 2 * chunk * net->sizes[l + 1];        /* z and a per layer */
     len += 2 * chunk * gf_max_width(net);            /* two delta buffers */
+    len += gf_scratch_len(net);               /* transposes */
     return len;
 }

@@ -12,7 +12,7 @@
                              int64_t B, int64_t IN, int64_t OUT);               \
     void dense_backward_##SUF(T *dinp, T *dW, T *dbias, const T *dout,          \
                               const T *inp, const T *W,                         \
-                              int64_t B, int64_t IN, int64_t OUT);              \
+                              int64_t B, int64_t IN, int64_t OUT, T *scratch);  \
     void act_forward_##SUF(T *a, T *dadz, const T *z, int64_t n, int32_t act);  \
     void act_backward_##SUF(T *dz, const T *da, const T *dadz, int64_t n);      \
     double loss_forward_##SUF(const T *pred, const T *y, int64_t B,             \
@@ -20,7 +20,9 @@
     void loss_backward_##SUF(T *dpred, const T *pred, const T *y, int64_t B,    \
                              int64_t OUT, int32_t loss, T scale);
 
-GF_DECLARE_OPS(float, f32)
-GF_DECLARE_OPS(double, f64)
+GF_DECLARE_OPS(float, f32_base)
+GF_DECLARE_OPS(double, f64_base)
+GF_DECLARE_OPS(float, f32_avx2)
+GF_DECLARE_OPS(double, f64_avx2)
 #undef GF_DECLARE_OPS
 #endif

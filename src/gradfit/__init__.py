@@ -7,9 +7,11 @@ minibatch SGD, with the whole training loop in C.
     print(result)
 """
 from . import reference
+from .config import config, show_config, simd
 from .model import MLP
 from .result import TrainResult
 from .train import DivergenceWarning, train
 
 __version__ = "0.1.0"
-__all__ = ["MLP", "train", "TrainResult", "DivergenceWarning", "reference", "__version__"]
+__all__ = ["MLP", "train", "TrainResult", "DivergenceWarning", "reference", "config", "show_config", "simd",
+           "__version__"]

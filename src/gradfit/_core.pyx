@@ -29,6 +29,11 @@ cdef extern from "gradfit.h":
         double grad_norm
 
     int GF_OK, GF_ERR_ARG, GF_DIVERGED, GF_CONVERGED, GF_MAX_STEPS
+    int GF_SIMD_BASELINE, GF_SIMD_AVX2
+
+    int gf_simd_available(int level) nogil
+    int gf_simd_get() nogil
+    int gf_simd_set(int level) nogil
 
     int gf_check_net(const gf_net *net) nogil
     int64_t gf_n_params(const gf_net *net) nogil
@@ -61,6 +66,31 @@ STATUS_OK = GF_OK
 STATUS_DIVERGED = GF_DIVERGED
 STATUS_CONVERGED = GF_CONVERGED
 STATUS_MAX_STEPS = GF_MAX_STEPS
+
+SIMD_PATHS = {"baseline": GF_SIMD_BASELINE, "avx2": GF_SIMD_AVX2}
+
+
+def simd_available():
+    """Names of the SIMD paths this build can run on this CPU."""
+    return [name for name, level in SIMD_PATHS.items() if gf_simd_available(level)]
+
+
+def simd_get():
+    """Name of the SIMD path in use."""
+    level = gf_simd_get()
+    return next(name for name, value in SIMD_PATHS.items() if value == level)
+
+
+def simd_set(str name):
+    """Use SIMD path `name` ("baseline", "avx2" or "auto"); returns the path in use."""
+    if name == "auto":
+        gf_simd_set(-1)
+    elif name in SIMD_PATHS and gf_simd_available(SIMD_PATHS[name]):
+        gf_simd_set(SIMD_PATHS[name])
+    else:
+        raise ValueError(f"simd: expected one of {['auto'] + simd_available()}, got {name!r}")
+    return simd_get()
+
 
 ctypedef fused real:
     float

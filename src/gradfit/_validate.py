@@ -30,7 +30,7 @@ def as_float_array(value, argument, dtype):
             ) from None
     else:
         raise TypeError(f"{argument}: expected real numbers, got {_describe(a)}")
-    return np.ascontiguousarray(a, dtype=dtype)
+    return np.asarray(a, dtype=dtype, order="C")   # keeps 0-d arrays 0-d
 
 
 def check_X(X, n_in, dtype, argument="X"):
@@ -97,6 +97,6 @@ def check_dtype(dtype, argument="dtype"):
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"{argument}: expected 'float32' or 'float64', got {dtype!r}")
     return dt

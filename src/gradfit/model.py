@@ -103,7 +103,7 @@ class MLP:
         arrays = []
         for i, (v, t) in enumerate(zip(values, targets)):
             a = as_float_array(v, f"{argument}[{i}]", self.dtype)
-            if a.size == t.size and a.ndim <= t.ndim:
+            if a.size == t.size and a.ndim < t.ndim:
                 a = a.reshape(t.shape)   # scalars and flat lists for tiny layers
             if a.shape != t.shape:
                 raise ValueError(f"{argument}[{i}]: expected shape {t.shape}, got shape {a.shape}")

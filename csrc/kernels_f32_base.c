@@ -1,10 +1,12 @@
-/* The float32 instantiation of the typed kernels. */
-#define GF_DTYPE 32
+/* The float32 kernels for the baseline instruction set (SSE2 on x86-64). */
 #include <string.h>
 #include "gradfit.h"
 #include "layout.h"
-#include "dtype.h"
 #include "ops.h"
+
+#define GF_DTYPE 32
+#define GF_ISA base
+#include "dtype.h"
 
 #include "ops.inc"
 #include "optim.inc"

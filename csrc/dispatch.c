@@ -1,0 +1,80 @@
+/* Runtime CPU dispatch: each public typed entry point forwards to the
+ * baseline kernels or to the AVX2 + FMA build of the same source. */
+#include <stdlib.h>
+#include <string.h>
+#include "gradfit.h"
+#include "layout.h"
+
+static int gf_level = -1;   /* -1: not chosen yet */
+
+int gf_simd_available(int level)
+{
+    if (level == GF_SIMD_BASELINE)
+        return 1;
+#if GF_HAVE_AVX2_BUILD
+    if (level == GF_SIMD_AVX2) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+#endif
+    return 0;
+}
+
+static int gf_detect(void)
+{
+    const char *env = getenv("GRADFIT_SIMD");
+    if (env && strcmp(env, "baseline") == 0)
+        return GF_SIMD_BASELINE;
+    return gf_simd_available(GF_SIMD_AVX2) ? GF_SIMD_AVX2 : GF_SIMD_BASELINE;
+}
+
+int gf_simd_get(void)
+{
+    if (gf_level < 0)
+        gf_level = gf_detect();
+    return gf_level;
+}
+
+int gf_simd_set(int level)
+{
+    if (level < 0)
+        gf_level = gf_detect();
+    else if (gf_simd_available(level))
+        gf_level = level;
+    return gf_simd_get();
+}
+
+#if GF_HAVE_AVX2_BUILD
+#define GF_PICK(name, ...)                                  \
+    (gf_simd_get() == GF_SIMD_AVX2 ? name##_avx2(__VA_ARGS__) \
+                                   : name##_base(__VA_ARGS__))
+#else
+#define GF_PICK(name, ...) name##_base(__VA_ARGS__)
+#endif
+
+#define GF_DEFINE_DISPATCH(T, SUF)                                              \
+    int gf_predict_##SUF(const gf_net *net, const T *params, const T *X,        \
+                         int64_t N, int64_t chunk, T *ws, T *out)               \
+    {                                                                           \
+        return GF_PICK(gf_predict_##SUF, net, params, X, N, chunk, ws, out);    \
+    }                                                                           \
+    int gf_loss_grad_##SUF(const gf_net *net, int32_t loss, const T *params,    \
+                           T *grad, const T *X, const T *y,                     \
+                           const int64_t *idx, int64_t n, int64_t chunk,        \
+                           T *ws, double *loss_out)                             \
+    {                                                                           \
+        return GF_PICK(gf_loss_grad_##SUF, net, loss, params, grad, X, y, idx,  \
+                       n, chunk, ws, loss_out);                                 \
+    }                                                                           \
+    int gf_train_##SUF(const gf_net *net, const gf_train_cfg *cfg, T *params,   \
+                       T *grad, T *state, T *ws, const T *X, const T *y,        \
+                       int64_t N, const int64_t *idx, int64_t n_epochs,         \
+                       double *epoch_loss, int64_t *epoch_seen,                 \
+                       gf_train_out *out)                                       \
+    {                                                                           \
+        return GF_PICK(gf_train_##SUF, net, cfg, params, grad, state, ws, X, y, \
+                       N, idx, n_epochs, epoch_loss, epoch_seen, out);          \
+    }
+
+GF_DEFINE_DISPATCH(float, f32)
+GF_DEFINE_DISPATCH(double, f64)

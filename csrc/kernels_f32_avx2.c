@@ -1,0 +1,17 @@
+/* The float32 kernels compiled again for AVX2 + FMA, chosen at run time by
+ * dispatch.c on CPUs that have them. Only GCC on x86 builds this variant. */
+#include <string.h>
+#include "gradfit.h"
+#include "layout.h"
+#include "ops.h"
+
+#if GF_HAVE_AVX2_BUILD
+#pragma GCC target("avx2,fma")
+#define GF_DTYPE 32
+#define GF_ISA avx2
+#include "dtype.h"
+
+#include "ops.inc"
+#include "optim.inc"
+#include "train.inc"
+#endif
