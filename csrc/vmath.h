@@ -9,32 +9,51 @@
 #include <stdint.h>
 #include <string.h>
 
-/* e^x for float32: x = n ln2 + r, |r| <= ln2/2, e^x = 2^n e^r */
-static inline float gf_expf(float x)
+/* e^r for float32, |r| <= ln2/2: the Cephes minimax polynomial */
+static inline float gf_expf_poly(float r)
 {
-    x = x > 88.3f ? 88.3f : x;
-    x = x < -104.0f ? -104.0f : x;     /* e^-104 rounds to 0 in float32 */
-    /* round(x / ln2) by the 1.5 * 2^23 trick: vectorizes without SSE4.1 */
-    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    /* 2^n as 2^n1 * 2^n2, both normal, so subnormal results round right */
+    return p * r * r + r + 1.0f;
+}
+
+/* round(x / ln2) by the 1.5 * 2^23 trick (vectorizes without SSE4.1) and the
+ * reduced argument r = x - n ln2, with ln2 split so that n * hi is exact */
+#define GF_EXPF_REDUCE(x, n, r)                                      \
+    const float n = ((x) * 1.44269504088896341f + 12582912.0f) - 12582912.0f; \
+    const float r = ((x) - n * 0.693359375f) - n * -2.12194440e-4f
+
+/* e^x for float32 and -87 <= x <= 88 (normal results): e^x = 2^n e^r */
+static inline float gf_expf_bounded(float x)
+{
+    GF_EXPF_REDUCE(x, n, r);
+    const int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return gf_expf_poly(r) * scale;
+}
+
+/* e^x for any float32 x: clamped, and 2^n applied as 2^n1 * 2^n2 (both
+ * normal) so that subnormal results round right */
+static inline float gf_expf(float x)
+{
+    x = x > 88.3f ? 88.3f : x;
+    x = x < -104.0f ? -104.0f : x;     /* e^-104 rounds to 0 in float32 */
+    GF_EXPF_REDUCE(x, n, r);
     const int32_t ni = (int32_t)n, n1 = ni >> 1;
     const int32_t b1 = (n1 + 127) << 23, b2 = (ni - n1 + 127) << 23;
     float s1, s2;
     memcpy(&s1, &b1, sizeof s1);
     memcpy(&s2, &b2, sizeof s2);
-    return p * s1 * s2;
+    return gf_expf_poly(r) * s1 * s2;
 }
 
-/* tanh(x) for float32: odd polynomial for |x| < 0.625, else 1 - 2/(e^2|x| + 1) */
+/* tanh(x) for float32: odd polynomial for |x| < 0.625, else
+ * (1 - e) / (1 + e) with e = e^-2|x| in (0, 0.29], no cancellation */
 static inline float gf_tanhf(float x)
 {
     const float ax = x < 0 ? -x : x;
@@ -45,8 +64,8 @@ static inline float gf_tanhf(float x)
     small = small * z + 1.33314422036e-1f;
     small = small * z - 3.33332819422e-1f;
     small = small * z * x + x;
-    const float e = gf_expf(2.0f * (ax < 9.0f ? ax : 9.0f));
-    float big = 1.0f - 2.0f / (e + 1.0f);
+    const float e = gf_expf_bounded(-2.0f * (ax < 9.0f ? ax : 9.0f));
+    float big = (1.0f - e) / (1.0f + e);
     big = x < 0 ? -big : big;
     return ax < 0.625f ? small : big;
 }

@@ -10,10 +10,15 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version=f"gradfit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="command")
     commands.add_parser("demo", help="walk through the backpropagation tutorial with real numbers")
+    commands.add_parser("config", help="show versions and the SIMD path in use")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run
         run()
+        return 0
+    if args.command == "config":
+        from .config import show_config
+        show_config()
         return 0
     parser.print_help()
     return 2

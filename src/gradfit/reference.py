@@ -104,11 +104,20 @@ class Reference:
         return loss_value(pred, y, self.loss), self.grad
 
     def loss_only(self, X, y):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._loss_only(X, y)
+
+    def _loss_only(self, X, y):
         pred = forward(self.model.weights, self.model.biases, self.acts, X)[-1][1]
         return loss_value(pred, y, self.loss)
 
     def train(self, X, y, idx, n_epochs, batch, lr, max_steps, grad_tol, epoch_loss, epoch_seen):
-        """Same contract as gradfit._core.train: returns (status, steps, epochs, grad_norm)."""
+        """Same contract as gradfit._core.train: returns (status, steps, epochs, grad_norm).
+        Overflow is detected by the loss check, as in C, so NumPy's warnings are off."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._train(X, y, idx, n_epochs, batch, lr, max_steps, grad_tol, epoch_loss, epoch_seen)
+
+    def _train(self, X, y, idx, n_epochs, batch, lr, max_steps, grad_tol, epoch_loss, epoch_seen):
         params = self.model.params
         lr = params.dtype.type(lr)
         N = X.shape[0]
@@ -120,7 +129,6 @@ class Reference:
             for start in range(0, N, batch):
                 if max_steps >= 0 and steps >= max_steps:
                     return STATUS_MAX_STEPS, steps, epochs, grad_norm
-                epochs = e + 1
                 rows = order[start:start + batch] if order is not None else slice(start, start + batch)
                 Xb, yb = X[rows], y[rows]
                 n = Xb.shape[0]
@@ -130,6 +138,7 @@ class Reference:
                     return STATUS_DIVERGED, steps, epochs, grad_norm
                 epoch_loss[e] += value * n
                 epoch_seen[e] += n
+                epochs = e + 1             # epochs with at least one batch measured
                 if n == N and grad_tol > 0:
                     grad_norm = float(np.sqrt(np.sum(np.square(grad, dtype=np.float64))))
                     if grad_norm < grad_tol:

@@ -66,6 +66,7 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
     rng = np.random.default_rng(seed)
     runner = (_CRunner if backend == "c" else _NumpyRunner)(model, loss, optimizer, lr, batch, X, y)
 
+    initial = model.params.copy()
     history, steps, epochs_done, seen = [], 0, 0, 0
     grad_norm, stop_reason = None, "epochs"
     full_batch = batch == N
@@ -79,6 +80,7 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
         else:
             idx = _NO_INDEX
         budget = -1 if max_steps is None else max_steps - steps
+        snapshot = model.params.copy()        # a fallback if this chunk diverges
         status, s, e, gnorm, ep_loss, ep_seen = runner.run(idx, k, budget, grad_tol or 0.0)
         steps += s
         epochs_done += e
@@ -106,11 +108,10 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
     if stop_reason != "diverged" and not (np.isfinite(model.params).all() and np.isfinite(final_loss)):
         stop_reason = "diverged"      # the last update overflowed
     if stop_reason == "diverged":
-        runner.restore_previous()
-        final_loss = runner.full_loss()
+        final_loss, restored = _restore_finite(model, runner, snapshot, initial)
         warnings.warn(
             f"training diverged after {steps} step(s): the loss became NaN or inf. The parameters were "
-            f"restored to the last values with a finite loss ({final_loss:.6g}); try a smaller lr "
+            f"restored to {restored}, whose loss over the data is {final_loss:.6g}; try a smaller lr "
             f"(got {lr:g}).",
             DivergenceWarning,
             stacklevel=2,
@@ -124,6 +125,24 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
 
 
 _NO_INDEX = np.empty(0, dtype=np.int64)
+
+
+def _restore_finite(model, runner, snapshot, initial):
+    """After a divergence: the latest parameters whose loss over all the data
+    is finite. The values before the last update had a finite minibatch loss,
+    but the whole data can still overflow there; then fall back to the start of
+    the last C call, then to the start of training. Returns (loss, description)."""
+    runner.restore_previous()
+    candidates = (("the values before the last update", None),
+                  ("the values at the start of the last epoch(s)", snapshot),
+                  ("the values training started from", initial))
+    for description, values in candidates:
+        if values is not None:
+            model.params[...] = values
+        loss = runner.full_loss()
+        if np.isfinite(loss):
+            break
+    return loss, description
 
 
 class _CRunner:

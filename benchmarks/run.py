@@ -1,0 +1,564 @@
+"""Training-throughput benchmarks for gradfit: C core vs the NumPy baseline
+(and, with --torch, a plain PyTorch loop).
+
+    python benchmarks/run.py                     # all workloads, 3 timed runs each
+    python benchmarks/run.py --quick             # N / 10, 1 timed run: a smoke test
+    python benchmarks/run.py --workloads W1,W3 --repeat 5
+    python benchmarks/run.py --torch --markdown  # add PyTorch, print Markdown
+
+Everything runs single-threaded: the BLAS/OpenMP thread counts are pinned to 1
+below, before numpy is imported. See benchmarks/README.md for what is measured
+and how to read the table.
+"""
+import os
+
+# Must happen before numpy (and torch) are imported: the BLAS libraries read
+# these once, when they are loaded.
+PINNED_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+for _var in PINNED_THREAD_VARS:
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import ctypes  # noqa: E402
+import dataclasses  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from typing import Callable, Optional  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import gradfit as gf  # noqa: E402
+
+BASELINE = "numpy"
+
+
+# ---------------------------------------------------------------------------
+# Workloads. Each is one entry; data come from numpy.random.default_rng(0),
+# drawn afresh per workload so a workload's data do not depend on which other
+# workloads run. make_data(rng, n) returns (X, y) in float64 (cast later to the
+# workload's dtype), or for classification (X, one-hot targets).
+# ---------------------------------------------------------------------------
+
+def _data_w1(rng, n):
+    x = rng.uniform(0.0, 10.0, size=(n, 1))
+    y = -x + 5.0 + rng.normal(0.0, 0.1, size=(n, 1))
+    return x, y
+
+
+def _data_w2(rng, n):
+    x = rng.uniform(0.0, 1.0, size=(n, 1))
+    y = np.exp(-(((x - 0.5) / 0.15) ** 2))
+    return x, y
+
+
+def _data_w3(rng, n):
+    x = rng.uniform(-1.0, 1.0, size=(n, 1))
+    return x, np.sin(3.0 * x)
+
+
+def _data_w4(rng, n):
+    X = rng.normal(size=(n, 64))
+    R = rng.normal(size=(64, 10))
+    labels = np.argmax(X @ R, axis=1)
+    return X, np.eye(10)[labels]          # one-hot targets, shape (N, 10)
+
+
+def _data_w5(rng, n):
+    X = rng.normal(size=(n, 256))
+    y = rng.normal(size=(n, 1))
+    return X, y
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    id: str
+    description: str                      # model, one line
+    data_description: str
+    make_data: Callable
+    layer_sizes: tuple
+    activation: str
+    n: int
+    batch_size: int
+    lr: float
+    epochs: int
+    dtype: str
+    loss: str = "mse"
+    output_activation: str = "identity"
+    # Shown instead of the gradfit error when gradfit does not accept `loss` yet.
+    missing_feature: Optional[str] = None
+    note: str = ""
+
+
+WORKLOADS = [
+    Workload("W1", "linear 1->1", "x~U(0,10), y=-x+5+N(0,0.1)", _data_w1,
+             (1, 1), "identity", 1_000_000, 32, 0.001, 3, "float64"),
+    Workload("W2", "1->2 softplus ->1", "x~U(0,1), y=exp(-((x-0.5)/0.15)^2)", _data_w2,
+             (1, 2, 1), "softplus", 200_000, 32, 0.05, 3, "float64"),
+    Workload("W3", "1->64 tanh ->64 tanh ->1", "x~U(-1,1), y=sin(3x)", _data_w3,
+             (1, 64, 64, 1), "tanh", 100_000, 64, 0.01, 2, "float32"),
+    # Softmax cross-entropy: the softmax is part of the loss (as in PyTorch's
+    # cross_entropy), so the output layer is "identity" and y is one-hot.
+    # Runs automatically once gradfit accepts loss="cross_entropy"; if the
+    # loss ends up with another name or wants integer labels, edit this entry.
+    Workload("W4", "64->128 relu ->10, softmax cross-entropy", "X~N(0,1) (N,64), labels argmax(X@R)",
+             _data_w4, (64, 128, 10), "relu", 50_000, 64, 0.05, 2, "float32",
+             loss="cross_entropy", missing_feature="needs cross-entropy (not implemented yet)"),
+    Workload("W5", "256->512 relu ->512 relu ->1", "X~N(0,1) (N,256), y~N(0,1)", _data_w5,
+             (256, 512, 512, 1), "relu", 40_000, 256, 0.001, 1, "float32",
+             note="optional: the slowest workload; leave it out with --workloads W1,W2,W3"),
+]
+
+QUICK_SHRINK = 10          # --quick divides N by this
+WARMUP_FRACTION = 10       # the warm-up run uses N // WARMUP_FRACTION rows, 1 epoch
+MIN_WARMUP_BATCHES = 4     # ... but at least this many batches
+
+
+# ---------------------------------------------------------------------------
+# Runners: each returns (seconds, final_loss, notes) for one training run from
+# a fresh model (seed 0). Timing covers training only.
+# ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RunResult:
+    seconds: float
+    final_loss: float
+    problem: str = ""          # e.g. "diverged", shown in the notes
+
+
+def gradfit_supports_loss(loss):
+    """True if gradfit.train accepts this loss name (probed with a 0-epoch run)."""
+    model = gf.MLP([1, 1], activation="identity", seed=0)
+    try:
+        gf.train(model, np.zeros((2, 1)), np.zeros((2, 1)), loss=loss, epochs=0, seed=0)
+    except ValueError as exc:
+        if str(exc).startswith("loss:"):
+            return False
+    except Exception:  # noqa: BLE001 - the name was accepted; other problems show up later
+        pass
+    return True
+
+
+def new_gradfit_model(wl):
+    return gf.MLP(list(wl.layer_sizes), activation=wl.activation, output_activation=wl.output_activation,
+                  dtype=wl.dtype, init="glorot", seed=0)
+
+
+def make_gradfit_runner(backend):
+    def run(wl, X, y, epochs):
+        model = new_gradfit_model(wl)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = gf.train(model, X, y, loss=wl.loss, lr=wl.lr, batch_size=wl.batch_size,
+                              epochs=epochs, shuffle=True, seed=0, backend=backend)
+        problem = ""
+        if result.stop_reason != "epochs":
+            problem = f"stopped early: {result.stop_reason}"
+        elif caught:
+            problem = f"warning: {caught[0].message}"
+        return RunResult(result.seconds, float(result.final_loss), problem)
+    return run
+
+
+TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "softplus": "Softplus"}
+
+
+def make_torch_runner(torch):
+    """A plain PyTorch loop: nn.Linear layers with the same activations, started
+    from the same weights as gradfit's seed-0 model, torch.optim.SGD, the same
+    batch size, a torch.randperm shuffle each epoch, one thread."""
+    nn = torch.nn
+    torch.set_num_threads(1)
+
+    def build(wl):
+        dtype = torch.float64 if wl.dtype == "float64" else torch.float32
+        ref = new_gradfit_model(wl)
+        layers = []
+        for W, b, act in zip(ref.weights, ref.biases, ref.activations):
+            lin = nn.Linear(W.shape[0], W.shape[1]).to(dtype)
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+                lin.bias.copy_(torch.from_numpy(b.copy()))
+            layers.append(lin)
+            if act != "identity":
+                layers.append(getattr(nn, TORCH_ACTIVATIONS[act])())
+        return nn.Sequential(*layers)
+
+    def loss_fn(wl):
+        if wl.loss == "mse":
+            return nn.MSELoss()                       # mean over samples and outputs, like gradfit
+        if wl.loss == "cross_entropy":
+            return nn.CrossEntropyLoss()
+        raise ValueError(f"no PyTorch loss for {wl.loss!r}")
+
+    def targets(wl, y):
+        if wl.loss == "cross_entropy":
+            return torch.from_numpy(np.argmax(y, axis=1).astype(np.int64))
+        return torch.from_numpy(y)
+
+    def run(wl, X, y, epochs):
+        model = build(wl)
+        criterion = loss_fn(wl)
+        opt = torch.optim.SGD(model.parameters(), lr=wl.lr)
+        Xt, yt = torch.from_numpy(X), targets(wl, y)
+        n, bs = Xt.shape[0], wl.batch_size
+        gen = torch.Generator().manual_seed(0)
+        start = time.perf_counter()
+        for _ in range(epochs):
+            perm = torch.randperm(n, generator=gen)
+            for s in range(0, n, bs):
+                idx = perm[s:s + bs]
+                opt.zero_grad()
+                loss = criterion(model(Xt[idx]), yt[idx])
+                loss.backward()
+                opt.step()
+        seconds = time.perf_counter() - start
+        with torch.no_grad():
+            final = float(criterion(model(Xt), yt))
+        return RunResult(seconds, final, "" if np.isfinite(final) else "diverged")
+
+    return run
+
+
+# ---------------------------------------------------------------------------
+# Measurement
+# ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Row:
+    workload: str
+    backend: str
+    samples_per_second: float = float("nan")     # median over the timed runs
+    spread: float = float("nan")                 # (max - min) / median of samples/s
+    final_loss: float = float("nan")
+    ratio: float = float("nan")                  # samples/s / numpy baseline samples/s
+    loss_rel_diff: float = float("nan")          # |loss - numpy loss| / |numpy loss|
+    runs: int = 0
+    status: str = ""                             # "" = measured, else why not
+
+
+def measure(wl, backend, runner, X, y, repeats, progress):
+    n = X.shape[0]
+    n_warm = min(n, max(n // WARMUP_FRACTION, MIN_WARMUP_BATCHES * wl.batch_size))
+    runner(wl, X[:n_warm], y[:n_warm], 1)                      # warm-up (not recorded)
+    rates, losses, problems = [], [], []
+    for k in range(repeats):
+        r = runner(wl, X, y, wl.epochs)
+        rate = n * wl.epochs / r.seconds if r.seconds > 0 else float("inf")
+        rates.append(rate)
+        losses.append(r.final_loss)
+        if r.problem:
+            problems.append(r.problem)
+        progress(f"  {wl.id} {backend:6s} run {k + 1}/{repeats}: {r.seconds:8.3f} s  "
+                 f"{rate:12.4g} samples/s  final loss {r.final_loss:.8g}")
+    med = statistics.median(rates)
+    row = Row(wl.id, backend, med, (max(rates) - min(rates)) / med, losses[0], runs=repeats)
+    if problems:
+        row.status = problems[0]
+    elif len(set(losses)) > 1 and backend != "torch":
+        row.status = "final loss varies between runs: " + ", ".join(f"{v:.10g}" for v in losses)
+    return row
+
+
+def run_all(workloads, runners, repeats, shrink, progress):
+    rows = []
+    for wl in workloads:
+        n = wl.n // shrink
+        if wl.loss != "mse" and not gradfit_supports_loss(wl.loss):
+            reason = "skipped: " + (wl.missing_feature or f"gradfit has no loss {wl.loss!r}")
+            progress(f"{wl.id}: {reason}")
+            rows.extend(Row(wl.id, b, status=reason) for b in runners)
+            continue
+        X, y = wl.make_data(np.random.default_rng(0), n)
+        X = np.ascontiguousarray(X, dtype=wl.dtype)
+        y = np.ascontiguousarray(y, dtype=wl.dtype)
+        progress(f"{wl.id}: {wl.description}, N={n}, batch {wl.batch_size}, lr {wl.lr:g}, "
+                 f"{wl.epochs} epoch(s), {wl.dtype}")
+        wl_rows = {}
+        for backend, runner in runners.items():
+            try:
+                wl_rows[backend] = measure(wl, backend, runner, X, y, repeats, progress)
+            except Exception as exc:  # noqa: BLE001 - report and go on with the other backends
+                wl_rows[backend] = Row(wl.id, backend, status=f"error: {type(exc).__name__}: {exc}")
+                progress(f"  {wl.id} {backend}: {wl_rows[backend].status}")
+        base = wl_rows.get(BASELINE)
+        for row in wl_rows.values():
+            if base is not None and not base.status.startswith(("error", "skipped")):
+                row.ratio = row.samples_per_second / base.samples_per_second
+                if np.isfinite(base.final_loss) and base.final_loss != 0:
+                    row.loss_rel_diff = abs(row.final_loss - base.final_loss) / abs(base.final_loss)
+        rows.extend(wl_rows.values())
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# Machine info
+# ---------------------------------------------------------------------------
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def openblas_runtime():
+    """(threads, core name) from the OpenBLAS that numpy loaded, via ctypes, or (None, None)."""
+    paths = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                p = line.split()[-1]
+                if "openblas" in os.path.basename(p).lower() and ".so" in p:
+                    paths.add(p)
+    except OSError:
+        return None, None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        threads = corename = None
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                fn = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                if fn is not None and threads is None:
+                    fn.restype = ctypes.c_int
+                    threads = fn()
+                fn = getattr(lib, f"{prefix}_get_corename{suffix}", None)
+                if fn is not None and corename is None:
+                    fn.restype = ctypes.c_char_p
+                    corename = fn().decode(errors="replace")
+        if threads is not None:
+            return threads, corename
+    return None, None
+
+
+def blas_description():
+    try:
+        blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
+        name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # noqa: BLE001 - numpy < 1.26 or unusual builds
+        name = "unknown"
+    threads, corename = openblas_runtime()
+    if threads is None:
+        try:
+            import threadpoolctl
+            info = threadpoolctl.threadpool_info()
+            threads = ", ".join(f"{i.get('internal_api')}={i.get('num_threads')}" for i in info) or None
+        except ImportError:
+            pass
+    return name, threads, corename
+
+
+def gradfit_revision():
+    here = os.path.dirname(os.path.abspath(gf.__file__))
+    try:
+        rev = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{rev}{' (uncommitted changes)' if dirty else ''}" if rev else ""
+
+
+def busy_cores(interval=0.5):
+    """How many CPUs other processes keep busy right now: a short /proc/stat
+    sample (Linux), else the 1-minute load average, else None. Returns (value, how)."""
+    def snapshot():
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)     # idle + iowait
+        return sum(fields[:8]), idle
+    try:
+        total0, idle0 = snapshot()
+        time.sleep(interval)
+        total1, idle1 = snapshot()
+        if total1 > total0:
+            return (1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1), f"{interval:g} s /proc/stat sample"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.getloadavg()[0], "1-minute load average"
+    except (AttributeError, OSError):
+        return None, ""
+
+
+def header_lines(args, repeats, shrink, torch, busy):
+    blas, threads, corename = blas_description()
+    rev = gradfit_revision()
+    lines = [
+        f"gradfit {gf.__version__}" + (f", git {rev}" if rev else ""),
+        f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs)",
+        f"Python {platform.python_version()}, numpy {np.__version__}, BLAS {blas}"
+        + (f" (core {corename})" if corename else ""),
+        "single-threaded: " + ", ".join(f"{v}=1" for v in PINNED_THREAD_VARS)
+        + f" set by run.py before numpy import; BLAS threads at run time: {threads if threads is not None else 'unknown'}",
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}",
+    ]
+    value, how = busy
+    if value is not None:
+        lines.append(f"CPUs busy with other work just before the run: {value:.1f} of {os.cpu_count()} ({how})"
+                     + (" -- expect noisy, low timings (see the spread column)" if value > 0.3 else ""))
+    if torch is not None:
+        lines.append(f"torch {torch.__version__}, torch.get_num_threads()={torch.get_num_threads()}")
+    lines.append(
+        f"mode: {'quick (N / %d)' % shrink if args.quick else 'full'}, {repeats} timed run(s) per backend "
+        f"after 1 warm-up; samples/s = N*epochs / training seconds, median over runs")
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+def _fmt_rate(x):
+    return f"{x:,.0f}" if np.isfinite(x) else "-"
+
+
+def _fmt(x, spec):
+    return format(x, spec) if np.isfinite(x) else "-"
+
+
+def table(rows, workloads, markdown):
+    by_id = {w.id: w for w in workloads}
+    head = ["workload", "backend", "samples/s (median)", "spread", "vs numpy", "final loss", "loss rel. diff vs numpy"]
+    body = []
+    for r in rows:
+        wl = by_id[r.workload]
+        label = f"{r.workload} {wl.description}"
+        if r.status.startswith(("skipped", "error")):
+            body.append([label, r.backend, r.status, "", "", "", ""])
+            continue
+        body.append([
+            label, r.backend, _fmt_rate(r.samples_per_second),
+            _fmt(100 * r.spread, ".0f") + "%" if r.runs > 1 else "-",
+            _fmt(r.ratio, ".2f") + "x" if np.isfinite(r.ratio) else "-",
+            _fmt(r.final_loss, ".8g"),
+            "(baseline)" if r.backend == BASELINE else _fmt(r.loss_rel_diff, ".1e"),
+        ])
+    if markdown:
+        out = ["| " + " | ".join(head) + " |",
+               "|" + "|".join(["---", "---", "---:", "---:", "---:", "---:", "---:"]) + "|"]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
+        return out
+    widths = [max(len(h), *(len(row[i]) for row in body if not row[2].startswith(("skipped", "error"))
+                               or i < 2)) if body else len(h) for i, h in enumerate(head)]
+    right = {2, 3, 4, 5, 6}
+
+    def line(cells):
+        if cells[2].startswith(("skipped", "error")):
+            return "  ".join([cells[0].ljust(widths[0]), cells[1].ljust(widths[1]), cells[2]])
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    out = [line(head), "  ".join("-" * w for w in widths)]
+    prev = None
+    for row, r in zip(body, rows):
+        if prev is not None and r.workload != prev:
+            out.append("")
+        prev = r.workload
+        out.append(line(row))
+    return out
+
+
+def notes(rows, workloads):
+    out = []
+    for r in rows:
+        if r.status and not r.status.startswith(("skipped", "error")):
+            out.append(f"{r.workload} {r.backend}: {r.status}")
+    for w in workloads:
+        if w.note:
+            out.append(f"{w.id}: {w.note}")
+    return out
+
+
+def workload_table(workloads, shrink, markdown):
+    head = ["id", "model", "data", "N", "batch", "lr", "epochs", "dtype", "loss"]
+    body = [[w.id, w.description, w.data_description, f"{w.n // shrink:,}", str(w.batch_size), f"{w.lr:g}",
+             str(w.epochs), w.dtype, w.loss] for w in workloads]
+    if markdown:
+        return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                + ["| " + " | ".join(row) + " |" for row in body])
+    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(head)]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head] + body]
+
+
+# ---------------------------------------------------------------------------
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help=f"N / {QUICK_SHRINK} and 1 timed run (unless --repeat is given): a smoke test")
+    p.add_argument("--repeat", type=int, default=None, metavar="K",
+                   help="timed runs per backend and workload; the median is reported (default 3, --quick 1)")
+    p.add_argument("--workloads", default=None, metavar="W1,W2",
+                   help="comma-separated workload ids (default: all: " + ",".join(w.id for w in WORKLOADS) + ")")
+    p.add_argument("--torch", action="store_true", help="also time a plain PyTorch loop, if torch is importable")
+    p.add_argument("--markdown", action="store_true", help="print the results as Markdown tables")
+    args = p.parse_args(argv)
+    if args.repeat is not None and args.repeat < 1:
+        p.error("--repeat: expected a positive integer")
+    if args.workloads:
+        known = {w.id.upper(): w for w in WORKLOADS}
+        wanted = [s.strip().upper() for s in args.workloads.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in known]
+        if unknown:
+            p.error(f"--workloads: unknown id(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        args.selected = [w for w in WORKLOADS if w.id.upper() in wanted]
+    else:
+        args.selected = list(WORKLOADS)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    repeats = args.repeat if args.repeat is not None else (1 if args.quick else 3)
+    shrink = QUICK_SHRINK if args.quick else 1
+
+    def progress(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    runners = {"c": make_gradfit_runner("c"), "numpy": make_gradfit_runner("numpy")}
+    torch = None
+    if args.torch:
+        try:
+            import torch
+        except ImportError:
+            progress("--torch: torch is not importable; running without the PyTorch column")
+            torch = None
+        else:
+            runners["torch"] = make_torch_runner(torch)
+
+    busy = busy_cores()            # before any of our own work
+    head = header_lines(args, repeats, shrink, torch, busy)
+    started = time.perf_counter()
+    rows = run_all(args.selected, runners, repeats, shrink, progress)
+    elapsed = time.perf_counter() - started
+
+    md = args.markdown
+    out = [("- " + h) if md else h for h in head]
+    out.append("")
+    out += workload_table(args.selected, shrink, md)
+    out.append("")
+    out += table(rows, args.selected, md)
+    extra = notes(rows, args.selected)
+    if extra:
+        out.append("")
+        out += [("- " if md else "note: ") + n for n in extra]
+    out.append("")
+    out.append(f"{'- ' if md else ''}total wall time {elapsed:.1f} s")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
