@@ -128,17 +128,17 @@ MODEL_CASES = [
     ("output_activation-unknown", dict(output_activation="softmax"), ValueError, r"^output_activation:.*softmax"),
     ("dtype-float16", dict(dtype="float16"), ValueError, r"^dtype:"),
     ("dtype-int", dict(dtype="int32"), ValueError, r"^dtype:"),
-    # BUG: np.dtype("xyz") raises TypeError, check_dtype maps it to None and
-    # `None in (np.dtype("float32"), np.dtype("float64"))` is True (a dtype
-    # compares equal to None), so any unparseable string is accepted.
+    # regression: np.dtype("xyz") raises TypeError, check_dtype mapped it to
+    # None and `None in (np.dtype("float32"), np.dtype("float64"))` is True (a
+    # dtype compares equal to None), so any unparseable string was accepted.
     ("dtype-unknown", dict(dtype="double-ish"), ValueError, r"^dtype:"),
     ("dtype-unknown-2", dict(dtype="xyz"), ValueError, r"^dtype:"),
     ("dtype-complex", dict(dtype=np.complex128), ValueError, r"^dtype:"),
     ("init-unknown", dict(init="orthogonal"), ValueError, r"^init:.*orthogonal"),
     ("init-None", dict(init=None), TypeError, r"^init:"),
     ("weights-count", dict(weights=[np.zeros((2, 3))]), ValueError, r"^weights:"),
-    # BUG: a (3, 2) array for a (2, 3) weight matrix is silently reshaped
-    # (MLP._set_layers reshapes whenever the sizes match and ndim <= 2).
+    # regression: a (3, 2) array for a (2, 3) weight matrix was silently
+    # reshaped (MLP._set_layers reshaped whenever the sizes matched and ndim <= 2).
     ("weights-shape", dict(weights=[np.zeros((3, 2)), np.zeros((3, 1))]), ValueError, r"^weights\[0\]:"),
     ("weights-shape-flat-ok-but-wrong-size", dict(weights=[np.zeros(5), np.zeros((3, 1))]), ValueError, r"^weights\[0\]:"),
     ("weights-nan", dict(weights=[np.full((2, 3), np.nan), np.zeros((3, 1))]), ValueError, r"^weights\[0\]:"),
@@ -315,12 +315,12 @@ def test_seed_may_be_a_generator():
     assert np.array_equal(m1.params, m2.params)
 
 
-# -- bugs found while writing these tests (see the lead's report) -----------
+# -- regressions: bugs found while writing these tests ------------------------
 
 def test_unknown_dtype_string_is_rejected_not_stored_as_None():
-    # BUG: gf.MLP([2, 3, 1], dtype="xyz") is accepted; model.dtype is None,
-    # repr() raises AttributeError and predict() on float32 or integer X
-    # raises a Cython "Buffer dtype mismatch" ValueError.
+    # gf.MLP([2, 3, 1], dtype="xyz") used to be accepted with model.dtype None:
+    # repr() raised AttributeError and predict() on float32 or integer X
+    # raised a Cython "Buffer dtype mismatch" ValueError.
     try:
         m = gf.MLP([2, 3, 1], dtype="xyz")
     except ValueError as exc:
@@ -332,8 +332,8 @@ def test_unknown_dtype_string_is_rejected_not_stored_as_None():
 
 
 def test_transposed_weights_are_rejected_not_reshaped():
-    # BUG: a (3, 2) matrix for a (2, 3) layer is reshaped row-major, so the
-    # model silently gets different weights from the ones given.
+    # a (3, 2) matrix for a (2, 3) layer used to be reshaped row-major, so the
+    # model silently got different weights from the ones given.
     W = np.arange(6.0).reshape(3, 2)
     with pytest.raises(ValueError, match=r"^weights\[0\]:"):
         m = gf.MLP([2, 3, 1], weights=[W, np.zeros((3, 1))])
@@ -350,8 +350,8 @@ def test_flat_values_for_a_single_row_or_column_are_accepted():
 
 
 def test_scalar_X_message_describes_the_scalar():
-    # BUG (message only): np.ascontiguousarray turns a 0-d value into shape
-    # (1,), so predict(3.0) says "got 1-D shape (1,) (use X.reshape(-1, 1)...)".
+    # message only: np.ascontiguousarray turns a 0-d value into shape (1,), so
+    # predict(3.0) used to say "got 1-D shape (1,) (use X.reshape(-1, 1)...)".
     m = gf.MLP([1, 1])
     with pytest.raises(ValueError, match=r"^X:") as info:
         m.predict(3.0)

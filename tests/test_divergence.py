@@ -127,10 +127,10 @@ def test_divergence_at_the_first_step_keeps_the_initial_params():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_minibatch_divergence(backend, dtype):
-    # BUG: with minibatches the parameters are restored to the values before
-    # the last update, whose *batch* loss was finite, but the loss over all
-    # the data there is still inf: model.loss and result.final_loss are inf
-    # and the warning says "restored to the last values with a finite loss (inf)".
+    # regression: with minibatches the parameters were restored to the values
+    # before the last update, whose *batch* loss was finite, but the loss over
+    # all the data there was still inf: model.loss and result.final_loss were
+    # inf and the warning said "restored to the last values with a finite loss (inf)".
     X, y = line_data()
     m = gf.MLP([1, 1], seed=0, dtype=dtype)
     r, caught = train_quietly(m, X, y, lr=10.0, batch_size=16, epochs=1000, seed=0, backend=backend)
@@ -140,9 +140,9 @@ def test_minibatch_divergence(backend, dtype):
 
 @pytest.mark.parametrize("batch_size", [None, 16])
 def test_no_stray_warnings_from_the_c_backend(batch_size):
-    # BUG (full batch): the epoch in which the loss overflowed completed no
-    # batch, so train() divides 0 by 0 for its history entry: numpy warns
-    # "invalid value encountered in divide" and history["loss"] ends with NaN.
+    # regression (full batch): the epoch in which the loss overflowed completed
+    # no batch, so train() divided 0 by 0 for its history entry: numpy warned
+    # "invalid value encountered in divide" and history["loss"] ended with NaN.
     X, y = line_data()
     m = gf.MLP([1, 1], seed=0)
     r, caught = train_quietly(m, X, y, lr=10.0, batch_size=batch_size, epochs=1000, seed=0)
@@ -158,3 +158,85 @@ def test_moderate_lr_does_not_warn():
     r, caught = train_quietly(m, X, y, lr=0.02, batch_size=None, epochs=200)
     assert r.stop_reason == "epochs"
     assert caught == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_full_batch_epochs_count_only_measured_epochs(backend):
+    X, y = line_data()
+    m = gf.MLP([1, 1], seed=0)
+    r, _ = train_quietly(m, X, y, lr=10.0, batch_size=None, epochs=1000, backend=backend)
+    assert r.stop_reason == "diverged"
+    assert r.epochs == r.steps == len(r.history["loss"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_minibatch_warning_says_what_was_restored(backend):
+    X, y = line_data()
+    m = gf.MLP([1, 1], seed=0)
+    r, caught = train_quietly(m, X, y, lr=10.0, batch_size=16, epochs=1000, seed=0, backend=backend)
+    (w,) = divergence_warnings(caught)
+    text = str(w.message)
+    assert "restored to" in text
+    assert f"{r.final_loss:.6g}" in text
+    assert "inf" not in text.split("restored to")[1].split(";")[0]
+
+
+@pytest.mark.parametrize("epochs", [0, 3])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loss_already_overflowing_at_the_start(backend, epochs):
+    # BUG (epochs=0): train() raises UnboundLocalError: `snapshot` is only
+    # assigned inside the epoch loop, but the final "did the last update
+    # overflow?" check also fires when nothing ran and the initial loss is inf.
+    X = np.array([[1e200], [2e200]])
+    y = np.array([0.0, 1.0])
+    m = gf.MLP([1, 1], seed=0)
+    before = m.params.copy()
+    r, caught = train_quietly(m, X, y, lr=0.01, batch_size=None, epochs=epochs, backend=backend)
+    assert r.steps == 0
+    assert np.array_equal(m.params, before)
+    assert r.history["loss"] == []
+
+
+def _nan_gradient_problem():
+    m = gf.MLP([1, 1, 1], activation="identity", output_activation="relu",
+               weights=[[[1e300]], [[-1.0]]], biases=[[0.0], [0.0]])
+    return m, np.array([[1e10]]), np.array([0.5])
+
+
+def test_nan_gradient_with_a_finite_loss_is_possible():
+    # the setting of the next test: the forward pass overflows (h = 1e10 *
+    # 1e300 = inf), the relu output clamps z = inf * -1 = -inf to 0, so the
+    # loss is finite but dL/dW1 = h * 0 = NaN
+    m, X, y = _nan_gradient_problem()
+    loss, grad = m.loss_and_grad(X, y)
+    assert loss == 0.25
+    assert np.isnan(grad[2]) and np.isfinite(np.delete(grad, 2)).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_gradient_with_a_finite_loss(backend):
+    # BUG (C backend): the first update makes W1 NaN; from then on z = NaN and
+    # the C relu (`z > 0 ? z : 0`) maps NaN to 0, so every loss stays 0.25 and
+    # the loop never sees a divergence, while the NumPy reference
+    # (np.maximum propagates NaN) stops after 1 step. At the end train()
+    # notices the non-finite params, but _restore_finite only checks that the
+    # *loss* is finite, so it keeps "the values before the last update" =
+    # [nan, nan, nan, 0]: a DivergenceWarning, and NaN parameters.
+    m, X, y = _nan_gradient_problem()
+    before = m.params.copy()
+    r, caught = train_quietly(m, X, y, lr=0.1, batch_size=None, epochs=5, backend=backend)
+    assert r.stop_reason == "diverged"
+    assert len(divergence_warnings(caught)) == 1
+    assert np.isfinite(m.params).all(), m.params
+    assert np.array_equal(m.params, before)      # the only finite parameters seen
+    assert np.isfinite(r.final_loss)
+
+
+def test_nan_gradient_backends_agree():
+    # BUG (C backend), as above: C runs all 5 steps on NaN parameters, NumPy stops after 1
+    results = {}
+    for backend in BACKENDS:
+        m, X, y = _nan_gradient_problem()
+        r, _ = train_quietly(m, X, y, lr=0.1, batch_size=None, epochs=5, backend=backend)
+        results[backend] = (r.steps, r.epochs, r.history["loss"])
+    assert results["c"] == results["numpy"]

@@ -6,6 +6,12 @@ import pytest
 import gradfit as gf
 from gradfit import reference
 
+
+@pytest.fixture(autouse=True)
+def _every_simd_path(simd_path):
+    """Every test here runs on each SIMD path (see conftest.py)."""
+
+
 ACTIVATIONS = ["identity", "relu", "sigmoid", "tanh", "softplus"]
 LOSSES = ["mse", "sse"]
 ARCHITECTURES = [

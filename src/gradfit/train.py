@@ -66,7 +66,7 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
     rng = np.random.default_rng(seed)
     runner = (_CRunner if backend == "c" else _NumpyRunner)(model, loss, optimizer, lr, batch, X, y)
 
-    initial = model.params.copy()
+    initial = snapshot = model.params.copy()
     history, steps, epochs_done, seen = [], 0, 0, 0
     grad_norm, stop_reason = None, "epochs"
     full_batch = batch == N
@@ -105,7 +105,8 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
     seconds = time.perf_counter() - start
 
     final_loss = runner.full_loss() if stop_reason != "diverged" else float("nan")
-    if stop_reason != "diverged" and not (np.isfinite(model.params).all() and np.isfinite(final_loss)):
+    if stop_reason != "diverged" and steps > 0 and not (np.isfinite(model.params).all()
+                                                        and np.isfinite(final_loss)):
         stop_reason = "diverged"      # the last update overflowed
     if stop_reason == "diverged":
         final_loss, restored = _restore_finite(model, runner, snapshot, initial)
@@ -140,7 +141,7 @@ def _restore_finite(model, runner, snapshot, initial):
         if values is not None:
             model.params[...] = values
         loss = runner.full_loss()
-        if np.isfinite(loss):
+        if np.isfinite(loss) and np.isfinite(model.params).all():
             break
     return loss, description
 
