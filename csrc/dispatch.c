@@ -1,5 +1,5 @@
 /* Runtime CPU dispatch: each public typed entry point forwards to the
- * baseline kernels or to the AVX2 + FMA build of the same source. */
+ * baseline kernels or to the AVX2 + FMA or AVX-512 build of the same source. */
 #include <stdlib.h>
 #include <string.h>
 #include "gradfit.h"
@@ -12,20 +12,32 @@ int gf_simd_available(int level)
     if (level == GF_SIMD_BASELINE)
         return 1;
 #if GF_HAVE_AVX2_BUILD
-    if (level == GF_SIMD_AVX2) {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
+    __builtin_cpu_init();
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (level == GF_SIMD_AVX2)
+        return avx2;
+    if (level == GF_SIMD_AVX512)
+        return avx2 && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq");
 #endif
     return 0;
 }
 
+/* The best path the CPU runs, capped by GRADFIT_SIMD if it names one. */
 static int gf_detect(void)
 {
+    int cap = GF_SIMD_AVX512;
     const char *env = getenv("GRADFIT_SIMD");
     if (env && strcmp(env, "baseline") == 0)
-        return GF_SIMD_BASELINE;
-    return gf_simd_available(GF_SIMD_AVX2) ? GF_SIMD_AVX2 : GF_SIMD_BASELINE;
+        cap = GF_SIMD_BASELINE;
+    else if (env && strcmp(env, "avx2") == 0)
+        cap = GF_SIMD_AVX2;
+    for (int level = cap; level > GF_SIMD_BASELINE; level--)
+        if (gf_simd_available(level))
+            return level;
+    return GF_SIMD_BASELINE;
 }
 
 int gf_simd_get(void)
@@ -45,9 +57,10 @@ int gf_simd_set(int level)
 }
 
 #if GF_HAVE_AVX2_BUILD
-#define GF_PICK(name, ...)                                  \
-    (gf_simd_get() == GF_SIMD_AVX2 ? name##_avx2(__VA_ARGS__) \
-                                   : name##_base(__VA_ARGS__))
+#define GF_PICK(name, ...)                                        \
+    (gf_simd_get() == GF_SIMD_AVX512 ? name##_avx512(__VA_ARGS__) \
+     : gf_simd_get() == GF_SIMD_AVX2 ? name##_avx2(__VA_ARGS__)   \
+                                     : name##_base(__VA_ARGS__))
 #else
 #define GF_PICK(name, ...) name##_base(__VA_ARGS__)
 #endif

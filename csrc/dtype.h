@@ -1,6 +1,6 @@
 /* Internal: defines `real`, FN(name) and the math functions for one dtype
  * and one instruction set. Include after defining GF_DTYPE as 32 or 64 and
- * GF_ISA as base or avx2, then include the typed bodies (*.inc). The
+ * GF_ISA as base, avx2 or avx512, then include the typed bodies (*.inc). The
  * kernels_*.c files do exactly that, so every float/double and
  * baseline/AVX2 variant comes from one source and none can drift apart.
  * FN(dense_forward) is dense_forward_f32_base, dense_forward_f64_avx2, ... */
@@ -15,6 +15,24 @@
 #undef LOG1P
 #undef TANH
 #undef SQRT
+
+#ifndef GF_ALWAYS_INLINE
+#if defined(__GNUC__)
+#define GF_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define GF_ALWAYS_INLINE
+#endif
+#endif
+
+/* bytes in one SIMD register of the target: sizes the matmul register block */
+#undef GF_VEC_BYTES
+#if defined(GF_ISA_AVX512)
+#define GF_VEC_BYTES 64
+#elif defined(GF_ISA_AVX2)
+#define GF_VEC_BYTES 32
+#else
+#define GF_VEC_BYTES 16      /* SSE2 on x86-64, NEON on arm64 */
+#endif
 
 #define FN__(name, suf, isa) name##_##suf##_##isa
 #define FN_(name, suf, isa) FN__(name, suf, isa)

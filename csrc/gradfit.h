@@ -15,7 +15,7 @@
  * Every typed function exists twice, with suffix _f32 (float) and _f64
  * (double), compiled from the same source (see dtype.h). Each of those
  * dispatches at run time to a baseline build or, on x86-64 CPUs with AVX2
- * and FMA, to the same source compiled for them (dispatch.c).
+ * and FMA or AVX-512, to the same source compiled for them (dispatch.c).
  */
 #ifndef GRADFIT_H
 #define GRADFIT_H
@@ -79,9 +79,10 @@ typedef struct {
 } gf_train_out;
 
 /* SIMD paths: GF_SIMD_BASELINE runs everywhere; GF_SIMD_AVX2 needs x86-64
- * with AVX2 and FMA. The environment variable GRADFIT_SIMD=baseline forces
- * the baseline path at start-up. */
-typedef enum { GF_SIMD_BASELINE = 0, GF_SIMD_AVX2 = 1 } gf_simd;
+ * with AVX2 and FMA; GF_SIMD_AVX512 also AVX-512 F/VL/BW/DQ. The environment
+ * variable GRADFIT_SIMD (baseline, avx2 or avx512) caps the path chosen at
+ * start-up. */
+typedef enum { GF_SIMD_BASELINE = 0, GF_SIMD_AVX2 = 1, GF_SIMD_AVX512 = 2 } gf_simd;
 int gf_simd_available(int level);    /* 1 if this build and CPU can run it */
 int gf_simd_get(void);               /* the path in use */
 int gf_simd_set(int level);          /* choose a path; returns the path in use */
@@ -110,6 +111,8 @@ GF_DECLARE_TYPED(float, f32_base)
 GF_DECLARE_TYPED(double, f64_base)
 GF_DECLARE_TYPED(float, f32_avx2)
 GF_DECLARE_TYPED(double, f64_avx2)
+GF_DECLARE_TYPED(float, f32_avx512)
+GF_DECLARE_TYPED(double, f64_avx512)
 
 #undef GF_DECLARE_TYPED
 

@@ -9,6 +9,7 @@
 #pragma GCC target("avx2,fma")
 #define GF_DTYPE 32
 #define GF_ISA avx2
+#define GF_ISA_AVX2 1
 #include "dtype.h"
 
 #include "ops.inc"

@@ -24,5 +24,7 @@ GF_DECLARE_OPS(float, f32_base)
 GF_DECLARE_OPS(double, f64_base)
 GF_DECLARE_OPS(float, f32_avx2)
 GF_DECLARE_OPS(double, f64_avx2)
+GF_DECLARE_OPS(float, f32_avx512)
+GF_DECLARE_OPS(double, f64_avx512)
 #undef GF_DECLARE_OPS
 #endif

@@ -29,7 +29,7 @@ cdef extern from "gradfit.h":
         double grad_norm
 
     int GF_OK, GF_ERR_ARG, GF_DIVERGED, GF_CONVERGED, GF_MAX_STEPS
-    int GF_SIMD_BASELINE, GF_SIMD_AVX2
+    int GF_SIMD_BASELINE, GF_SIMD_AVX2, GF_SIMD_AVX512
 
     int gf_simd_available(int level) nogil
     int gf_simd_get() nogil
@@ -67,7 +67,7 @@ STATUS_DIVERGED = GF_DIVERGED
 STATUS_CONVERGED = GF_CONVERGED
 STATUS_MAX_STEPS = GF_MAX_STEPS
 
-SIMD_PATHS = {"baseline": GF_SIMD_BASELINE, "avx2": GF_SIMD_AVX2}
+SIMD_PATHS = {"baseline": GF_SIMD_BASELINE, "avx2": GF_SIMD_AVX2, "avx512": GF_SIMD_AVX512}
 
 
 def simd_available():
@@ -82,7 +82,7 @@ def simd_get():
 
 
 def simd_set(str name):
-    """Use SIMD path `name` ("baseline", "avx2" or "auto"); returns the path in use."""
+    """Use SIMD path `name` ("baseline", "avx2", "avx512" or "auto"); returns the path in use."""
     if name == "auto":
         gf_simd_set(-1)
     elif name in SIMD_PATHS and gf_simd_available(SIMD_PATHS[name]):

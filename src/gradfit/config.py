@@ -8,9 +8,9 @@ from . import _core
 
 
 def simd(path=None):
-    """Returns the SIMD path in use; with `path` ("baseline", "avx2" or
-    "auto"), switches to it first. GRADFIT_SIMD=baseline in the environment
-    forces the baseline path at start-up."""
+    """Returns the SIMD path in use; with `path` ("baseline", "avx2",
+    "avx512" or "auto"), switches to it first. GRADFIT_SIMD=baseline (or
+    avx2) in the environment caps the path chosen at start-up."""
     return _core.simd_get() if path is None else _core.simd_set(path)
 
 
