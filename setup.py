@@ -9,8 +9,8 @@ if sys.platform == "win32":
     compile_args = ["/O2"]
 else:
     # Portable wheels: no -ffast-math, -Ofast or -march=native. The loops are
-    # written so that -O3 vectorizes them; AVX2 + FMA variants are compiled
-    # with a target pragma and picked at run time (csrc/dispatch.c).
+    # written so that -O3 vectorizes them; AVX2 + FMA and AVX-512 variants
+    # are compiled with target pragmas and picked at run time (csrc/dispatch.c).
     # -fno-trapping-math changes no result (gradfit never reads FP exception
     # flags); it lets GCC turn clamps and selects into vector blends.
     # -fno-tree-loop-distribute-patterns keeps short row copies as inline

@@ -35,7 +35,8 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
     batch_size  rows per step; the last, shorter batch is used; None (or >= N)
                 is full-batch gradient descent
     epochs      passes over the data; None means no limit (needs max_steps)
-    shuffle     draw a new order each epoch from numpy.random.default_rng(seed)
+    shuffle     visit the rows in the order rng.permutation(N) each epoch, with
+                rng = numpy.random.default_rng(seed)
                 (full-batch steps do not depend on order and are not shuffled)
     max_steps   stop after this many updates
     grad_tol    stop when the full-batch gradient norm falls below grad_tol;
@@ -72,13 +73,11 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
     full_batch = batch == N
     # Per-epoch grad_tol checks need control back after every epoch.
     per_call = 1 if (grad_tol and not full_batch) else max(1, SAMPLES_PER_CALL // N)
+    orders = _EpochOrders(N, per_call, rng) if shuffle and not full_batch else None
     start = time.perf_counter()
     while epochs is None or epochs_done < epochs:
         k = per_call if epochs is None else min(per_call, epochs - epochs_done)
-        if shuffle and not full_batch:
-            idx = np.concatenate([rng.permutation(N) for _ in range(k)])
-        else:
-            idx = _NO_INDEX
+        idx = orders.draw(k) if orders else _NO_INDEX
         budget = -1 if max_steps is None else max_steps - steps
         snapshot = model.params.copy()        # a fallback if this chunk diverges
         status, s, e, gnorm, ep_loss, ep_seen = runner.run(idx, k, budget, grad_tol or 0.0)
@@ -126,6 +125,25 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
 
 
 _NO_INDEX = np.empty(0, dtype=np.int64)
+
+
+class _EpochOrders:
+    """Each epoch's visiting order, rng.permutation(N), drawn into reused
+    buffers (0..N-1 copied in, then shuffled in place: the same numbers as
+    rng.permutation, without a fresh allocation per epoch). One buffer holds
+    up to `per_call` epochs."""
+
+    def __init__(self, N, per_call, rng):
+        self.N, self.rng = N, rng
+        self.identity = np.arange(N, dtype=np.int64)
+        self.buffer = np.empty(N * per_call, dtype=np.int64)
+
+    def draw(self, k):
+        for e in range(k):
+            order = self.buffer[e * self.N:(e + 1) * self.N]
+            np.copyto(order, self.identity)
+            self.rng.shuffle(order)
+        return self.buffer[:k * self.N]
 
 
 def _restore_finite(model, runner, snapshot, initial):
