@@ -16,8 +16,11 @@ from ._validate import check_int, check_positive, check_X, check_y
 from .model import CHUNK_ROWS, MLP
 from .result import TrainResult
 
-# Target number of samples per C call when several epochs fit in one call.
+# How much one C call may do when several epochs fit in one: at most this
+# many samples, and at most this many sample x parameter multiply-adds (about
+# 0.1 s), so that Ctrl-C and later per-call reporting stay responsive.
 SAMPLES_PER_CALL = 1 << 20
+WORK_PER_CALL = 1 << 28
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -72,7 +75,8 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
     grad_norm, stop_reason = None, "epochs"
     full_batch = batch == N
     # Per-epoch grad_tol checks need control back after every epoch.
-    per_call = 1 if (grad_tol and not full_batch) else max(1, SAMPLES_PER_CALL // N)
+    per_call = 1 if (grad_tol and not full_batch) else max(
+        1, min(SAMPLES_PER_CALL // N, WORK_PER_CALL // (N * model.n_params)))
     orders = _EpochOrders(N, per_call, rng) if shuffle and not full_batch else None
     start = time.perf_counter()
     while epochs is None or epochs_done < epochs:
