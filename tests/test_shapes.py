@@ -1,7 +1,8 @@
-"""The C kernels block the matrix products (4 rows x 8 doubles / 16 floats
-in registers, a separate path for layers with 1-3 outputs, plain loops for
-the leftovers): every width and row count around those block edges must give
-the NumPy reference's loss, gradient and prediction, on every SIMD path."""
+"""The C kernels block the matrix products (6 or 8 rows x 2 vector registers
+of columns in registers, then 4-, 2- and 1-row blocks; k in blocks of 256; a
+separate path for layers with 1-3 outputs; plain loops for the leftover
+columns): every width and row count around those block edges must give the
+NumPy reference's loss, gradient and prediction, on every SIMD path."""
 import numpy as np
 import pytest
 
@@ -83,3 +84,11 @@ def test_training_with_batch_sizes_around_the_blocks(batch_size, dtype):
     tol = {"float64": 1e-10, "float32": 1e-4}[dtype]
     assert rel(out["c"][0], out["numpy"][0]) <= tol
     np.testing.assert_allclose(out["c"][1], out["numpy"][1], rtol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("layer_sizes,n_rows", [([300, 40, 1], 13), ([5, 70, 3], 300), ([257, 65, 9], 517)])
+def test_k_blocks_and_wide_layers(layer_sizes, n_rows, dtype):
+    # inner dimensions above the 256-wide k block: inputs (forward), rows
+    # (the weight gradient sums over the batch)
+    compare(layer_sizes, n_rows, dtype, activation="relu")
