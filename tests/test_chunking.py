@@ -1,14 +1,10 @@
 """How many epochs train() hands the C core per call is an implementation
 detail: any split gives bit-identical parameters and the same history."""
-import importlib
-
 import numpy as np
 import pytest
 
 import gradfit as gf
-
-# the module, not the function gradfit.train that shadows it
-train_module = importlib.import_module("gradfit.train")
+import gradfit.training as train_module
 
 
 def _run(monkeypatch, samples_per_call, work_per_call, **kwargs):

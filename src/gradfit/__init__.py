@@ -10,7 +10,7 @@ from . import reference
 from .config import config, show_config, simd
 from .model import MLP
 from .result import TrainResult
-from .train import DivergenceWarning, train
+from .training import DivergenceWarning, train
 
 __version__ = "0.1.0"
 __all__ = ["MLP", "train", "TrainResult", "DivergenceWarning", "reference", "config", "show_config", "simd",

@@ -1,5 +1,6 @@
 """The `gradfit` command (also `python -m gradfit`)."""
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -12,13 +13,17 @@ def main(argv=None):
     commands.add_parser("demo", help="walk through the backpropagation tutorial with real numbers")
     commands.add_parser("config", help="show versions and the SIMD path in use")
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        from .demo import run
-        run()
-        return 0
-    if args.command == "config":
-        from .config import show_config
-        show_config()
+    try:
+        if args.command == "demo":
+            from .demo import run
+            run()
+            return 0
+        if args.command == "config":
+            from .config import show_config
+            show_config()
+            return 0
+    except BrokenPipeError:          # e.g. `gradfit demo | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     parser.print_help()
     return 2

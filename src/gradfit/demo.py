@@ -14,7 +14,7 @@ import numpy as np
 
 from .model import MLP
 from .reference import closed_form_linear
-from .train import train
+from .training import train
 
 # The bump fits (the same recipes as tests/test_softplus_fit.py): plain SGD
 # with batch 1. Seeds matter: about 60% of 1-2-1 starting points reach the
