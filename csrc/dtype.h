@@ -42,7 +42,7 @@
 #define FN(name) FN_(name, f64, GF_ISA)
 #define EXP gf_exp            /* vectorizable, see vmath.h */
 #define LOG1P gf_log1p_unit    /* argument in [0, 1] */
-#define TANH tanh              /* libm */
+#define TANH gf_tanh           /* vectorizable, see vmath.h */
 #elif GF_DTYPE == 32
 #define real float
 #define FN(name) FN_(name, f32, GF_ISA)
