@@ -292,3 +292,19 @@ def test_history_is_the_weighted_mean_of_batch_losses():
         replay.params[...] -= 0.1 * grad
     assert r.history["loss"][0] == pytest.approx(total / 50, rel=1e-13)
     np.testing.assert_allclose(m.params, replay.params, rtol=1e-13, atol=1e-15)
+
+
+def test_copies_and_pickles_keep_weights_as_views_of_params():
+    import copy
+    import pickle
+    m = gf.MLP([3, 4, 2], activation="tanh", seed=1, dtype="float32")
+    for other in (m.copy(), copy.copy(m), copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert other is not m and repr(other) == repr(m)
+        assert other.dtype == m.dtype and np.array_equal(other.params, m.params)
+        assert not np.shares_memory(other.params, m.params)
+        other.weights[1][0, 0] = 42.0                     # still a view of other.params
+        assert 42.0 in other.params and 42.0 not in m.params
+        X = np.ones((2, 3), dtype=np.float32)
+        gf.train(other, X, np.zeros((2, 2)), lr=0.1, epochs=1)
+        assert np.array_equal(np.concatenate([np.r_[w.ravel(), b] for w, b in zip(other.weights, other.biases)]),
+                              other.params)

@@ -130,6 +130,24 @@ class MLP:
         other.init, other.seed = self.init, self.seed
         return other
 
+    # copy.copy / copy.deepcopy / pickle (for multiprocessing, joblib): the
+    # per-layer views are rebuilt over the new params buffer, never stored
+    # as separate arrays that would stop tracking it.
+    def __copy__(self):
+        return self.copy()
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["_weights"], state["_biases"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._weights, self._biases = layer_views(self._params, self.layer_sizes)
+
     # -- computation (C core) ---------------------------------------------
     def _workspace(self, rows):
         return np.empty(_core.workspace_len(self._sizes, self._acts, rows), dtype=self.dtype)
