@@ -308,3 +308,20 @@ def test_copies_and_pickles_keep_weights_as_views_of_params():
         gf.train(other, X, np.zeros((2, 2)), lr=0.1, epochs=1)
         assert np.array_equal(np.concatenate([np.r_[w.ravel(), b] for w, b in zip(other.weights, other.biases)]),
                               other.params)
+
+
+def test_assigning_params_weights_biases_copies_into_the_buffer():
+    m = gf.MLP([2, 3, 1], activation="relu", seed=0)
+    buffer = m.params
+    m.params = np.arange(m.n_params, dtype=np.float64)
+    assert m.params is buffer and np.array_equal(buffer, np.arange(m.n_params))
+    m.weights = [np.ones((2, 3)), np.full((3, 1), 2.0)]
+    m.biases = [np.zeros(3), [5.0]]
+    assert m.params is buffer
+    assert np.array_equal(m.predict([[1.0, 1.0]]), [[2.0 * 3 * 2 + 5.0]])
+    with pytest.raises(ValueError, match="^params:"):
+        m.params = np.zeros(3)
+    with pytest.raises(ValueError, match=r"^weights\[0\]:"):
+        m.weights = [np.ones((3, 2)), np.ones((3, 1))]
+    with pytest.raises(ValueError, match="^biases:"):
+        m.biases = [np.zeros(3)]

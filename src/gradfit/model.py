@@ -63,15 +63,27 @@ class MLP:
         """All weights and biases in one flat array (writable, shared with the views)."""
         return self._params
 
+    @params.setter
+    def params(self, values):
+        self.set_params(values)      # copies into the buffer: the views stay valid
+
     @property
     def weights(self):
         """Per-layer weight matrices (IN, OUT), views into params."""
         return list(self._weights)
 
+    @weights.setter
+    def weights(self, values):
+        self._set_layers(values, "weights", self._weights)
+
     @property
     def biases(self):
         """Per-layer bias vectors (OUT,), views into params."""
         return list(self._biases)
+
+    @biases.setter
+    def biases(self, values):
+        self._set_layers(values, "biases", self._biases)
 
     @property
     def n_params(self):
