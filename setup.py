@@ -6,7 +6,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 if sys.platform == "win32":
-    compile_args = ["/O2"]
+    compile_args = ["/O2", "/std:c11"]   # restrict and _Pragma need C11 (untested here)
 else:
     # Portable wheels: no -ffast-math, -Ofast or -march=native. The loops are
     # written so that -O3 vectorizes them; AVX2 + FMA and AVX-512 variants
