@@ -11,7 +11,7 @@ int gf_simd_available(int level)
 {
     if (level == GF_SIMD_BASELINE)
         return 1;
-#if GF_HAVE_AVX2_BUILD
+#if GF_HAVE_X86_SIMD_BUILD
     __builtin_cpu_init();
     const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (level == GF_SIMD_AVX2)
@@ -56,7 +56,7 @@ int gf_simd_set(int level)
     return gf_simd_get();
 }
 
-#if GF_HAVE_AVX2_BUILD
+#if GF_HAVE_X86_SIMD_BUILD
 #define GF_PICK(name, ...)                                        \
     (gf_simd_get() == GF_SIMD_AVX512 ? name##_avx512(__VA_ARGS__) \
      : gf_simd_get() == GF_SIMD_AVX2 ? name##_avx2(__VA_ARGS__)   \

@@ -6,7 +6,7 @@
 #include "layout.h"
 #include "ops.h"
 
-#if GF_HAVE_AVX2_BUILD
+#if GF_HAVE_X86_SIMD_BUILD
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512")
 #define GF_DTYPE 32
 #define GF_ISA avx512

@@ -5,7 +5,7 @@
 #include "layout.h"
 #include "ops.h"
 
-#if GF_HAVE_AVX2_BUILD
+#if GF_HAVE_X86_SIMD_BUILD
 #pragma GCC target("avx2,fma")
 #define GF_DTYPE 64
 #define GF_ISA avx2

@@ -10,11 +10,11 @@
 
 int64_t gf_max_width(const gf_net *net);
 
-/* Whether this compiler builds the AVX2 + FMA variant of the kernels. */
+/* Whether this compiler builds the AVX2 + FMA and AVX-512 variants of the kernels. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define GF_HAVE_AVX2_BUILD 1
+#define GF_HAVE_X86_SIMD_BUILD 1
 #else
-#define GF_HAVE_AVX2_BUILD 0
+#define GF_HAVE_X86_SIMD_BUILD 0
 #endif
 
 typedef struct {

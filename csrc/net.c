@@ -33,15 +33,8 @@ int64_t gf_max_width(const gf_net *net)
     return w;
 }
 
+/* the workspace ends with the scratch for W^T, after everything gf_layout places */
 int64_t gf_workspace_len(const gf_net *net, int64_t chunk)
 {
-    const int64_t L = net->n_layers;
-    int64_t len = gf_n_params(net);                 /* prev params */
-    len += chunk * net->sizes[0];                    /* gathered X rows */
-    len += chunk * net->sizes[L];                    /* gathered y rows */
-    for (int64_t l = 0; l < L; l++)
-        len += 2 * chunk * net->sizes[l + 1];        /* z and a per layer */
-    len += 2 * chunk * gf_max_width(net);            /* two delta buffers */
-    len += gf_scratch_len(net);               /* transposes */
-    return len;
+    return gf_layout(net, gf_n_params(net), chunk).tmp + gf_scratch_len(net);
 }

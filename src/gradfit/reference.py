@@ -45,6 +45,11 @@ DERIVATIVES = {
 }
 
 
+def grad_norm(grad):
+    """Euclidean norm of a flat gradient, accumulated in float64."""
+    return float(np.sqrt(np.sum(np.square(grad, dtype=np.float64))))
+
+
 def loss_value(pred, y, loss):
     """mse: mean over samples and outputs of (pred - y)^2; sse: the sum."""
     sq = np.sum(np.square(pred - y), dtype=np.float64)
@@ -121,34 +126,34 @@ class Reference:
         params = self.model.params
         lr = params.dtype.type(lr)
         N = X.shape[0]
-        steps, epochs, grad_norm = 0, 0, -1.0
+        steps, epochs, gnorm = 0, 0, -1.0
         for e in range(n_epochs):
             order = idx[e * N:(e + 1) * N] if idx.size else None
             epoch_loss[e] = 0.0
             epoch_seen[e] = 0
             for start in range(0, N, batch):
                 if max_steps >= 0 and steps >= max_steps:
-                    return STATUS_MAX_STEPS, steps, epochs, grad_norm
+                    return STATUS_MAX_STEPS, steps, epochs, gnorm
                 rows = order[start:start + batch] if order is not None else slice(start, start + batch)
                 Xb, yb = X[rows], y[rows]
                 n = Xb.shape[0]
                 value, grad = self.loss_and_grad(Xb, yb)
                 if not np.isfinite(value):
                     params[...] = self.prev
-                    return STATUS_DIVERGED, steps, epochs, grad_norm
+                    return STATUS_DIVERGED, steps, epochs, gnorm
                 epoch_loss[e] += value * n
                 epoch_seen[e] += n
                 epochs = e + 1             # epochs with at least one batch measured
                 if n == N and grad_tol > 0:
-                    grad_norm = float(np.sqrt(np.sum(np.square(grad, dtype=np.float64))))
-                    if grad_norm < grad_tol:
-                        return STATUS_CONVERGED, steps, epochs, grad_norm
+                    gnorm = grad_norm(grad)
+                    if gnorm < grad_tol:
+                        return STATUS_CONVERGED, steps, epochs, gnorm
                 self.prev[...] = params
                 params -= lr * grad
                 steps += 1
         if max_steps >= 0 and steps >= max_steps:
-            return STATUS_MAX_STEPS, steps, epochs, grad_norm
-        return STATUS_OK, steps, epochs, grad_norm
+            return STATUS_MAX_STEPS, steps, epochs, gnorm
+        return STATUS_OK, steps, epochs, gnorm
 
 
 def closed_form_linear(X, y):
