@@ -8,7 +8,7 @@ from setuptools import Extension, setup
 if sys.platform == "win32":
     compile_args = ["/O2", "/std:c11"]   # restrict and _Pragma need C11 (untested here)
 else:
-    # Portable wheels: no -ffast-math, -Ofast or -march=native. The loops are
+    # Portable wheels: no fast-math, no machine-specific tuning. The loops are
     # written so that -O3 vectorizes them; AVX2 + FMA and AVX-512 variants
     # are compiled with target pragmas and picked at run time (csrc/dispatch.c).
     # -fno-trapping-math changes no result (gradfit never reads FP exception

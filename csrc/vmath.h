@@ -1,5 +1,5 @@
 /* Internal: branch-free exp, log1p and tanh that compilers can vectorize
- * (libm calls cannot be vectorized without -ffast-math). Cody-Waite range
+ * (libm calls are not vectorized under IEEE-exact flags). Cody-Waite range
  * reduction, then polynomials: the Cephes minimax ones for float32, Taylor /
  * atanh series (coefficients from exact fractions) for float64. About 1-2 ulp; tests/test_vmath.py measures them
  * against NumPy. Branches are written as selects so loops stay vectorizable

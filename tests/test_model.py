@@ -267,10 +267,6 @@ def test_train_result_fields():
     assert r.loss == "mse" and r.backend == "c"
     assert r.stop_reason == "epochs"
     assert r.grad_norm is None
-    # bookkeeping only (no assertion on how long it took): rate * time = samples seen
-    assert r.seconds >= 0
-    if r.seconds > 0:
-        assert r.samples_per_second * r.seconds == pytest.approx(4 * 50, rel=1e-9)
     assert r.final_loss == pytest.approx(m.loss(X, y), rel=1e-15)
     assert len(r.history["loss"]) == 4
     text = str(r)
