@@ -35,7 +35,7 @@ def assert_diverged_cleanly(m, r, X, y, caught):
     assert "diverged" in str(div[0].message)
     assert r.stop_reason == "diverged"
     assert np.isfinite(m.params).all()
-    loss = m.loss(X, y, loss=r.loss)
+    loss = m.loss(X, y, loss=r.loss_name)
     assert np.isfinite(loss), f"model.loss after divergence is {loss}"
     assert np.isfinite(r.final_loss)
     # (the numpy backend sums float32 squares in float64, the C core per row in float32)
@@ -70,19 +70,23 @@ def test_full_batch_divergence(backend, dtype):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_restored_params_are_those_before_the_last_update(backend):
+def test_full_batch_divergence_restores_the_best_values(backend):
+    # full batch, a loss that only grows: of the candidates (the values
+    # before the last update, the start of the call), the start is the best
     X, y = line_data()
     m = gf.MLP([1, 1], seed=0)
+    start = m.params.copy()
     r, caught = train_quietly(m, X, y, lr=10.0, batch_size=None, epochs=1000, backend=backend)
     assert r.stop_reason == "diverged"
-    # steps updates were made; the last one was undone
+    assert r.restored == "the values the call started from"
+    assert np.array_equal(m.params, start)
+    # steps updates were made; the values before the last one are finite but worse
     m2 = gf.MLP([1, 1], seed=0)
     r2, caught2 = train_quietly(m2, X, y, lr=10.0, batch_size=None, epochs=1000, max_steps=r.steps - 1,
                                 backend=backend)
     assert r2.stop_reason == "max_steps"
     assert not divergence_warnings(caught2)
-    assert np.array_equal(m.params, m2.params)
-    assert r.final_loss == r2.final_loss
+    assert np.isfinite(r2.final_loss) and r2.final_loss > r.final_loss == m.loss(X, y)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -109,7 +113,10 @@ def test_divergence_of_a_hidden_layer_net(backend):
     r, caught = train_quietly(m, X, y, lr=50.0, batch_size=None, epochs=500, backend=backend)
     assert_diverged_cleanly(m, r, X, y, caught)
     assert r.steps >= 1
-    assert not np.array_equal(m.params, before)
+    assert r.final_loss <= gf.MLP([1, 8, 1], activation="relu", seed=1).loss(X, y)
+    assert r.restored in ("the values the call started from", "the values before the last update")
+    if r.restored != "the values the call started from":
+        assert not np.array_equal(m.params, before)
 
 
 def test_divergence_at_the_first_step_keeps_the_initial_params():
@@ -127,10 +134,9 @@ def test_divergence_at_the_first_step_keeps_the_initial_params():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_minibatch_divergence(backend, dtype):
-    # regression: with minibatches the parameters were restored to the values
-    # before the last update, whose *batch* loss was finite, but the loss over
-    # all the data there was still inf: model.loss and result.final_loss were
-    # inf and the warning said "restored to the last values with a finite loss (inf)".
+    # regression: with minibatches the parameters were once restored to the
+    # values before the last update, whose *batch* loss was finite, although
+    # the loss over all the data there was still inf.
     X, y = line_data()
     m = gf.MLP([1, 1], seed=0, dtype=dtype)
     r, caught = train_quietly(m, X, y, lr=10.0, batch_size=16, epochs=1000, seed=0, backend=backend)
@@ -140,9 +146,8 @@ def test_minibatch_divergence(backend, dtype):
 
 @pytest.mark.parametrize("batch_size", [None, 16])
 def test_no_stray_warnings_from_the_c_backend(batch_size):
-    # regression (full batch): the epoch in which the loss overflowed completed
-    # no batch, so train() divided 0 by 0 for its history entry: numpy warned
-    # "invalid value encountered in divide" and history["loss"] ended with NaN.
+    # regression (full batch): the epoch in which the loss overflowed completes
+    # no batch; its history entry once was 0 / 0, with a NumPy warning.
     X, y = line_data()
     m = gf.MLP([1, 1], seed=0)
     r, caught = train_quietly(m, X, y, lr=10.0, batch_size=batch_size, epochs=1000, seed=0)
@@ -184,9 +189,8 @@ def test_minibatch_warning_says_what_was_restored(backend):
 @pytest.mark.parametrize("epochs", [0, 3])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_loss_already_overflowing_at_the_start(backend, epochs):
-    # BUG (epochs=0): train() raises UnboundLocalError: `snapshot` is only
-    # assigned inside the epoch loop, but the final "did the last update
-    # overflow?" check also fires when nothing ran and the initial loss is inf.
+    # regression (epochs=0): the "did the last update overflow?" check once
+    # fired when nothing ran and the initial loss was inf (UnboundLocalError).
     X = np.array([[1e200], [2e200]])
     y = np.array([0.0, 1.0])
     m = gf.MLP([1, 1], seed=0)
@@ -215,13 +219,9 @@ def test_nan_gradient_with_a_finite_loss_is_possible():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_nan_gradient_with_a_finite_loss(backend):
-    # BUG (C backend): the first update makes W1 NaN; from then on z = NaN and
-    # the C relu (`z > 0 ? z : 0`) maps NaN to 0, so every loss stays 0.25 and
-    # the loop never sees a divergence, while the NumPy reference
-    # (np.maximum propagates NaN) stops after 1 step. At the end train()
-    # notices the non-finite params, but _restore_finite only checks that the
-    # *loss* is finite, so it keeps "the values before the last update" =
-    # [nan, nan, nan, 0]: a DivergenceWarning, and NaN parameters.
+    # the first update makes W1 NaN; z = NaN must propagate through the relu
+    # (as np.maximum does) so that both backends stop after 1 step, and the
+    # model must get finite parameters back (regression: NaN ones were kept).
     m, X, y = _nan_gradient_problem()
     before = m.params.copy()
     r, caught = train_quietly(m, X, y, lr=0.1, batch_size=None, epochs=5, backend=backend)
@@ -233,7 +233,7 @@ def test_nan_gradient_with_a_finite_loss(backend):
 
 
 def test_nan_gradient_backends_agree():
-    # BUG (C backend), as above: C runs all 5 steps on NaN parameters, NumPy stops after 1
+    # regression, as above: C once ran all 5 steps on NaN parameters
     results = {}
     for backend in BACKENDS:
         m, X, y = _nan_gradient_problem()

@@ -106,7 +106,7 @@ def test_gradcheck_output_activation(layer_sizes, output_activation, loss):
 @pytest.mark.parametrize("loss", LOSSES)
 def test_gradcheck_mixed_activations_per_layer(loss):
     model, X, y = make_problem([3, 4, 5, 4, 2], ["sigmoid", "relu", "softplus"], output_activation="tanh", seed=2)
-    assert model.activations == ["sigmoid", "relu", "softplus", "tanh"]
+    assert model.activations == ("sigmoid", "relu", "softplus", "tanh")
     check(model, X, y, loss)
 
 

@@ -18,8 +18,8 @@ def test_layout_and_sizes():
     assert [b.shape for b in m.biases] == [(4,), (2,)]
     flat = np.concatenate([m.weights[0].ravel(), m.biases[0], m.weights[1].ravel(), m.biases[1]])
     assert np.array_equal(flat, m.params)
-    assert m.activations == ["relu", "identity"]
-    assert m.layer_sizes == [3, 4, 2]
+    assert m.activations == ("relu", "identity")
+    assert m.layer_sizes == (3, 4, 2)
 
 
 def test_weights_and_biases_are_views_into_params():
@@ -80,7 +80,7 @@ def test_copy_is_independent():
     c.params[0] += 1.0
     assert c.params[0] != m.params[0]
     lin = gf.MLP([3, 2], seed=1).copy()
-    assert lin.activations == ["identity"]
+    assert lin.activations == ("identity",)
 
 
 def test_explicit_weights_and_biases():
@@ -264,7 +264,7 @@ def test_train_result_fields():
     assert isinstance(r, gf.TrainResult)
     assert r.steps == 16 and r.epochs == 4        # 3 batches of 16 and one of 2, per epoch
     assert r.n_samples == 50 and r.batch_size == 16 and r.lr == 0.1
-    assert r.loss == "mse" and r.backend == "c"
+    assert r.loss_name == "mse" and r.backend == "c"
     assert r.stop_reason == "epochs"
     assert r.grad_norm is None
     assert r.final_loss == pytest.approx(m.loss(X, y), rel=1e-15)

@@ -12,8 +12,71 @@ def _describe(a):
     return f"array of shape {a.shape} and dtype {a.dtype}"
 
 
+def _columns_of(value):
+    """The column labels of a DataFrame-like value (pandas, polars' to_pandas),
+    or None for anything else. Duck-typed: pandas is never imported here."""
+    columns = getattr(value, "columns", None)
+    if columns is None or not hasattr(value, "dtypes") or not hasattr(value, "__getitem__"):
+        return None
+    try:
+        return list(columns)
+    except TypeError:
+        return None
+
+
+def _frame_to_array(frame, columns, argument, dtype):
+    """A DataFrame as a 2-D array of dtype, column by column, so that a column
+    that is not numeric (strings, categories, ...) is named in the error.
+    Missing values of nullable columns become NaN (reported by check_finite)."""
+    out = np.empty((len(frame), len(columns)), dtype=dtype)
+    for j, name in enumerate(columns):
+        col = frame[name]
+        try:
+            if hasattr(col, "to_numpy"):
+                values = col.to_numpy(dtype=dtype, na_value=np.nan)
+            else:
+                values = np.asarray(col, dtype=dtype)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{argument}: expected numeric columns, got column {name!r} of dtype {col.dtype}; "
+                f"encode it as numbers first (e.g. one-hot) or drop it"
+            ) from None
+        kind = getattr(getattr(col, "dtype", None), "kind", "f")
+        if kind not in "biuf":   # e.g. a category or string column that held digits
+            raise TypeError(
+                f"{argument}: expected numeric columns, got column {name!r} of dtype {col.dtype}; "
+                f"encode it as numbers first (e.g. one-hot) or drop it"
+            )
+        out[:, j] = values
+    return out
+
+
+def _series_to_array(series, argument, dtype):
+    """A pandas Series-like value as an array (nullable missing values -> NaN)."""
+    kind = getattr(series.dtype, "kind", "O")
+    try:
+        if kind not in "biuf":
+            raise TypeError
+        return series.to_numpy(dtype=dtype, na_value=np.nan)
+    except (TypeError, ValueError):
+        name = getattr(series, "name", None)
+        raise TypeError(
+            f"{argument}: expected numbers, got a series{'' if name is None else f' {name!r}'} of dtype "
+            f"{series.dtype}; encode it as numbers first"
+        ) from None
+
+
 def as_float_array(value, argument, dtype):
-    """`value` as a C-contiguous array of `dtype` (copied only if needed)."""
+    """`value` as a C-contiguous, aligned array of `dtype` (copied only if needed).
+
+    Raises TypeError for values that are not real numbers (naming the column
+    of a DataFrame), and ValueError for finite values that overflow `dtype`
+    (e.g. 1e39 into float32)."""
+    columns = _columns_of(value)
+    if columns is not None:
+        return _frame_to_array(value, columns, argument, dtype)
+    if hasattr(value, "to_numpy") and hasattr(value, "dtype") and not isinstance(value, np.ndarray):
+        value = _series_to_array(value, argument, dtype)
     try:
         a = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -30,20 +93,47 @@ def as_float_array(value, argument, dtype):
             ) from None
     else:
         raise TypeError(f"{argument}: expected real numbers, got {_describe(a)}")
-    return np.asarray(a, dtype=dtype, order="C")   # keeps 0-d arrays 0-d
+    source = a
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = np.asarray(a, dtype=dtype, order="C")   # keeps 0-d arrays 0-d
+    if a is not source and source.dtype.kind == "f" and source.dtype.itemsize > a.dtype.itemsize:
+        _check_narrowing(source, a, argument)
+    if not a.flags.aligned:
+        # C reads the buffer as an array of `dtype`: a pointer that is not a
+        # multiple of its itemsize is undefined behaviour there
+        a = a.copy()
+    return a
+
+
+def _check_narrowing(source, cast, argument):
+    """Finite values that became inf in the cast overflow the narrower dtype."""
+    bad = ~np.isfinite(cast) & np.isfinite(source)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        finfo = np.finfo(cast.dtype)
+        raise ValueError(
+            f"{argument}: value {float(source[where])!r} at index {where} overflows {cast.dtype.name} "
+            f"(largest {finfo.max:.4g}); {int(bad.sum())} value(s) do. Rescale the data or use "
+            f"a float64 model (dtype='float64')"
+        )
 
 
 def check_X(X, n_in, dtype, argument="X"):
     """X as a (N, n_in) C-contiguous array of dtype, N >= 1, all finite."""
     a = as_float_array(X, argument, dtype)
     if a.ndim != 2:
-        hint = " (use X.reshape(-1, 1) for one feature)" if a.ndim == 1 else ""
+        hint = ""
+        if a.ndim == 1:
+            if n_in == 1:
+                hint = " (use X.reshape(-1, 1): one feature per sample)"
+            elif a.shape[0] == n_in:
+                hint = " (use X.reshape(1, -1) for a single sample)"
         raise ValueError(f"{argument}: expected a 2-D array (n_samples, {n_in}), got {a.ndim}-D shape {a.shape}{hint}")
     if a.shape[0] == 0:
         raise ValueError(f"{argument}: expected at least one sample, got shape {a.shape}")
     if a.shape[1] != n_in:
         raise ValueError(f"{argument}: expected {n_in} feature(s) per sample (layer_sizes[0]), got shape {a.shape}")
-    check_finite(a, argument)
+    check_finite(a, argument, _columns_of(X))
     return a
 
 
@@ -58,14 +148,22 @@ def check_y(y, n_samples, n_out, dtype, argument="y"):
         raise ValueError(f"{argument}: expected {n_samples} rows to match X, got {a.shape[0]} (shape {a.shape})")
     if a.shape[1] != n_out:
         raise ValueError(f"{argument}: expected {n_out} output(s) per sample (layer_sizes[-1]), got shape {a.shape}")
-    check_finite(a, argument)
+    check_finite(a, argument, _columns_of(y))
     return a
 
 
-def check_finite(a, argument):
-    if not np.isfinite(a).all():
-        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-        raise ValueError(f"{argument}: expected finite values, got {bad} NaN or inf value(s)")
+def check_finite(a, argument, columns=None):
+    """Raises ValueError if `a` holds NaN or inf, saying how many and where."""
+    finite = np.isfinite(a)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        where = ""
+        if columns is not None and a.ndim == 2:
+            names = [columns[j] for j in np.flatnonzero(~finite.all(axis=0))]
+            where = f" in column(s) {names[:5]!r}" + (" ..." if len(names) > 5 else "")
+        elif a.ndim >= 1:
+            where = f" (the first at index {tuple(int(i) for i in np.argwhere(~finite)[0])})"
+        raise ValueError(f"{argument}: expected finite values, got {bad} NaN or inf value(s){where}")
 
 
 def check_int(value, argument, minimum, allow_none=False):

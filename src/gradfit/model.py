@@ -1,7 +1,9 @@
 """The model: MLP, its initialisation and its flat parameter buffer."""
+import threading
+
 import numpy as np
 
-from . import _core
+from . import _core, reference
 from ._layout import layer_views
 from ._names import ACTIVATIONS, LOSSES, lookup
 from ._validate import as_float_array, check_dtype, check_X, check_y
@@ -11,28 +13,64 @@ INITS = ("glorot", "he", "zeros")
 # Rows per C call for predict / loss_and_grad: bounds the workspace memory.
 CHUNK_ROWS = 4096
 
+# Sizes beyond these cannot be allocated on any machine; refusing them up
+# front keeps every size computation (here and in C) far from int64 overflow.
+MAX_WIDTH = 2**31 - 1
+MAX_PARAMS = 2**40
+
+_ACTIVATION_NAMES = {v: k for k, v in ACTIVATIONS.items()}
+
 
 class MLP:
     """A fully-connected network: dense layers with an activation after each.
 
-    layer_sizes       [n_in, hidden..., n_out]; [n_in, n_out] is linear regression
-    activation        hidden-layer activation: one name, or a list, one per hidden layer
-    output_activation activation of the last layer ("identity" for regression)
-    dtype             "float32" or "float64"
-    init              "glorot" (uniform +-sqrt(6/(in+out))), "he" (normal, std
-                      sqrt(2/in)) or "zeros"; biases start at zero
-    seed              seed for numpy.random.default_rng used by init
-    weights, biases   explicit starting values, one array per layer, shapes
-                      (IN, OUT) and (OUT,); they override init
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[n_in, hidden..., n_out]``; ``[n_in, n_out]`` is linear regression
+        ``y = x @ W + b``. Each size is a positive integer.
+    activation : str or sequence of str, default "relu"
+        Hidden-layer activation: one of ``"identity"``, ``"relu"``,
+        ``"sigmoid"``, ``"tanh"``, ``"softplus"``, or one name per hidden layer.
+    output_activation : str, default "identity"
+        Activation of the last layer ("identity" for regression).
+    dtype : {"float64", "float32"}, default "float64"
+        Precision of the parameters and of every computation.
+    init : {"glorot", "he", "zeros"}, default "glorot"
+        Weight initialisation: uniform in ``±sqrt(6 / (in + out))``, normal with
+        std ``sqrt(2 / in)``, or zeros. Biases start at zero.
+    seed : int, numpy.random.Generator or None
+        Seed of ``numpy.random.default_rng`` used by the initialisation.
+    weights, biases : sequence of array_like, optional
+        Explicit starting values, one per layer, of shapes (IN, OUT) and
+        (OUT,). They override ``init``.
 
-    model.params holds every weight and bias in one flat array, layer by layer
-    (W0, b0, W1, b1, ...); model.weights[i] and model.biases[i] are views into it.
+    Attributes
+    ----------
+    params : ndarray
+        Every weight and bias in one flat array, layer by layer
+        (W0, b0, W1, b1, ...; each W row-major). Writable.
+    weights, biases : list of ndarray
+        Per-layer views into ``params``: writing them changes the model.
+    layer_sizes : tuple of int
+        The architecture (read-only: a model's shape never changes).
+    activations : tuple of str
+        One activation name per layer, the last being the output's (read-only).
+    dtype : numpy.dtype
+        float32 or float64 (read-only).
+
+    Examples
+    --------
+    >>> import gradfit as gf
+    >>> model = gf.MLP([1, 1], weights=[[[1.0]]], biases=[[0.0]])
+    >>> model.loss_and_grad([[2.1]], [4.0])
+    (3.61, array([-7.98, -3.8 ]))
     """
 
     def __init__(self, layer_sizes, activation="relu", output_activation="identity",
                  dtype="float64", init="glorot", seed=None, weights=None, biases=None):
-        self.layer_sizes = _check_layer_sizes(layer_sizes)
-        n_hidden = len(self.layer_sizes) - 2
+        sizes = _check_layer_sizes(layer_sizes)
+        n_hidden = len(sizes) - 2
         if isinstance(activation, (list, tuple)):
             if len(activation) != n_hidden:
                 raise ValueError(
@@ -42,13 +80,19 @@ class MLP:
             hidden = [lookup(ACTIVATIONS, a, "activation") for a in activation]
         else:
             hidden = [lookup(ACTIVATIONS, activation, "activation")] * n_hidden
-        self.activations = hidden + [lookup(ACTIVATIONS, output_activation, "output_activation")]
-        self.dtype = check_dtype(dtype)
-        self._sizes = np.asarray(self.layer_sizes, dtype=np.int64)
-        self._acts = np.asarray([ACTIVATIONS[a] for a in self.activations], dtype=np.int32)
+        names = hidden + [lookup(ACTIVATIONS, output_activation, "output_activation")]
+        self._dtype = check_dtype(dtype)
+        _check_size_limits(sizes)
+        # The one description of the architecture, read by Python and C alike;
+        # read-only arrays, exposed as tuples.
+        self._sizes = np.asarray(sizes, dtype=np.int64)
+        self._acts = np.asarray([ACTIVATIONS[a] for a in names], dtype=np.int32)
+        self._sizes.flags.writeable = False
+        self._acts.flags.writeable = False
         n = _core.n_params(self._sizes, self._acts)
-        self._params = np.zeros(n, dtype=self.dtype)
-        self._weights, self._biases = layer_views(self._params, self.layer_sizes)
+        self._params = np.zeros(n, dtype=self._dtype)
+        self._weights, self._biases = layer_views(self._params, sizes)
+        self._lock = threading.Lock()
         self.init = lookup(dict.fromkeys(INITS), init, "init")
         self.seed = seed
         self._initialise(np.random.default_rng(seed))
@@ -57,10 +101,44 @@ class MLP:
         if biases is not None:
             self._set_layers(biases, "biases", self._biases)
 
+    # -- architecture (read-only) -----------------------------------------
+    @property
+    def layer_sizes(self):
+        """Layer widths ``(n_in, hidden..., n_out)``, a tuple."""
+        return tuple(int(s) for s in self._sizes)
+
+    @property
+    def activations(self):
+        """Activation names, one per layer (the last is the output's), a tuple."""
+        return tuple(_ACTIVATION_NAMES[int(a)] for a in self._acts)
+
+    @property
+    def dtype(self):
+        """numpy.dtype of the parameters: float32 or float64."""
+        return self._dtype
+
+    @property
+    def n_params(self):
+        """Number of weights and biases."""
+        return self._params.size
+
+    @property
+    def n_inputs(self):
+        """Features per sample, ``layer_sizes[0]``."""
+        return int(self._sizes[0])
+
+    @property
+    def n_outputs(self):
+        """Outputs per sample, ``layer_sizes[-1]``."""
+        return int(self._sizes[-1])
+
     # -- parameters -------------------------------------------------------
     @property
     def params(self):
-        """All weights and biases in one flat array (writable, shared with the views)."""
+        """All weights and biases in one flat array (writable, shared with the views).
+
+        Assigning ``model.params = values`` copies into the same buffer after
+        checking the size and that every value is finite."""
         return self._params
 
     @params.setter
@@ -85,18 +163,6 @@ class MLP:
     def biases(self, values):
         self._set_layers(values, "biases", self._biases)
 
-    @property
-    def n_params(self):
-        return self._params.size
-
-    @property
-    def n_inputs(self):
-        return self.layer_sizes[0]
-
-    @property
-    def n_outputs(self):
-        return self.layer_sizes[-1]
-
     def _initialise(self, rng):
         for W, b in zip(self._weights, self._biases):
             fan_in, fan_out = W.shape
@@ -114,7 +180,7 @@ class MLP:
             raise ValueError(f"{argument}: expected {len(targets)} arrays (one per layer), got {len(values)}")
         arrays = []
         for i, (v, t) in enumerate(zip(values, targets)):
-            a = as_float_array(v, f"{argument}[{i}]", self.dtype)
+            a = as_float_array(v, f"{argument}[{i}]", self._dtype)
             if a.size == t.size and a.ndim < t.ndim:
                 a = a.reshape(t.shape)   # scalars and flat lists for tiny layers
             if a.shape != t.shape:
@@ -126,18 +192,52 @@ class MLP:
             t[...] = a
 
     def set_params(self, params):
-        """Copies a flat array (same layout as params) into the model."""
-        a = as_float_array(params, "params", self.dtype).ravel()
+        """Copies a flat array into the model's parameters.
+
+        Parameters
+        ----------
+        params : array_like
+            ``n_params`` finite values in the layout of ``model.params``.
+        """
+        a = as_float_array(params, "params", self._dtype).ravel()
         if a.size != self._params.size:
             raise ValueError(f"params: expected {self._params.size} values, got {a.size}")
         if not np.isfinite(a).all():
             raise ValueError("params: expected finite values, got NaN or inf")
         self._params[...] = a
 
+    def _check_params_finite(self):
+        """Raises ValueError if NaN or inf was written into the parameters
+        (through model.params[...] or a weights/biases view)."""
+        finite = np.isfinite(self._params)
+        if finite.all():
+            return
+        first = int(np.flatnonzero(~finite)[0])
+        raise ValueError(
+            f"params: expected finite parameters, but the model holds "
+            f"{int(finite.size - np.count_nonzero(finite))} NaN or inf value(s), the first at "
+            f"{self._describe_index(first)}; they were written into model.params (or a weights / "
+            f"biases view). Assign finite values, e.g. model.params = ..., before using the model"
+        )
+
+    def _describe_index(self, i):
+        """'weights[l][r, c]' or 'biases[l][j]' for flat parameter index i."""
+        offset = 0
+        for layer, (W, b) in enumerate(zip(self._weights, self._biases)):
+            if i < offset + W.size:
+                r, c = divmod(i - offset, W.shape[1])
+                return f"weights[{layer}][{r}, {c}] (params[{i}])"
+            offset += W.size
+            if i < offset + b.size:
+                return f"biases[{layer}][{i - offset}] (params[{i}])"
+            offset += b.size
+        return f"params[{i}]"
+
     def copy(self):
         """An independent model with the same architecture and parameters."""
-        other = MLP(self.layer_sizes, self.activations[:-1] or "identity", self.activations[-1],
-                    dtype=self.dtype, init="zeros")
+        acts = self.activations
+        other = MLP(self.layer_sizes, list(acts[:-1]) or "identity", acts[-1],
+                    dtype=self._dtype, init="zeros")
         other._params[...] = self._params
         other.init, other.seed = self.init, self.seed
         return other
@@ -153,31 +253,65 @@ class MLP:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        del state["_weights"], state["_biases"]
+        del state["_weights"], state["_biases"], state["_lock"]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        for name in ("_sizes", "_acts"):
+            self.__dict__[name] = np.array(state[name])
+            self.__dict__[name].flags.writeable = False
         self._weights, self._biases = layer_views(self._params, self.layer_sizes)
+        self._lock = threading.Lock()
 
     # -- computation (C core) ---------------------------------------------
     def _workspace(self, rows):
-        return np.empty(_core.workspace_len(self._sizes, self._acts, rows), dtype=self.dtype)
+        return np.empty(_core.workspace_len(self._sizes, self._acts, rows), dtype=self._dtype)
 
     def predict(self, X):
-        """Forward pass: (N, n_outputs) predictions for X of shape (N, n_inputs)."""
-        X = check_X(X, self.n_inputs, self.dtype)
-        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        """Forward pass.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_inputs)
+            Finite input rows; integer and float32/float64 data are converted
+            to the model's dtype.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs), the model's dtype
+        """
+        X = check_X(X, self.n_inputs, self._dtype)
+        self._check_params_finite()
+        return self._predict(X)
+
+    def _predict(self, X):
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self._dtype)
         rows = min(X.shape[0], CHUNK_ROWS)
         _core.predict(self._sizes, self._acts, self._params, X, rows, self._workspace(rows), out)
         return out
 
     def loss_and_grad(self, X, y, loss="mse"):
-        """(loss, grad): the loss over all of X, y and its gradient with respect
-        to params (a flat array in the same layout), by the C backward pass."""
+        """The loss over all of X, y and its gradient, by the C backward pass.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_inputs)
+        y : array_like of shape (n_samples, n_outputs), or (n_samples,) for one output
+        loss : {"mse", "sse"}, default "mse"
+            "mse": mean over samples and outputs of (pred - y)**2 (no 1/2
+            factor); "sse": the sum.
+
+        Returns
+        -------
+        loss : float
+        grad : ndarray of shape (n_params,)
+            dloss/dparams in the layout of ``params``.
+        """
         loss = lookup(LOSSES, loss, "loss")
-        X = check_X(X, self.n_inputs, self.dtype)
-        y = check_y(y, X.shape[0], self.n_outputs, self.dtype)
+        X = check_X(X, self.n_inputs, self._dtype)
+        y = check_y(y, X.shape[0], self.n_outputs, self._dtype)
+        self._check_params_finite()
         return self._loss_and_grad(X, y, loss)
 
     def _loss_and_grad(self, X, y, loss):
@@ -188,17 +322,38 @@ class MLP:
         return value, grad
 
     def loss(self, X, y, loss="mse"):
-        """The loss over all of X, y (a float)."""
-        return self.loss_and_grad(X, y, loss)[0]
+        """The loss over all of X, y, by a forward pass only.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_inputs)
+        y : array_like of shape (n_samples, n_outputs), or (n_samples,) for one output
+        loss : {"mse", "sse"}, default "mse"
+
+        Returns
+        -------
+        float
+            The squares are summed in float64 for both dtypes.
+        """
+        loss = lookup(LOSSES, loss, "loss")
+        X = check_X(X, self.n_inputs, self._dtype)
+        y = check_y(y, X.shape[0], self.n_outputs, self._dtype)
+        self._check_params_finite()
+        return self._loss(X, y, loss)
+
+    def _loss(self, X, y, loss):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return reference.loss_value(self._predict(X), y, loss)
 
     def __repr__(self):
-        hidden = self.activations[:-1]
-        parts = [str(self.layer_sizes)]
+        acts = self.activations
+        hidden = acts[:-1]
+        parts = [str(list(self.layer_sizes))]
         if hidden:
             parts.append(hidden[0] if len(set(hidden)) == 1 else "[" + ", ".join(hidden) + "]")
-        if self.activations[-1] != "identity" or not hidden:
-            parts.append(f"output={self.activations[-1]}" if hidden else self.activations[-1])
-        parts.append(self.dtype.name)
+        if acts[-1] != "identity" or not hidden:
+            parts.append(f"output={acts[-1]}" if hidden else acts[-1])
+        parts.append(self._dtype.name)
         return f"MLP({', '.join(parts)})"
 
 
@@ -213,3 +368,19 @@ def _check_layer_sizes(layer_sizes):
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
             raise ValueError(f"layer_sizes: expected positive integers, got {sizes!r}")
     return [int(s) for s in sizes]
+
+
+def _check_size_limits(sizes):
+    """Refuses widths and parameter counts no machine can hold, naming the layer."""
+    for i, s in enumerate(sizes):
+        if s > MAX_WIDTH:
+            raise ValueError(f"layer_sizes: expected widths of at most {MAX_WIDTH}, got {s} at "
+                             f"layer_sizes[{i}]")
+    total = 0
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        count = fan_in * fan_out + fan_out
+        total += count
+        if total > MAX_PARAMS:
+            raise ValueError(
+                f"layer_sizes: expected at most {MAX_PARAMS:.3g} parameters in all, but layer {layer} "
+                f"({fan_in} -> {fan_out}) alone has {count:.3g} (the network {total:.3g} so far)")

@@ -5,15 +5,50 @@ STOP_REASONS = {
     "epochs": "ran the requested epochs",
     "max_steps": "reached max_steps",
     "grad_tol": "gradient norm fell below grad_tol",
-    "diverged": "loss became NaN/inf; parameters restored to the last finite values",
+    "diverged": "loss became NaN/inf",
 }
 
 
 @dataclass
 class TrainResult:
-    """history["loss"] holds one value per epoch: the mean of that epoch's
-    minibatch losses (each measured before its update), weighted by batch size.
-    final_loss is the loss over all the data at the final parameters."""
+    """What one call of :func:`gradfit.train` did.
+
+    Attributes
+    ----------
+    history : dict
+        ``history["loss"]``: one value per epoch, the mean of that epoch's
+        minibatch losses (each measured before its update), weighted by
+        batch size.
+    steps : int
+        Parameter updates made.
+    epochs : int
+        Epochs in which at least one minibatch was measured (the last may be
+        partial when max_steps stopped it).
+    seconds : float
+        Wall time of the whole call: checks, training and the final loss.
+    samples_per_second : float
+        Rows trained on per second of ``seconds``.
+    stop_reason : str
+        "epochs", "max_steps", "grad_tol" or "diverged".
+    final_loss : float
+        The loss over all the data at the parameters the model holds now
+        (one forward pass after training).
+    grad_norm : float or None
+        Norm of the last full-data gradient computed (by grad_tol checks),
+        or None if none was.
+    loss_name : str
+        The loss that was minimised ("mse" or "sse").
+    backend : str
+        "c" or "numpy".
+    n_samples, batch_size : int
+        Rows of the data, and rows per step (n_samples for full batch).
+    lr : float
+        The learning rate.
+    restored : str or None
+        After a divergence, which parameters the model was given back (the
+        best of: the values before the last update, the start of the epoch
+        that diverged, the values the call started from); None otherwise.
+    """
 
     history: dict = field(default_factory=lambda: {"loss": []})
     steps: int = 0
@@ -23,22 +58,26 @@ class TrainResult:
     stop_reason: str = "epochs"
     final_loss: float = float("nan")
     grad_norm: float | None = None
-    loss: str = "mse"
+    loss_name: str = "mse"
     backend: str = "c"
     n_samples: int = 0
     batch_size: int = 0
     lr: float = 0.0
+    restored: str | None = None
 
     def __str__(self):
         losses = self.history["loss"]
         first = f"{losses[0]:.6g} -> {losses[-1]:.6g}, " if losses else ""
         rate = _si(self.samples_per_second)
+        stopped = STOP_REASONS.get(self.stop_reason, self.stop_reason)
+        if self.restored:
+            stopped += f"; parameters restored to {self.restored} (loss {self.final_loss:.6g})"
         lines = [
             f"TrainResult: {self.epochs} epoch(s), {self.steps} step(s) in {self.seconds:.3g} s "
             f"({rate} samples/s, backend {self.backend})",
-            f"  {self.loss} per epoch: {first}final {self.final_loss:.10g}",
+            f"  {self.loss_name} per epoch: {first}final {self.final_loss:.10g}",
             f"  data: {self.n_samples} samples, batch {self.batch_size}, lr {self.lr:g}",
-            f"  stopped: {STOP_REASONS.get(self.stop_reason, self.stop_reason)}"
+            f"  stopped: {stopped}"
             + (f" (gradient norm {self.grad_norm:.3g})" if self.grad_norm is not None else ""),
         ]
         return "\n".join(lines)

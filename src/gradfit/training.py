@@ -5,6 +5,7 @@ large data or when a per-epoch check is needed), draws each epoch's shuffle
 order, and collects per-epoch numbers. The minibatch loop itself runs in C
 with the GIL released (or in gradfit.reference for backend="numpy").
 """
+import math
 import time
 import warnings
 
@@ -24,28 +25,105 @@ WORK_PER_CALL = 1 << 28
 
 
 class DivergenceWarning(RuntimeWarning):
-    """Training stopped because the loss became NaN or inf."""
+    """Training stopped because the loss became NaN or inf.
+
+    The model is left at the best parameters seen among the values before the
+    last update, the start of the epoch in which the loss overflowed and the
+    values the call started from (by their loss over all the data); the
+    warning and ``TrainResult.restored`` say which."""
 
 
 def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, epochs=1,
           shuffle=True, seed=None, max_steps=None, grad_tol=None, backend="c"):
-    """Trains `model` in place by minibatch gradient descent; returns a TrainResult.
+    """Train `model` in place by minibatch gradient descent.
 
     Each step computes the loss and every gradient at the current parameters,
-    then updates all parameters together: p -= lr * dloss/dp.
+    then updates all parameters together: ``p -= lr * dloss/dp``.
 
-    loss        "mse" (mean over samples and outputs of (pred - y)^2) or "sse" (sum)
-    batch_size  rows per step; the last, shorter batch is used; None (or >= N)
-                is full-batch gradient descent
-    epochs      passes over the data; None means no limit (needs max_steps)
-    shuffle     visit the rows in the order rng.permutation(N) each epoch, with
-                rng = numpy.random.default_rng(seed)
-                (full-batch steps do not depend on order and are not shuffled)
-    max_steps   stop after this many updates
-    grad_tol    stop when the full-batch gradient norm falls below grad_tol;
-                checked every step in full-batch mode, after each epoch otherwise
-    backend     "c" (the compiled core) or "numpy" (gradfit.reference)
+    Parameters
+    ----------
+    model : MLP
+        The network to train; its parameters are updated in place.
+    X : array_like of shape (n_samples, n_inputs)
+        Finite input rows (converted to the model's dtype; a pandas DataFrame
+        works if every column is numeric).
+    y : array_like of shape (n_samples, n_outputs), or (n_samples,) for one output
+        Finite targets.
+    loss : {"mse", "sse"}, default "mse"
+        "mse": mean over samples and outputs of (pred - y)**2, no 1/2 factor;
+        "sse": the sum.
+    optimizer : {"sgd"}, default "sgd"
+        The update rule; plain gradient descent.
+    lr : float, default 0.01
+        Learning rate (step size), a positive finite number: each step moves
+        every parameter by ``lr * gradient``.
+    batch_size : int or None, default 32
+        Rows per step. The last, shorter batch of an epoch is used. None (or
+        a value >= n_samples) is full-batch gradient descent.
+    epochs : int or None, default 1
+        Passes over the data. None means no epoch limit (then max_steps is
+        required).
+    shuffle : bool, default True
+        Visit the rows in the order ``rng.permutation(n_samples)`` each epoch,
+        with ``rng = numpy.random.default_rng(seed)``. Full-batch steps do not
+        depend on the order and are not shuffled.
+    seed : int, numpy.random.Generator or None
+        Seed of the shuffles. An int (or None for fresh entropy) starts a new
+        generator on every call, so calling train() again with the same int
+        repeats the same orders; a Generator is used and advanced, so a second
+        call continues its stream (exactly one permutation is drawn per epoch
+        begun, whatever the internal chunking).
+    max_steps : int or None
+        Stop after this many updates in this call.
+    grad_tol : float or None
+        Stop when the norm of the full-batch gradient falls below grad_tol.
+        In full-batch mode it is checked at every step for free; with
+        minibatches it is checked after every epoch, at the cost of one extra
+        forward and backward pass over all the data per epoch.
+    backend : {"c", "numpy"}, default "c"
+        "c": the compiled core. "numpy": ``gradfit.reference``, the same
+        algorithm in NumPy (the correctness oracle and benchmark baseline).
+
+    Returns
+    -------
+    TrainResult
+        ``history["loss"]`` (one value per epoch: the mean of its minibatch
+        losses, each measured before its update, weighted by batch size),
+        ``final_loss`` (the loss over all of X, y at the returned parameters,
+        by one forward pass over the data: about a third of the cost of an
+        epoch), ``steps``, ``epochs``, ``stop_reason`` ("epochs",
+        "max_steps", "grad_tol" or "diverged"), ``grad_norm``, ``restored``,
+        ``seconds`` and ``samples_per_second`` (the whole call, as a
+        stopwatch around it sees it).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, before any training; the model is unchanged.
+        A ValueError also if the model's parameters hold NaN or inf.
+    RuntimeError
+        If the same model is already being trained in another thread.
+
+    Warns
+    -----
+    DivergenceWarning
+        If the loss became NaN or inf; see ``TrainResult.restored``.
+
+    Notes
+    -----
+    Calling train() again continues from the model's current parameters.
+    The optimizer has no state, so two calls of k epochs equal one call of
+    2k epochs when the same Generator is passed as seed.
+
+    Examples
+    --------
+    >>> import numpy as np, gradfit as gf
+    >>> model = gf.MLP([1, 1], weights=[[[1.0]]], biases=[[0.0]])
+    >>> r = gf.train(model, np.array([[2.1]]), np.array([4.0]), lr=0.01, batch_size=1)
+    >>> round(model.loss([[2.1]], [4.0]), 10)
+    2.8710591364
     """
+    start_time = time.perf_counter()
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
     loss = lookup(LOSSES, loss, "loss")
@@ -64,26 +142,46 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
         check_int(seed, "seed", 0)
     X = check_X(X, model.n_inputs, model.dtype)
     y = check_y(y, X.shape[0], model.n_outputs, model.dtype)
+    if not model._lock.acquire(blocking=False):
+        raise RuntimeError("model: already being trained (in another thread); train a copy "
+                           "(model.copy()) or wait for the other call to return")
+    try:
+        model._check_params_finite()
+        return _train(model, X, y, loss, optimizer, lr, batch_size, epochs, bool(shuffle), seed,
+                      max_steps, grad_tol, backend, start_time)
+    finally:
+        model._lock.release()
 
+
+def _train(model, X, y, loss, optimizer, lr, batch_size, epochs, shuffle, seed, max_steps, grad_tol,
+           backend, start_time):
     N = X.shape[0]
     batch = N if batch_size is None else min(batch_size, N)
+    steps_per_epoch = -(-N // batch)
     rng = np.random.default_rng(seed)
     runner = (_CRunner if backend == "c" else _NumpyRunner)(model, loss, optimizer, lr, batch, X, y)
 
-    initial = snapshot = model.params.copy()
-    history, steps, epochs_done, seen = [], 0, 0, 0
-    grad_norm, stop_reason = None, "epochs"
+    # The epochs this call can reach: the epoch limit, or enough to use up max_steps.
+    reachable = epochs if max_steps is None else -(-max_steps // steps_per_epoch)
+    if epochs is not None:
+        reachable = min(reachable, epochs)
     full_batch = batch == N
     # Per-epoch grad_tol checks need control back after every epoch.
     per_call = 1 if (grad_tol and not full_batch) else max(
         1, min(SAMPLES_PER_CALL // N, WORK_PER_CALL // (N * model.n_params)))
+    per_call = max(1, min(per_call, reachable))
     orders = _EpochOrders(N, per_call, rng) if shuffle and not full_batch else None
-    start = time.perf_counter()
-    while epochs is None or epochs_done < epochs:
-        k = per_call if epochs is None else min(per_call, epochs - epochs_done)
+
+    initial = model.params.copy()
+    history, steps, epochs_done, seen = [], 0, 0, 0
+    grad_norm, stop_reason = None, "epochs"
+    chunk = None                  # (params at its start, its orders, steps before it)
+    while epochs_done < reachable:
+        k = min(per_call, reachable - epochs_done)
+        rng_state = orders.state() if orders else None
         idx = orders.draw(k) if orders else _NO_INDEX
         budget = -1 if max_steps is None else max_steps - steps
-        snapshot = model.params.copy()        # a fallback if this chunk diverges
+        chunk = (model.params.copy(), idx, steps, rng_state)
         status, s, e, gnorm, ep_loss, ep_seen = runner.run(idx, k, budget, grad_tol or 0.0)
         steps += s
         epochs_done += e
@@ -99,32 +197,39 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
             break
         if status == _core.STATUS_DIVERGED:
             stop_reason = "diverged"
+            # one order is drawn per epoch begun: give back those of the
+            # epochs after the one that diverged
+            if orders:
+                orders.rewind(rng_state, s // steps_per_epoch + 1)
             break
         if grad_tol and not full_batch:
             grad_norm = runner.full_grad_norm()
             if grad_norm < grad_tol:
                 stop_reason = "grad_tol"
                 break
-    seconds = time.perf_counter() - start
+    if stop_reason == "epochs" and max_steps is not None and steps >= max_steps:
+        stop_reason = "max_steps"     # as the C core reports it when both limits meet
 
-    final_loss = runner.full_loss() if stop_reason != "diverged" else float("nan")
+    restored = None
+    final_loss = model._loss(X, y, loss) if stop_reason != "diverged" else float("nan")
     if stop_reason != "diverged" and steps > 0 and not (np.isfinite(model.params).all()
                                                         and np.isfinite(final_loss)):
         stop_reason = "diverged"      # the last update overflowed
     if stop_reason == "diverged":
-        final_loss, restored = _restore_finite(model, runner, snapshot, initial)
+        final_loss, restored = _restore_best(model, runner, X, y, loss, chunk, initial, steps_per_epoch)
         warnings.warn(
             f"training diverged after {steps} step(s): the loss became NaN or inf. The parameters were "
             f"restored to {restored}, whose loss over the data is {final_loss:.6g}; try a smaller lr "
             f"(got {lr:g}).",
             DivergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
+    seconds = time.perf_counter() - start_time
     return TrainResult(
         history={"loss": history}, steps=steps, epochs=epochs_done, seconds=seconds,
         samples_per_second=seen / seconds if seconds > 0 else float("inf"),
-        stop_reason=stop_reason, final_loss=final_loss, grad_norm=grad_norm, loss=loss,
-        backend=backend, n_samples=N, batch_size=batch, lr=lr,
+        stop_reason=stop_reason, final_loss=final_loss, grad_norm=grad_norm, loss_name=loss,
+        backend=backend, n_samples=X.shape[0], batch_size=batch, lr=lr, restored=restored,
     )
 
 
@@ -149,23 +254,48 @@ class _EpochOrders:
             self.rng.shuffle(order)
         return self.buffer[:k * self.N]
 
+    def state(self):
+        return self.rng.bit_generator.state
 
-def _restore_finite(model, runner, snapshot, initial):
-    """After a divergence: the latest parameters whose loss over all the data
-    is finite. The values before the last update had a finite minibatch loss,
-    but the whole data can still overflow there; then fall back to the start of
-    the last C call, then to the start of training. Returns (loss, description)."""
-    runner.restore_previous()
-    candidates = (("the values before the last update", None),
-                  ("the values at the start of the last epoch(s)", snapshot),
-                  ("the values training started from", initial))
+    def rewind(self, state, k):
+        """Puts the generator back to `state`, then draws k orders: as if only
+        k had been drawn since."""
+        self.rng.bit_generator.state = state
+        self.draw(k)
+
+
+def _restore_best(model, runner, X, y, loss, chunk, initial, steps_per_epoch):
+    """After a divergence: the candidate parameters with the lowest loss over
+    all the data. The candidates are the values before the last update (the
+    last step whose minibatch loss was finite), the start of the epoch in
+    which the loss overflowed (replayed from the start of the last C call:
+    deterministic, and paid only here), and the values the call started from.
+    Returns (loss, description)."""
+    candidates = [("the values before the last update", runner.previous())]
+    if chunk is not None:
+        params0, idx, steps_before, _ = chunk
+        # updates made in the last C call before its diverging step
+        done = runner.last_steps
+        local_epoch = done // steps_per_epoch
+        model.params[...] = params0
+        if local_epoch > 0:
+            runner.replay(idx[:local_epoch * X.shape[0]] if idx.size else idx, local_epoch)
+        epoch = (steps_before + done) // steps_per_epoch
+        if not np.array_equal(model.params, initial):
+            candidates.append((f"the start of epoch {epoch + 1}", model.params.copy()))
+    candidates.append(("the values the call started from", initial))
+    best = None
     for description, values in candidates:
-        if values is not None:
-            model.params[...] = values
-        loss = runner.full_loss()
-        if np.isfinite(loss) and np.isfinite(model.params).all():
-            break
-    return loss, description
+        if not np.isfinite(values).all():
+            continue
+        model.params[...] = values
+        value = model._loss(X, y, loss)
+        if np.isfinite(value) and (best is None or value < best[0]):
+            best = (value, description, values)
+    if best is None:    # cannot happen: train() starts from finite params with a finite loss
+        best = (float("nan"), "the values the call started from", initial)
+    model.params[...] = best[2]
+    return best[0], best[1]
 
 
 class _CRunner:
@@ -179,6 +309,7 @@ class _CRunner:
         self.ws[:model.n_params] = model.params      # "prev params" lives at offset 0
         self.grad = np.empty_like(model.params)
         self.state = np.empty(0, dtype=model.dtype)
+        self.last_steps = 0
 
     def run(self, idx, n_epochs, max_steps, grad_tol):
         ep_loss = np.zeros(n_epochs)
@@ -188,17 +319,23 @@ class _CRunner:
             m._sizes, m._acts, self.loss_id, self.optim_id, self.lr, self.batch, self.chunk,
             max_steps, grad_tol, m.params, self.grad, self.state, self.ws, self.X, self.y,
             idx, n_epochs, ep_loss, ep_seen)
+        self.last_steps = steps
         return status, steps, epochs, gnorm, ep_loss, ep_seen
+
+    def replay(self, idx, n_epochs):
+        """Re-runs n_epochs complete epochs from the current params (after a
+        divergence, to rebuild the start of the epoch that diverged)."""
+        self.ws[:self.model.n_params] = self.model.params
+        saved = self.last_steps
+        self.run(idx, n_epochs, -1, 0.0)
+        self.last_steps = saved
 
     def full_grad_norm(self):
         _, grad = self.model._loss_and_grad(self.X, self.y, self.loss)
         return reference.grad_norm(grad)
 
-    def full_loss(self):
-        return self.model._loss_and_grad(self.X, self.y, self.loss)[0]
-
-    def restore_previous(self):
-        self.model.params[...] = self.ws[:self.model.n_params]
+    def previous(self):
+        return self.ws[:self.model.n_params].copy()
 
 
 class _NumpyRunner:
@@ -207,20 +344,25 @@ class _NumpyRunner:
     def __init__(self, model, loss, optimizer, lr, batch, X, y):
         self.ref = reference.Reference(model, loss)
         self.model, self.lr, self.batch, self.X, self.y = model, lr, batch, X, y
+        self.last_steps = 0
 
     def run(self, idx, n_epochs, max_steps, grad_tol):
         ep_loss = np.zeros(n_epochs)
         ep_seen = np.zeros(n_epochs, dtype=np.int64)
         status, steps, epochs, gnorm = self.ref.train(
             self.X, self.y, idx, n_epochs, self.batch, self.lr, max_steps, grad_tol, ep_loss, ep_seen)
+        self.last_steps = steps
         return status, steps, epochs, gnorm, ep_loss, ep_seen
+
+    def replay(self, idx, n_epochs):
+        self.ref.prev[...] = self.model.params
+        saved = self.last_steps
+        self.run(idx, n_epochs, -1, 0.0)
+        self.last_steps = saved
 
     def full_grad_norm(self):
         _, grad = self.ref.loss_and_grad(self.X, self.y)
         return reference.grad_norm(grad)
 
-    def full_loss(self):
-        return self.ref.loss_only(self.X, self.y)
-
-    def restore_previous(self):
-        self.model.params[...] = self.ref.prev
+    def previous(self):
+        return self.ref.prev.copy()
