@@ -350,3 +350,16 @@ def test_training_a_model_that_is_being_trained_raises(monkeypatch):
     np.testing.assert_array_equal(m.params, expected.params)
     monkeypatch.setattr(training._core, "train", real_train)
     gf.train(m, X, y, lr=0.01, epochs=1, seed=0)        # the model is free again afterwards
+
+
+# -- 7. absurd layer sizes (the Python side; the C side: test_sizes.py) --------
+
+@pytest.mark.parametrize("sizes,match", [
+    ([3, 2**40, 1], r"^layer_sizes: expected widths of at most 2147483647, got 1099511627776 at layer_sizes\[1\]"),
+    ([2**31 - 1, 2**31 - 1], r"^layer_sizes: expected at most .* parameters in all, but layer 0 \(2147483647 -> 2147483647\)"),
+    ([1, 2**20, 2**20, 1], r"^layer_sizes: .* layer 1 \(1048576 -> 1048576\)"),
+])
+def test_absurd_layer_sizes_are_refused_naming_the_layer(sizes, match):
+    """7: sizes like 2**40 wrapped around int64 and the user saw "cannot reshape array of size 4"."""
+    with pytest.raises(ValueError, match=match):
+        gf.MLP(sizes)

@@ -8,13 +8,32 @@ from . import _core
 
 
 def simd(path=None):
-    """Returns the SIMD path in use; with `path` ("baseline", "avx2",
-    "avx512" or "auto"), switches to it first. GRADFIT_SIMD=baseline (or
-    avx2) in the environment caps the path chosen at start-up."""
+    """The SIMD path the C core uses, optionally switching it first.
+
+    Parameters
+    ----------
+    path : {"baseline", "avx2", "avx512", "auto"} or None
+        Switch to this path ("auto": the best this CPU runs) before
+        answering. The paths give the same results up to rounding.
+
+    Returns
+    -------
+    str
+        The path in use. ``GRADFIT_SIMD=baseline`` (or ``avx2``) in the
+        environment caps the path chosen at start-up.
+    """
     return _core.simd_get() if path is None else _core.simd_set(path)
 
 
 def config():
+    """Versions and the SIMD paths, as a dict.
+
+    Returns
+    -------
+    dict
+        ``gradfit``, ``python``, ``numpy``, ``machine``, ``simd_in_use`` and
+        ``simd_available`` (the paths this build runs on this CPU).
+    """
     from . import __version__
     return {
         "gradfit": __version__,
@@ -27,6 +46,12 @@ def config():
 
 
 def show_config(file=None):
-    """Prints versions and the SIMD path in use."""
+    """Prints :func:`config`, one ``key value`` line each.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print (default ``sys.stdout``).
+    """
     for key, value in config().items():
         print(f"{key:15s} {value}", file=file or sys.stdout)
