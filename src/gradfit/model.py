@@ -345,6 +345,29 @@ class MLP:
         with np.errstate(over="ignore", invalid="ignore"):
             return reference.loss_value(self._predict(X), y, loss)
 
+    def summary(self):
+        """A table of the layers: shapes, parameter counts and activations.
+
+        Returns
+        -------
+        str
+            Also what ``print(model.summary())`` shows.
+        """
+        rows = [("layer", "shape (in -> out)", "weights", "biases", "activation")]
+        for i, (W, b, act) in enumerate(zip(self._weights, self._biases, self.activations)):
+            rows.append((str(i), f"{W.shape[0]} -> {W.shape[1]}", f"{W.size:,}", f"{b.size:,}", act))
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        lines = [f"{self!r}"]
+        for k, r in enumerate(rows):
+            lines.append("  " + "  ".join(cell.ljust(w) if c in (0, 1, 4) else cell.rjust(w)
+                                          for c, (cell, w) in enumerate(zip(r, widths))))
+            if k == 0:
+                lines.append("  " + "  ".join("-" * w for w in widths))
+        lines = [line.rstrip() for line in lines]
+        lines.append(f"  {self.n_params:,} parameters ({self.n_params * self._dtype.itemsize:,} bytes, "
+                     f"{self._dtype.name})")
+        return "\n".join(lines)
+
     def __repr__(self):
         acts = self.activations
         hidden = acts[:-1]
