@@ -89,6 +89,8 @@ class BuildExt(build_ext):
         if family in ("gcc", "clang", "unknown"):
             # keep only what this compiler accepts without a warning
             flags = [f for f in flags if self._try_compile("int x;\n", [f, "-Werror"])]
+        # GRADFIT_CFLAGS: appended last, so they win (e.g. -O1 for .ci/sanitize.sh)
+        flags = flags + os.environ.get("GRADFIT_CFLAGS", "").split()
         cmd = " ".join(getattr(self.compiler, "compiler_so", None) or [self.compiler.compiler_type])
         print(f"gradfit: compiler family {family} ({cmd}); flags {' '.join(flags)}", flush=True)
         for ext in self.extensions:
