@@ -4,6 +4,7 @@
 #include <string.h>
 #include "gradfit.h"
 #include "layout.h"
+#include "ops.h"
 
 static int gf_level = -1;   /* -1: not chosen yet */
 
@@ -91,3 +92,16 @@ int gf_simd_set(int level)
 
 GF_DEFINE_DISPATCH(float, f32)
 GF_DEFINE_DISPATCH(double, f64)
+
+/* The test hook: one activation on the path in use (not a hot loop). */
+#define GF_DEFINE_ACT_HOOK(T, SUF)                                              \
+    int gf_act_forward_##SUF(T *a, T *dadz, const T *z, int64_t n, int32_t act) \
+    {                                                                           \
+        if (!a || !z || n < 0 || act < 0 || act >= GF_ACT_COUNT_)               \
+            return GF_ERR_ARG;                                                  \
+        GF_PICK(act_forward_##SUF, a, dadz, z, n, act);                         \
+        return GF_OK;                                                           \
+    }
+
+GF_DEFINE_ACT_HOOK(float, f32)
+GF_DEFINE_ACT_HOOK(double, f64)

@@ -15,7 +15,8 @@
  * Every typed function exists twice, with suffix _f32 (float) and _f64
  * (double), compiled from the same source (see dtype.h). Each of those
  * dispatches at run time to a baseline build or, on x86-64 CPUs with AVX2
- * and FMA or AVX-512, to the same source compiled for them (dispatch.c).
+ * and FMA or AVX-512, to the same source compiled for them (dispatch.c;
+ * ops.h declares the per-path variants).
  */
 #ifndef GRADFIT_H
 #define GRADFIT_H
@@ -51,8 +52,15 @@ typedef enum {
     GF_ERR_ARG = 1,       /* an argument is out of range (a bug in the caller) */
     GF_DIVERGED = 2,      /* a batch loss was NaN/inf; params restored */
     GF_CONVERGED = 3,     /* full-batch gradient norm fell below grad_tol */
-    GF_MAX_STEPS = 4      /* the step budget was used up */
+    GF_MAX_STEPS = 4,     /* the step budget was used up */
+    GF_ERR_SIZE = 5       /* the parameter count or the workspace length would
+                             exceed GF_MAX_LEN elements */
 } gf_status;
+
+/* The largest parameter count and workspace length accepted, in elements:
+ * 2^60, so that every element count, offset and byte count (8 bytes an
+ * element at most) computed from them fits in int64_t. */
+#define GF_MAX_LEN ((int64_t)1 << 60)
 
 typedef struct {
     int64_t n_layers;        /* L, number of dense layers (>= 1) */
@@ -87,9 +95,20 @@ int gf_simd_available(int level);    /* 1 if this build and CPU can run it */
 int gf_simd_get(void);               /* the path in use */
 int gf_simd_set(int level);          /* choose a path; returns the path in use */
 
+/* GF_OK, GF_ERR_ARG (no layers, a size < 1, an unknown activation) or
+ * GF_ERR_SIZE (the parameter count exceeds GF_MAX_LEN). */
 int gf_check_net(const gf_net *net);
+/* Parameter count of a net that passed gf_check_net; -1 if it exceeds GF_MAX_LEN. */
 int64_t gf_n_params(const gf_net *net);
+/* Workspace length for chunks of `chunk` rows; -1 if it exceeds GF_MAX_LEN
+ * (or chunk < 1). The typed entry points return GF_ERR_SIZE then. */
 int64_t gf_workspace_len(const gf_net *net, int64_t chunk);
+
+/* Test hook: act_forward on the SIMD path in use. a (n) = f(z) for the
+ * activation `act` (gf_act); dadz (n) = f'(z) unless dadz is NULL. Returns
+ * GF_OK, or GF_ERR_ARG for an unknown act or n < 0. */
+int gf_act_forward_f32(float *a, float *dadz, const float *z, int64_t n, int32_t act);
+int gf_act_forward_f64(double *a, double *dadz, const double *z, int64_t n, int32_t act);
 
 #define GF_DECLARE_TYPED(T, SUF)                                              \
     int gf_predict_##SUF(const gf_net *net, const T *params,                  \
@@ -107,12 +126,6 @@ int64_t gf_workspace_len(const gf_net *net, int64_t chunk);
 
 GF_DECLARE_TYPED(float, f32)
 GF_DECLARE_TYPED(double, f64)
-GF_DECLARE_TYPED(float, f32_base)
-GF_DECLARE_TYPED(double, f64_base)
-GF_DECLARE_TYPED(float, f32_avx2)
-GF_DECLARE_TYPED(double, f64_avx2)
-GF_DECLARE_TYPED(float, f32_avx512)
-GF_DECLARE_TYPED(double, f64_avx512)
 
 #undef GF_DECLARE_TYPED
 

@@ -2,7 +2,8 @@
  *
  *   prev (P) | xb (C,IN0) | yb (C,OUT_L) | z0 a0 | z1 a1 | ... | dA (C,maxw) | dB (C,maxw) | tmp
  *
- * C is the workspace capacity in rows ("chunk"); z_l and a_l are (C,OUT_l).
+ * C is the workspace capacity in rows ("chunk"); z_l and a_l are (C,OUT_l);
+ * tmp holds max over layers of IN*OUT elements (W^T).
  */
 #ifndef GRADFIT_LAYOUT_H
 #define GRADFIT_LAYOUT_H
@@ -10,43 +11,73 @@
 
 int64_t gf_max_width(const gf_net *net);
 
-/* Whether this compiler builds the AVX2 + FMA and AVX-512 variants of the kernels. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* Whether this compiler builds the AVX2 + FMA and AVX-512 variants of the
+ * kernels: GCC and clang (which also defines __GNUC__) on x86-64. */
+#if defined(__GNUC__) && defined(__x86_64__)
 #define GF_HAVE_X86_SIMD_BUILD 1
 #else
 #define GF_HAVE_X86_SIMD_BUILD 0
 #endif
 
+/* Overflow-checked size arithmetic for a, b in [0, GF_MAX_LEN] or -1: the
+ * result is -1 (too large) if an operand is -1 or the exact result exceeds
+ * GF_MAX_LEN. Plain integer operations; no product can overflow int64_t
+ * because the division test comes first. */
+static inline int64_t gf_len_mul(int64_t a, int64_t b)
+{
+    if (a < 0 || b < 0)
+        return -1;
+    if (b != 0 && a > GF_MAX_LEN / b)
+        return -1;
+    return a * b;
+}
+
+static inline int64_t gf_len_add(int64_t a, int64_t b)
+{
+    if (a < 0 || b < 0 || a > GF_MAX_LEN - b)
+        return -1;
+    return a + b;
+}
+
 typedef struct {
     int64_t prev, xb, yb, layers, da, db, tmp;   /* element offsets */
+    int64_t end;    /* the workspace length; -1 if it exceeds GF_MAX_LEN */
 } gf_ws_layout;
 
-/* Scratch for dense_backward's W^T: max over layers of IN*OUT. */
+/* Scratch for dense_backward's W^T: max over layers of IN*OUT (-1 if too large). */
 static inline int64_t gf_scratch_len(const gf_net *net)
 {
     int64_t len = 1;
     for (int64_t l = 0; l < net->n_layers; l++) {
-        const int64_t IN = net->sizes[l], OUT = net->sizes[l + 1];
-        if (IN * OUT > len)
-            len = IN * OUT;
+        const int64_t w = gf_len_mul(net->sizes[l], net->sizes[l + 1]);
+        if (w < 0)
+            return -1;
+        if (w > len)
+            len = w;
     }
     return len;
 }
 
+/* The offsets for P params (gf_n_params) and chunks of C rows. Every sum is
+ * checked: if any exceeds GF_MAX_LEN (or P is -1), end is -1 and the offsets
+ * must not be used. */
 static inline gf_ws_layout gf_layout(const gf_net *net, int64_t P, int64_t C)
 {
     gf_ws_layout o;
     const int64_t L = net->n_layers;
+    const int64_t width = gf_len_mul(C, gf_max_width(net));
     o.prev = 0;
     o.xb = P;
-    o.yb = o.xb + C * net->sizes[0];
-    o.layers = o.yb + C * net->sizes[L];
+    o.yb = gf_len_add(o.xb, gf_len_mul(C, net->sizes[0]));
+    o.layers = gf_len_add(o.yb, gf_len_mul(C, net->sizes[L]));
     int64_t end = o.layers;
     for (int64_t l = 0; l < L; l++)
-        end += 2 * C * net->sizes[l + 1];
+        end = gf_len_add(end, gf_len_mul(gf_len_mul(2, C), net->sizes[l + 1]));
     o.da = end;
-    o.db = end + C * gf_max_width(net);
-    o.tmp = o.db + C * gf_max_width(net);
+    o.db = gf_len_add(o.da, width);
+    o.tmp = gf_len_add(o.db, width);
+    /* the workspace ends with the scratch for W^T */
+    o.end = C < 1 ? -1 : gf_len_add(o.tmp, gf_scratch_len(net));
     return o;
 }
 #endif

@@ -1,5 +1,6 @@
 /* Network description helpers shared by both dtypes: validation and the
- * sizes of the flat parameter buffer and the workspace. */
+ * sizes of the flat parameter buffer and the workspace, with every sum and
+ * product checked against GF_MAX_LEN (layout.h). */
 #include "gradfit.h"
 #include "layout.h"
 
@@ -13,14 +14,19 @@ int gf_check_net(const gf_net *net)
     for (int64_t l = 0; l < net->n_layers; l++)
         if (net->acts[l] < 0 || net->acts[l] >= GF_ACT_COUNT_)
             return GF_ERR_ARG;
+    if (gf_n_params(net) < 0)
+        return GF_ERR_SIZE;
     return GF_OK;
 }
 
 int64_t gf_n_params(const gf_net *net)
 {
     int64_t P = 0;
-    for (int64_t l = 0; l < net->n_layers; l++)
-        P += net->sizes[l] * net->sizes[l + 1] + net->sizes[l + 1];
+    for (int64_t l = 0; l < net->n_layers; l++) {
+        const int64_t OUT = net->sizes[l + 1];
+        /* IN * OUT + OUT = (IN + 1) * OUT */
+        P = gf_len_add(P, gf_len_mul(gf_len_add(net->sizes[l], 1), OUT));
+    }
     return P;
 }
 
@@ -33,8 +39,7 @@ int64_t gf_max_width(const gf_net *net)
     return w;
 }
 
-/* the workspace ends with the scratch for W^T, after everything gf_layout places */
 int64_t gf_workspace_len(const gf_net *net, int64_t chunk)
 {
-    return gf_layout(net, gf_n_params(net), chunk).tmp + gf_scratch_len(net);
+    return gf_layout(net, gf_n_params(net), chunk).end;
 }

@@ -3,7 +3,9 @@
  * reduction, then polynomials: the Cephes minimax ones for float32, Taylor /
  * atanh series (coefficients from exact fractions) for float64. About 1-2 ulp; tests/test_vmath.py measures them
  * against NumPy. Branches are written as selects so loops stay vectorizable
- * (with -fno-trapping-math). */
+ * (with -fno-trapping-math). NaN in gives NaN out: every clamp is written
+ * so that a NaN either passes through or is restored by a final select, and
+ * no NaN reaches an int conversion. */
 #ifndef GRADFIT_VMATH_H
 #define GRADFIT_VMATH_H
 #include <stdint.h>
@@ -27,7 +29,7 @@ static inline float gf_expf_poly(float r)
     const float n = ((x) * 1.44269504088896341f + 12582912.0f) - 12582912.0f; \
     const float r = ((x) - n * 0.693359375f) - n * -2.12194440e-4f
 
-/* e^x for float32 and -87 <= x <= 88 (normal results): e^x = 2^n e^r */
+/* e^x for float32 and -87 <= x <= 88 (normal results; not NaN): e^x = 2^n e^r */
 static inline float gf_expf_bounded(float x)
 {
     GF_EXPF_REDUCE(x, n, r);
@@ -41,19 +43,23 @@ static inline float gf_expf_bounded(float x)
  * normal) so that subnormal results round right */
 static inline float gf_expf(float x)
 {
-    x = x > 88.3f ? 88.3f : x;
-    x = x < -104.0f ? -104.0f : x;     /* e^-104 rounds to 0 in float32 */
-    GF_EXPF_REDUCE(x, n, r);
+    /* clamp: written so that NaN goes to the upper bound, which keeps the
+     * int conversion below defined; the NaN is put back at the end */
+    float xc = x < 88.3f ? x : 88.3f;
+    xc = xc > -104.0f ? xc : -104.0f;  /* e^-104 rounds to 0 in float32 */
+    GF_EXPF_REDUCE(xc, n, r);
     const int32_t ni = (int32_t)n, n1 = ni >> 1;
     const int32_t b1 = (n1 + 127) << 23, b2 = (ni - n1 + 127) << 23;
     float s1, s2;
     memcpy(&s1, &b1, sizeof s1);
     memcpy(&s2, &b2, sizeof s2);
-    return gf_expf_poly(r) * s1 * s2;
+    const float e = gf_expf_poly(r) * s1 * s2;
+    return x == x ? e : x;             /* NaN in, NaN out */
 }
 
 /* tanh(x) for float32: odd polynomial for |x| < 0.625, else
- * (1 - e) / (1 + e) with e = e^-2|x| in (0, 0.29], no cancellation */
+ * (1 - e) / (1 + e) with e = e^-2|x| in (0, 0.29], no cancellation.
+ * NaN takes the polynomial branch, which propagates it; +-inf gives +-1. */
 static inline float gf_tanhf(float x)
 {
     const float ax = x < 0 ? -x : x;
@@ -67,19 +73,21 @@ static inline float gf_tanhf(float x)
     const float e = gf_expf_bounded(-2.0f * (ax < 9.0f ? ax : 9.0f));
     float big = (1.0f - e) / (1.0f + e);
     big = x < 0 ? -big : big;
-    return ax < 0.625f ? small : big;
+    return ax >= 0.625f ? big : small;
 }
 
 /* e^x for float64: x = n ln2 + r, |r| <= ln2/2, e^x = 2^n e^r, with e^r by
  * its Taylor series to r^13 (truncation < 5e-18). */
 static inline double gf_exp(double x)
 {
-    x = x > 709.0 ? 709.0 : x;
-    x = x < -746.0 ? -746.0 : x;       /* e^-746 rounds to 0 in float64 */
+    /* clamp: NaN goes to the upper bound, which keeps the exponent
+     * arithmetic below defined; the NaN is put back at the end */
+    double xc = x < 709.0 ? x : 709.0;
+    xc = xc > -746.0 ? xc : -746.0;    /* e^-746 rounds to 0 in float64 */
     const double shift = 6755399441055744.0;           /* 1.5 * 2^52 */
-    const double t = x * 1.4426950408889634 + shift;   /* round(x / ln2) in the low bits */
+    const double t = xc * 1.4426950408889634 + shift;  /* round(x / ln2) in the low bits */
     const double n = t - shift;
-    double r = x - n * 6.93147180369123816490e-01;     /* ln2, high part: n * hi is exact */
+    double r = xc - n * 6.93147180369123816490e-01;    /* ln2, high part: n * hi is exact */
     r = r - n * 1.90821492927058770002e-10;            /* ln2, low part */
     double p = 1.0 / 6227020800.0;                     /* 1/13! */
     p = p * r + 1.0 / 479001600.0;
@@ -103,11 +111,13 @@ static inline double gf_exp(double x)
     double s1, s2;
     memcpy(&s1, &b1, sizeof s1);
     memcpy(&s2, &b2, sizeof s2);
-    return p * s1 * s2;
+    const double e = p * s1 * s2;
+    return x == x ? e : x;             /* NaN in, NaN out */
 }
 
 /* tanh(x) for float64: its Taylor series to x^25 for |x| < 0.3 (truncation
- * < 5e-18), else (1 - e) / (1 + e) with e = e^-2|x| in (0, 0.55] */
+ * < 5e-18), else (1 - e) / (1 + e) with e = e^-2|x| in (0, 0.55]. NaN takes
+ * the series branch, which propagates it; +-inf gives +-1. */
 static inline double gf_tanh(double x)
 {
     const double ax = x < 0 ? -x : x;
@@ -128,7 +138,7 @@ static inline double gf_tanh(double x)
     const double e = gf_exp(-2.0 * (ax < 20.0 ? ax : 20.0));
     double big = (1.0 - e) / (1.0 + e);
     big = x < 0 ? -big : big;
-    return ax < 0.3 ? small : big;
+    return ax >= 0.3 ? big : small;
 }
 
 /* log1p(e) for 0 <= e <= 1 (the softplus argument e^-|z|), float64:

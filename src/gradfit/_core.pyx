@@ -28,7 +28,8 @@ cdef extern from "gradfit.h":
         int64_t epochs
         double grad_norm
 
-    int GF_OK, GF_ERR_ARG, GF_DIVERGED, GF_CONVERGED, GF_MAX_STEPS
+    int GF_OK, GF_ERR_ARG, GF_ERR_SIZE, GF_DIVERGED, GF_CONVERGED, GF_MAX_STEPS
+    int64_t GF_MAX_LEN
     int GF_SIMD_BASELINE, GF_SIMD_AVX2, GF_SIMD_AVX512
 
     int gf_simd_available(int level) nogil
@@ -38,6 +39,8 @@ cdef extern from "gradfit.h":
     int gf_check_net(const gf_net *net) nogil
     int64_t gf_n_params(const gf_net *net) nogil
     int64_t gf_workspace_len(const gf_net *net, int64_t chunk) nogil
+    int gf_act_forward_f32(float *a, float *dadz, const float *z, int64_t n, int32_t act) nogil
+    int gf_act_forward_f64(double *a, double *dadz, const double *z, int64_t n, int32_t act) nogil
 
     int gf_predict_f32(const gf_net *net, const float *params, const float *X,
                        int64_t N, int64_t chunk, float *ws, float *out) nogil
@@ -97,19 +100,49 @@ ctypedef fused real:
     double
 
 
+MAX_LEN = GF_MAX_LEN
+
+
+def _too_large(const int64_t[::1] sizes, chunk=None):
+    """The ValueError for a net whose parameter count (or, with chunk, whose
+    workspace) exceeds GF_MAX_LEN: names the layer that makes it too large."""
+    cdef Py_ssize_t l
+    total = 0
+    for l in range(sizes.shape[0] - 1):
+        IN, OUT = int(sizes[l]), int(sizes[l + 1])
+        layer = (IN + 1) * OUT              # Python ints: exact
+        total += layer
+        if total > GF_MAX_LEN:
+            return ValueError(
+                f"layer_sizes: layer {l} ({IN} -> {OUT}) needs {layer:.3g} parameters "
+                f"({total:.3g} up to it); the parameter count must be at most 2**60 "
+                f"so that sizes in bytes fit in 64-bit integers")
+    widest = max(range(1, sizes.shape[0]), key=lambda i: sizes[i])
+    return ValueError(
+        f"layer_sizes: a workspace for chunks of {chunk} rows of a net with {total} parameters "
+        f"and a widest layer of {int(sizes[widest])} (layer {widest - 1}) would exceed 2**60 "
+        f"elements, so that sizes in bytes fit in 64-bit integers; use smaller layers or a smaller chunk")
+
+
 cdef gf_net _net(const int64_t[::1] sizes, const int32_t[::1] acts) except *:
     cdef gf_net net
+    cdef int status
     if sizes.shape[0] < 2 or acts.shape[0] != sizes.shape[0] - 1:
         raise ValueError("internal: inconsistent layer sizes / activations")
     net.n_layers = sizes.shape[0] - 1
     net.sizes = &sizes[0]
     net.acts = &acts[0]
-    if gf_check_net(&net) != GF_OK:
+    status = gf_check_net(&net)
+    if status == GF_ERR_SIZE:
+        raise _too_large(sizes)
+    if status != GF_OK:
         raise ValueError("internal: invalid network description")
     return net
 
 
-cdef void _check(int status, str what) except *:
+cdef void _check(int status, str what, const int64_t[::1] sizes, int64_t chunk) except *:
+    if status == GF_ERR_SIZE:
+        raise _too_large(sizes, chunk)
     if status == GF_ERR_ARG:
         raise ValueError(f"internal: the C core rejected the arguments of {what}")
 
@@ -121,7 +154,33 @@ def n_params(const int64_t[::1] sizes, const int32_t[::1] acts):
 
 def workspace_len(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chunk):
     cdef gf_net net = _net(sizes, acts)
-    return gf_workspace_len(&net, chunk)
+    if chunk < 1:
+        raise ValueError(f"internal: chunk must be >= 1, got {chunk}")
+    cdef int64_t n = gf_workspace_len(&net, chunk)
+    if n < 0:
+        raise _too_large(sizes, chunk)
+    return n
+
+
+def _activation(int32_t act, const real[::1] z, real[::1] a, real[::1] dadz):
+    """Test hook: a = f(z) and, unless dadz is empty, dadz = f'(z), by the
+    C core's act_forward on the SIMD path in use (act: a gf_act id)."""
+    cdef int status
+    cdef int64_t n = z.shape[0]
+    cdef real *dp = NULL
+    if a.shape[0] != n or (dadz.shape[0] != 0 and dadz.shape[0] != n):
+        raise ValueError("internal: z, a and dadz must have the same length")
+    if n == 0:
+        return
+    if dadz.shape[0] != 0:
+        dp = &dadz[0]
+    with nogil:
+        if real is float:
+            status = gf_act_forward_f32(&a[0], dp, &z[0], n, act)
+        else:
+            status = gf_act_forward_f64(&a[0], dp, &z[0], n, act)
+    if status != GF_OK:
+        raise ValueError(f"internal: unknown activation id {act}")
 
 
 def predict(const int64_t[::1] sizes, const int32_t[::1] acts,
@@ -138,7 +197,7 @@ def predict(const int64_t[::1] sizes, const int32_t[::1] acts,
             status = gf_predict_f32(&net, &params[0], &X[0, 0], N, chunk, &ws[0], &out[0, 0])
         else:
             status = gf_predict_f64(&net, &params[0], &X[0, 0], N, chunk, &ws[0], &out[0, 0])
-    _check(status, "predict")
+    _check(status, "predict", sizes, chunk)
 
 
 def loss_grad(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss,
@@ -161,7 +220,7 @@ def loss_grad(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss,
         else:
             status = gf_loss_grad_f64(&net, loss, &params[0], &grad[0], &X[0, 0], &y[0, 0],
                                       ip, n, chunk, &ws[0], &value)
-    _check(status, "loss_grad")
+    _check(status, "loss_grad", sizes, chunk)
     return value
 
 
@@ -205,5 +264,5 @@ def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss,
             status = gf_train_f64(&net, &cfg, &params[0], &grad[0], sp, &ws[0],
                                   &X[0, 0], &y[0, 0], N, ip, n_epochs,
                                   &epoch_loss[0], &epoch_seen[0], &out)
-    _check(status, "train")
+    _check(status, "train", sizes, chunk)
     return status, out.steps, out.epochs, out.grad_norm
