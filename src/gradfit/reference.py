@@ -28,6 +28,12 @@ from ._validate import check_int, check_X, check_y
 
 STATUS_OK, STATUS_DIVERGED, STATUS_CONVERGED, STATUS_MAX_STEPS = 0, 2, 3, 4
 
+# Module-level names for the per-step calls (one lookup instead of two).
+_matmul, _add, _subtract, _multiply, _divide = np.matmul, np.add, np.subtract, np.multiply, np.divide
+_tanh, _exp, _log1p, _abs, _negative, _square = np.tanh, np.exp, np.log1p, np.abs, np.negative, np.square
+_maximum, _minimum, _greater, _copyto = np.maximum, np.minimum, np.greater, np.copyto
+_add_reduce, _float64, _isfinite = np.add.reduce, np.float64, math.isfinite
+
 
 def _sigmoid(z):
     out = np.empty_like(z)
@@ -105,35 +111,23 @@ def backward(weights, activations, X, cache, dpred, grad_weights, grad_biases):
 
 
 class _Buffers:
-    """Per-layer arrays for minibatches of up to `rows` rows, and views of them
-    for a given row count n (made once per n, not per step)."""
+    """Per-layer arrays for minibatches of up to `rows` rows. With
+    backward=False only what a forward pass and the loss need."""
 
-    def __init__(self, layer_sizes, activations, rows, dtype):
-        self.rows = rows
-        outs = layer_sizes[1:]
-        self.z = [np.empty((rows, o), dtype) for o in outs]                     # a_in @ W + b
-        self.a = [None if act == "identity" else np.empty((rows, o), dtype)     # f(z); z itself for identity
-                  for o, act in zip(outs, activations)]
-        self.e = [np.empty((rows, o), dtype) if act == "softplus" else None     # exp(-|z|), kept for backward
-                  for o, act in zip(outs, activations)]
-        self.t = [np.empty((rows, o), dtype) for o in outs]                     # scratch
-        self.u = [np.empty((rows, o), dtype) if act in ("softplus", "sigmoid") else None
-                  for o, act in zip(outs, activations)]                         # second scratch
-        self.d = [np.empty((rows, o), dtype) for o in outs]                     # dloss/da, then dloss/dz
-        self._views = {}
+    def __init__(self, layer_sizes, activations, rows, dtype, backward=True):
+        self.rows, self.backward = rows, backward
+        last = len(activations) - 1
 
-    def views(self, n):
-        """(z, a, e, t, u, d): lists of per-layer (n, OUT) views; a[l] is z[l] for identity layers."""
-        v = self._views.get(n)
-        if v is None:
-            def cut(arrays):
-                return [None if x is None else x[:n] for x in arrays]
-            z = cut(self.z)
-            a = [zl if al is None else al for zl, al in zip(z, cut(self.a))]
-            v = (z, a, cut(self.e), cut(self.t), cut(self.u), cut(self.d))
-            if len(self._views) < 4:          # the batch size and the short last batch
-                self._views[n] = v
-        return v
+        def new(o, wanted):
+            return np.empty((rows, o), dtype) if wanted else None
+        self.layers = [(
+            new(o, True),                                            # z = a_in @ W + b
+            new(o, act != "identity"),                               # a = f(z) (z itself for identity)
+            new(o, act == "softplus"),                               # exp(-|z|), kept for backward
+            new(o, backward or act in ("softplus", "sigmoid")),      # scratch
+            new(o, act in ("softplus", "sigmoid")),                  # second scratch
+            new(o, backward or l == last),                           # dloss/da, then dloss/dz
+        ) for l, (o, act) in enumerate(zip(layer_sizes[1:], activations))]
 
 
 class Reference:
@@ -159,7 +153,7 @@ class Reference:
         # Views into model.params (a fixed buffer: assigning model.params copies into it).
         self._W, self._b = layer_views(model.params, model.layer_sizes)
         self._WT = [W.T for W in self._W]
-        self._bufs = None
+        self._bufs, self._plans = None, {}
 
     # -- checked entry points ---------------------------------------------
     def loss_and_grad(self, X, y):
@@ -216,111 +210,121 @@ class Reference:
         return X, check_y(y, X.shape[0], m.n_outputs, self.dtype)
 
     # -- unchecked fast paths ---------------------------------------------
-    def _views(self, n, keep=False):
-        """Views of buffers for n rows: the kept buffers if they are large
-        enough, else new ones, kept if `keep` (training's batch size) or if
-        none are kept yet, otherwise used for this call only (a whole-data
-        pass larger than a batch)."""
+    def _plan(self, n, keep=False, backward=True):
+        """Everything one pass over n rows needs: (layers, coef, size), where
+        layers holds per layer (act, W, b, W.T, grad W, grad b, z, a, e, t, u, d)
+        with (n, OUT) views of the buffers, coef is dloss/dpred's scale. Plans
+        are kept per n (the batch size and the short last batch) for the kept
+        buffers: those for training's batch size (keep=True), else the first
+        ones made; a larger whole-data pass gets buffers for that call only."""
         bufs = self._bufs
-        if bufs is None or bufs.rows < n:
-            bufs = _Buffers(self.model.layer_sizes, self.acts, n, self.dtype)
-            if keep or self._bufs is None:
-                self._bufs = bufs
-        return bufs.views(n)
+        if bufs is None or bufs.rows < n or (backward and not bufs.backward):
+            bufs = _Buffers(self.model.layer_sizes, self.acts, n, self.dtype, backward)
+            if backward and (keep or self._bufs is None):
+                self._bufs, self._plans = bufs, {}
+            else:
+                return self._make_plan(bufs, n)
+        plan = self._plans.get(n)
+        if plan is None:
+            plan = self._make_plan(bufs, n)
+            if len(self._plans) < 8:
+                self._plans[n] = plan
+        return plan
 
-    def _forward(self, X, v):
-        """Forward pass into the views v; returns the prediction (a view)."""
-        z, a, e, t = v[0], v[1], v[2], v[3]
+    def _make_plan(self, bufs, n):
+        layers = []
+        for act, W, b, WT, gw, gb, arrays in zip(self.acts, self._W, self._b, self._WT, self._gw, self._gb,
+                                                  bufs.layers):
+            z, a, e, t, u, d = (None if x is None else x[:n] for x in arrays)
+            layers.append((act, W, b, WT, gw, gb, z, z if a is None else a, e, t, u, d))
+        size = n * self.model.n_outputs
+        dt = self.dtype.type
+        coef = dt(2) * (dt(1.0 / size) if self.loss == "mse" else dt(1))
+        return layers, coef, size
+
+    @staticmethod
+    def _forward(X, layers):
+        """Forward pass into the plan's buffers; returns the prediction (a view)."""
         inp = X
-        for l, act in enumerate(self.acts):
-            zl = z[l]
-            np.matmul(inp, self._W[l], zl)
-            np.add(zl, self._b[l], zl)
+        for act, W, b, _, _, _, z, a, e, t, u, _ in layers:
+            _matmul(inp, W, z)
+            _add(z, b, z)
             if act == "identity":
-                inp = zl
-                continue
-            al = a[l]
-            if act == "tanh":
-                np.tanh(zl, al)
+                pass
+            elif act == "tanh":
+                _tanh(z, a)
             elif act == "relu":
-                np.maximum(zl, 0, out=al)
+                _maximum(z, 0, out=a)
             elif act == "softplus":            # max(z, 0) + log1p(exp(-|z|))
-                el, tl = e[l], t[l]
-                np.abs(zl, el)
-                np.negative(el, el)
-                np.exp(el, el)
-                np.log1p(el, al)
-                np.maximum(zl, 0, out=tl)
-                np.add(tl, al, al)
+                _abs(z, e)
+                _negative(e, e)
+                _exp(e, e)
+                _log1p(e, a)
+                _maximum(z, 0, out=t)
+                _add(t, a, a)
             else:                              # sigmoid, as _sigmoid: 1/(1+e) for z >= 0, e/(1+e) below,
-                tl, ul = t[l], v[4][l]         # e = exp(-|z|); exp(min(z, 0)) is 1 or e, exactly
-                np.abs(zl, tl)
-                np.negative(tl, tl)
-                np.exp(tl, tl)
-                np.add(tl, 1, tl)
-                np.minimum(zl, 0, out=ul)
-                np.exp(ul, ul)
-                np.divide(ul, tl, al)
-            inp = al
+                _abs(z, t)                     # e = exp(-|z|); exp(min(z, 0)) is exactly 1 or e
+                _negative(t, t)
+                _exp(t, t)
+                _add(t, 1, t)
+                _minimum(z, 0, out=u)
+                _exp(u, u)
+                _divide(u, t, a)
+            inp = a
         return inp
 
     def _loss_and_grad(self, X, y):
-        """(loss, grad) for one batch: X (n, IN), y (n, OUT), valid and of the model's dtype."""
-        n = X.shape[0]
-        v = self._views(n)
-        z, a, e, t, u, d = v
-        pred = self._forward(X, v)
-        last = len(self.acts) - 1
-        dl = d[last]
-        np.subtract(pred, y, dl)
-        sq = float(np.add.reduce(np.square(dl, t[last]), None, np.float64))
-        size = dl.size
-        dt = self.dtype.type
-        if self.loss == "mse":
-            value = sq / size
-            coef = dt(2) * dt(1.0 / size)
-        else:
-            value = sq
-            coef = dt(2) * dt(1)
-        np.multiply(dl, coef, dl)                                   # dloss/dpred
-        for l in range(last, -1, -1):
-            dl = d[l]
-            act = self.acts[l]
-            if act != "identity":                                   # dloss/dz = dloss/da * f'(z)
-                tl = t[l]
-                if act == "tanh":
-                    al = a[l]
-                    np.multiply(al, al, tl)
-                    np.subtract(1, tl, tl)
-                elif act == "relu":
-                    np.greater(z[l], 0, tl)
-                elif act == "softplus":                             # f' = sigmoid(z), as _sigmoid
-                    np.add(e[l], 1, tl)
-                    ul = u[l]
-                    np.minimum(z[l], 0, out=ul)
-                    np.exp(ul, ul)
-                    np.divide(ul, tl, tl)
-                else:                                               # sigmoid: a * (1 - a)
-                    al = a[l]
-                    np.subtract(1, al, tl)
-                    np.multiply(al, tl, tl)
-                np.multiply(dl, tl, dl)
-            inp = a[l - 1] if l > 0 else X
-            np.matmul(inp.T, dl, self._gw[l])                       # dloss/dW
-            np.add.reduce(dl, 0, None, self._gb[l])                 # dloss/db
-            if l > 0:
-                np.matmul(dl, self._WT[l], d[l - 1])                # dloss/da of the layer below
-        return value, self.grad
+        """(loss, grad) over X (n, IN), y (n, OUT), valid and of the model's dtype."""
+        layers, coef, size = self._plan(X.shape[0])
+        return self._batch_loss_and_grad(X, y, layers, coef, size), self.grad
+
+    def _batch_loss_and_grad(self, X, y, layers, coef, size):
+        """The loss (a float); the gradient goes into self.grad."""
+        pred = self._forward(X, layers)
+        d, t = layers[-1][11], layers[-1][9]
+        _subtract(pred, y, d)
+        sq = float(_add_reduce(_square(d, t), None, _float64))
+        _multiply(d, coef, d)                                       # dloss/dpred
+        below = len(layers) - 2
+        for act, W, b, WT, gw, gb, z, a, e, t, u, d in reversed(layers):
+            if act == "identity":                                   # dloss/dz = dloss/da * f'(z)
+                pass
+            elif act == "tanh":                                     # 1 - a^2
+                _multiply(a, a, t)
+                _subtract(1, t, t)
+                _multiply(d, t, d)
+            elif act == "relu":                                     # z > 0
+                _greater(z, 0, t)
+                _multiply(d, t, d)
+            elif act == "softplus":                                 # sigmoid(z), as _sigmoid
+                _add(e, 1, t)
+                _minimum(z, 0, out=u)
+                _exp(u, u)
+                _divide(u, t, t)
+                _multiply(d, t, d)
+            else:                                                   # sigmoid: a * (1 - a)
+                _subtract(1, a, t)
+                _multiply(a, t, t)
+                _multiply(d, t, d)
+            if below >= 0:
+                inp = layers[below][7]
+                _matmul(inp.T, d, gw)                               # dloss/dW
+                _add_reduce(d, 0, None, gb)                         # dloss/db
+                _matmul(d, WT, layers[below][11])                   # dloss/da of the layer below
+            else:
+                _matmul(X.T, d, gw)
+                _add_reduce(d, 0, None, gb)
+            below -= 1
+        return sq / size if self.loss == "mse" else sq
 
     def _loss_only(self, X, y):
         with np.errstate(over="ignore", invalid="ignore"):
-            v = self._views(X.shape[0])
-            pred = self._forward(X, v)
-            last = len(self.acts) - 1
-            dl = v[5][last]
-            np.subtract(pred, y, dl)
-            sq = float(np.add.reduce(np.square(dl, dl), None, np.float64))
-            return sq / dl.size if self.loss == "mse" else sq
+            layers, _, size = self._plan(X.shape[0], backward=False)
+            pred = self._forward(X, layers)
+            d = layers[-1][11]
+            _subtract(pred, y, d)
+            sq = float(_add_reduce(_square(d, d), None, _float64))
+            return sq / size if self.loss == "mse" else sq
 
     def _train(self, X, y, idx, n_epochs, batch, lr, max_steps, grad_tol, epoch_loss, epoch_seen):
         """train() without the checks. Overflow is detected by the loss check,
@@ -333,14 +337,13 @@ class Reference:
         lr = params.dtype.type(lr)
         N = X.shape[0]
         batch = min(batch, N)
-        self._views(batch, keep=True)      # allocate the batch buffers now, not in the loop
-        step = self._loss_and_grad
-        copyto, multiply, subtract, isfinite = np.copyto, np.multiply, np.subtract, math.isfinite
+        step = self._batch_loss_and_grad
+        full = self._plan(batch, keep=True)            # buffers made now, not in the loop
+        tail = self._plan(N % batch) if N % batch else None
         limit = max_steps if max_steps >= 0 else -1
         check_grad = batch == N and grad_tol > 0
         steps, epochs, gnorm = 0, 0, -1.0
         shuffled = idx.size > 0
-        starts = range(0, N, batch)
         for e in range(n_epochs):
             if shuffled:            # this epoch's rows in visiting order, gathered once
                 order = idx[e * N:(e + 1) * N]
@@ -349,17 +352,18 @@ class Reference:
                 Xe, ye = X, y
             total, seen = 0.0, 0
             status = STATUS_OK
-            for start in starts:
+            for start in range(0, N, batch):
                 if steps == limit:
                     status = STATUS_MAX_STEPS
                     break
                 stop = start + batch
-                value, _ = step(Xe[start:stop], ye[start:stop])
-                if not isfinite(value):
-                    copyto(params, prev)
+                layers, coef, size = full if stop <= N else tail
+                value = step(Xe[start:stop], ye[start:stop], layers, coef, size)
+                if not _isfinite(value):
+                    _copyto(params, prev)
                     status = STATUS_DIVERGED
                     break
-                n = min(stop, N) - start
+                n = batch if stop <= N else N - start
                 total += value * n
                 seen += n
                 epochs = e + 1             # epochs with at least one batch measured
@@ -368,9 +372,9 @@ class Reference:
                     if gnorm < grad_tol:
                         status = STATUS_CONVERGED
                         break
-                copyto(prev, params)
-                multiply(grad, lr, upd)
-                subtract(params, upd, params)
+                _copyto(prev, params)
+                _multiply(grad, lr, upd)
+                _subtract(params, upd, params)
                 steps += 1
             epoch_loss[e] = total
             epoch_seen[e] = seen
