@@ -150,9 +150,15 @@ class Reference:
         self.prev = model.params.copy()
         self._upd = np.empty_like(model.params)
         self._gw, self._gb = layer_views(self.grad, model.layer_sizes)
-        # Views into model.params (a fixed buffer: assigning model.params copies into it).
-        self._W, self._b = layer_views(model.params, model.layer_sizes)
-        self._WT = [W.T for W in self._W]
+        # Per-layer views into model.params (a fixed buffer: assigning
+        # model.params copies into it) and into a second buffer: training
+        # writes each update into the other buffer, so that the values before
+        # the update are kept without a copy per step (see _train_loop).
+        self._alt = np.empty_like(model.params)
+        self._layers = []
+        for flat in (model.params, self._alt):
+            W, b = layer_views(flat, model.layer_sizes)
+            self._layers.append((W, b, [w.T for w in W]))
         self._bufs, self._plans = None, {}
 
     # -- checked entry points ---------------------------------------------
@@ -210,30 +216,32 @@ class Reference:
         return X, check_y(y, X.shape[0], m.n_outputs, self.dtype)
 
     # -- unchecked fast paths ---------------------------------------------
-    def _plan(self, n, keep=False, backward=True):
+    def _plan(self, n, keep=False, backward=True, params=0):
         """Everything one pass over n rows needs: (layers, coef, size), where
         layers holds per layer (act, W, b, W.T, grad W, grad b, z, a, e, t, u, d)
         with (n, OUT) views of the buffers, coef is dloss/dpred's scale. Plans
         are kept per n (the batch size and the short last batch) for the kept
         buffers: those for training's batch size (keep=True), else the first
-        ones made; a larger whole-data pass gets buffers for that call only."""
+        ones made; a larger whole-data pass gets buffers for that call only.
+        params: 0 for model.params, 1 for the second buffer."""
         bufs = self._bufs
         if bufs is None or bufs.rows < n or (backward and not bufs.backward):
             bufs = _Buffers(self.model.layer_sizes, self.acts, n, self.dtype, backward)
             if backward and (keep or self._bufs is None):
                 self._bufs, self._plans = bufs, {}
             else:
-                return self._make_plan(bufs, n)
-        plan = self._plans.get(n)
+                return self._make_plan(bufs, n, params)
+        plan = self._plans.get((n, params))
         if plan is None:
-            plan = self._make_plan(bufs, n)
+            plan = self._make_plan(bufs, n, params)
             if len(self._plans) < 8:
-                self._plans[n] = plan
+                self._plans[n, params] = plan
         return plan
 
-    def _make_plan(self, bufs, n):
+    def _make_plan(self, bufs, n, params):
         layers = []
-        for act, W, b, WT, gw, gb, arrays in zip(self.acts, self._W, self._b, self._WT, self._gw, self._gb,
+        weights, biases, transposed = self._layers[params]
+        for act, W, b, WT, gw, gb, arrays in zip(self.acts, weights, biases, transposed, self._gw, self._gb,
                                                   bufs.layers):
             z, a, e, t, u, d = (None if x is None else x[:n] for x in arrays)
             layers.append((act, W, b, WT, gw, gb, z, z if a is None else a, e, t, u, d))
@@ -333,16 +341,26 @@ class Reference:
             return self._train_loop(X, y, idx, n_epochs, batch, lr, max_steps, grad_tol, epoch_loss, epoch_seen)
 
     def _train_loop(self, X, y, idx, n_epochs, batch, lr, max_steps, grad_tol, epoch_loss, epoch_seen):
+        # The parameters live in two buffers, model.params and self._alt: each
+        # step reads the current one and writes p - lr * grad into the other,
+        # which then becomes current; the one left behind holds the values
+        # before the last update (self.prev's meaning), with no copy per step.
+        # On return model.params gets the current values and self.prev the
+        # previous ones. The arithmetic is that of `p -= lr * grad`.
         params, prev, upd, grad = self.model.params, self.prev, self._upd, self.grad
+        buffers = (params, self._alt)
+        _copyto(self._alt, prev)
+        cur = 0                    # buffers[cur] holds the current parameters
         lr = params.dtype.type(lr)
         N = X.shape[0]
         batch = min(batch, N)
         step = self._batch_loss_and_grad
-        full = self._plan(batch, keep=True)            # buffers made now, not in the loop
-        tail = self._plan(N % batch) if N % batch else None
+        full = (self._plan(batch, keep=True), self._plan(batch, params=1))   # buffers made now, not in the loop
+        tail = (self._plan(N % batch), self._plan(N % batch, params=1)) if N % batch else None
         limit = max_steps if max_steps >= 0 else -1
         check_grad = batch == N and grad_tol > 0
         steps, epochs, gnorm = 0, 0, -1.0
+        status = STATUS_OK
         shuffled = idx.size > 0
         for e in range(n_epochs):
             if shuffled:            # this epoch's rows in visiting order, gathered once
@@ -351,17 +369,16 @@ class Reference:
             else:
                 Xe, ye = X, y
             total, seen = 0.0, 0
-            status = STATUS_OK
             for start in range(0, N, batch):
                 if steps == limit:
                     status = STATUS_MAX_STEPS
                     break
                 stop = start + batch
-                layers, coef, size = full if stop <= N else tail
+                layers, coef, size = (full if stop <= N else tail)[cur]
                 value = step(Xe[start:stop], ye[start:stop], layers, coef, size)
                 if not _isfinite(value):
-                    _copyto(params, prev)
-                    status = STATUS_DIVERGED
+                    status = STATUS_DIVERGED      # back to the values before the last update
+                    cur = 1 - cur
                     break
                 n = batch if stop <= N else N - start
                 total += value * n
@@ -372,17 +389,23 @@ class Reference:
                     if gnorm < grad_tol:
                         status = STATUS_CONVERGED
                         break
-                _copyto(prev, params)
                 _multiply(grad, lr, upd)
-                _subtract(params, upd, params)
+                _subtract(buffers[cur], upd, buffers[1 - cur])
+                cur = 1 - cur
                 steps += 1
             epoch_loss[e] = total
             epoch_seen[e] = seen
             if status != STATUS_OK:
-                return status, steps, epochs, gnorm
-        if max_steps >= 0 and steps >= max_steps:
-            return STATUS_MAX_STEPS, steps, epochs, gnorm
-        return STATUS_OK, steps, epochs, gnorm
+                break
+        if status == STATUS_DIVERGED:
+            _copyto(prev, buffers[cur])
+        elif steps:
+            _copyto(prev, buffers[1 - cur])
+        if cur:
+            _copyto(params, buffers[cur])
+        if status == STATUS_OK and max_steps >= 0 and steps >= max_steps:
+            status = STATUS_MAX_STEPS
+        return status, steps, epochs, gnorm
 
 
 def _check_array(a, argument, dtype, shape, expected, writable=False):
