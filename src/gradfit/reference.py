@@ -9,10 +9,13 @@ update and the stopping rules.
 The module-level functions (forward, backward, loss_value, loss_gradient) are
 the readable statement of the algorithm. Reference runs the same arithmetic,
 operation for operation, into preallocated buffers (tests check that the two
-give bit-identical losses and gradients): each epoch's rows are gathered once
-and sliced into contiguous minibatches, and every per-step array operation
-writes into a buffer with ``out=``. It is meant to be the NumPy loop a skilled
-NumPy user would write, so that it is a fair baseline.
+give bit-identical losses, gradients and parameters): each epoch's rows are
+gathered once and sliced into contiguous minibatches, every per-step array
+operation writes into a buffer with ``out=``, and each update is written into
+a second parameter buffer, so the values before it (needed to recover from a
+divergence) are kept without a copy per step. It is meant to be the NumPy loop
+a skilled NumPy user would write, so that it is a fair baseline
+(benchmarks/run.py also times a bare hand-written loop next to it).
 
 Reference.train, loss_and_grad and loss_only check their arguments (shapes,
 dtypes, sizes; errors name the argument). gradfit.train, which has validated
