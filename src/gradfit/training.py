@@ -349,7 +349,7 @@ class _NumpyRunner:
     def run(self, idx, n_epochs, max_steps, grad_tol):
         ep_loss = np.zeros(n_epochs)
         ep_seen = np.zeros(n_epochs, dtype=np.int64)
-        status, steps, epochs, gnorm = self.ref.train(
+        status, steps, epochs, gnorm = self.ref._train(
             self.X, self.y, idx, n_epochs, self.batch, self.lr, max_steps, grad_tol, ep_loss, ep_seen)
         self.last_steps = steps
         return status, steps, epochs, gnorm, ep_loss, ep_seen
@@ -361,7 +361,7 @@ class _NumpyRunner:
         self.last_steps = saved
 
     def full_grad_norm(self):
-        _, grad = self.ref.loss_and_grad(self.X, self.y)
+        _, grad = self.ref._loss_and_grad(self.X, self.y)
         return reference.grad_norm(grad)
 
     def previous(self):
