@@ -356,18 +356,23 @@ class _NumpyRunner:
     def __init__(self, model, loss, optimizer, lr, batch, X, y):
         self.ref = reference.Reference(model, loss)
         self.model, self.lr, self.batch, self.X, self.y = model, lr, batch, X, y
+        self.sw, self.state = np.empty(0, model.dtype), np.empty(0, model.dtype)
+        self.step_count = np.zeros(1, dtype=np.int64)
         self.last_steps = 0
 
     def run(self, idx, n_epochs, max_steps, grad_tol):
         ep_loss = np.zeros(n_epochs)
         ep_seen = np.zeros(n_epochs, dtype=np.int64)
-        status, steps, epochs, gnorm = self.ref.train(
-            self.X, self.y, idx, n_epochs, self.batch, self.lr, max_steps, grad_tol, ep_loss, ep_seen)
+        ep_pen, ep_weight = np.zeros(n_epochs), np.zeros(n_epochs)
+        status, steps, _, _, gnorm = self.ref.train(
+            self.X, self.y, self.sw, idx, n_epochs, 0, self.batch, np.full(n_epochs, float(self.lr)),
+            max_steps, -1, grad_tol, self.state, self.step_count, ep_loss, ep_pen, ep_weight, ep_seen)
         self.last_steps = steps
+        epochs = int(np.count_nonzero(ep_seen))      # epochs begun
         return status, steps, epochs, gnorm, ep_loss, ep_seen
 
     def replay(self, idx, n_epochs):
-        self.ref.prev[...] = self.model.params
+        self.ref.reset_prev(self.state, self.step_count)
         saved = self.last_steps
         self.run(idx, n_epochs, -1, 0.0)
         self.last_steps = saved
