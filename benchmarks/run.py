@@ -1,10 +1,11 @@
 """Training-throughput benchmarks for gradfit: C core vs the NumPy baseline
-(and, with --torch, a plain PyTorch loop).
+and a hand-written NumPy loop (and, with --torch, a plain PyTorch loop).
 
     python benchmarks/run.py                     # all workloads, 3 timed runs each
     python benchmarks/run.py --quick             # N / 10, 1 timed run: a smoke test
     python benchmarks/run.py --workloads W1,W3 --repeat 5
     python benchmarks/run.py --torch --markdown  # add PyTorch, print Markdown
+    python benchmarks/run.py --json rows.json    # also write the result rows as JSON
 
 Everything runs single-threaded: the BLAS/OpenMP thread counts are pinned to 1
 below, before numpy is imported. See benchmarks/README.md for what is measured
@@ -21,6 +22,7 @@ for _var in PINNED_THREAD_VARS:
 import argparse  # noqa: E402
 import ctypes  # noqa: E402
 import dataclasses  # noqa: E402
+import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -119,7 +121,11 @@ MIN_WARMUP_BATCHES = 4     # ... but at least this many batches
 
 # ---------------------------------------------------------------------------
 # Runners: each returns (seconds, final_loss, notes) for one training run from
-# a fresh model (seed 0). Timing covers training only.
+# a fresh model (seed 0). The seconds are what a user's stopwatch sees around
+# the training call: time.perf_counter() around the whole gf.train() call
+# (argument checks, the epochs, the final loss over the data, the result), or
+# around the whole training function of the other loops (tensor/array set-up,
+# the epochs, the final loss). Building the starting model is not timed.
 # ---------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -152,15 +158,94 @@ def make_gradfit_runner(backend):
         model = new_gradfit_model(wl)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            start = time.perf_counter()
             result = gf.train(model, X, y, loss=wl.loss, lr=wl.lr, batch_size=wl.batch_size,
                               epochs=epochs, shuffle=True, seed=0, backend=backend)
+            seconds = time.perf_counter() - start
         problem = ""
         if result.stop_reason != "epochs":
             problem = f"stopped early: {result.stop_reason}"
         elif caught:
             problem = f"warning: {caught[0].message}"
-        return RunResult(result.seconds, float(result.final_loss), problem)
+        return RunResult(seconds, float(result.final_loss), problem)
     return run
+
+
+def numpy_loop_train(params, grad, layers, activations, X, y, lr, batch_size, epochs, seed):
+    """The minibatch SGD loop a NumPy user writes by hand, for a dense network
+    trained on the mean squared error: the epoch's rows gathered once
+    (X[perm]) and sliced into batches, whole-batch matrix products, the update
+    in place on one flat parameter array. `layers` holds per-layer (W, b, dW,
+    db): views into `params` and `grad`. Returns the final loss over X, y.
+    It records no per-step loss and has no divergence check: the least work
+    one training run needs."""
+    lr = params.dtype.type(lr)
+    n = X.shape[0]
+    rng = np.random.default_rng(seed)       # the same shuffle as gf.train(seed=seed)
+
+    def forward(a, keep):
+        for (W, b, _, _), act in zip(layers, activations):
+            z = a @ W + b
+            if act == "identity":
+                a = z
+            elif act == "tanh":
+                a = np.tanh(z)
+            elif act == "relu":
+                a = np.maximum(z, 0)
+            elif act == "softplus":
+                a = np.logaddexp(0, z)
+            else:
+                raise ValueError(f"numpy-loop: no activation {act!r}")
+            keep.append((z, a))
+        return a
+
+    with np.errstate(over="ignore"):          # exp(-z) of a large negative z: 1 / inf = 0 is right
+        for _ in range(epochs):
+            perm = rng.permutation(n)
+            Xe, ye = X[perm], y[perm]
+            for s in range(0, n, batch_size):
+                xb, yb = Xe[s:s + batch_size], ye[s:s + batch_size]
+                cache = []
+                pred = forward(xb, cache)
+                d = (2 / pred.size) * (pred - yb)              # dloss/dpred
+                for i in range(len(layers) - 1, -1, -1):
+                    W, _, dW, db = layers[i]
+                    z, a = cache[i]
+                    act = activations[i]
+                    if act == "tanh":
+                        d *= 1 - a * a
+                    elif act == "relu":
+                        d *= z > 0
+                    elif act == "softplus":
+                        d /= 1 + np.exp(-z)                    # * sigmoid(z)
+                    np.matmul(cache[i - 1][1].T if i else xb.T, d, out=dW)
+                    np.sum(d, axis=0, out=db)
+                    if i:
+                        d = d @ W.T
+                params -= lr * grad
+        pred = forward(X, [])
+    return float(np.mean(np.square(pred - y), dtype=np.float64))
+
+
+def run_numpy_loop(wl, X, y, epochs):
+    if wl.loss != "mse":
+        raise NotImplementedError(f"numpy-loop is written for the mean squared error, not {wl.loss!r}")
+    model = new_gradfit_model(wl)             # the same starting weights as the gradfit columns
+    params = model.params.copy()
+    grad = np.empty_like(params)
+    layers, offset = [], 0
+    for W in model.weights:
+        fan_in, fan_out = W.shape
+        size = fan_in * fan_out
+        layers.append((params[offset:offset + size].reshape(fan_in, fan_out),
+                       params[offset + size:offset + size + fan_out],
+                       grad[offset:offset + size].reshape(fan_in, fan_out),
+                       grad[offset + size:offset + size + fan_out]))
+        offset += size + fan_out
+    start = time.perf_counter()
+    final = numpy_loop_train(params, grad, layers, model.activations, X, y, wl.lr, wl.batch_size, epochs, 0)
+    seconds = time.perf_counter() - start
+    return RunResult(seconds, final, "" if np.isfinite(final) else "diverged")
 
 
 TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "softplus": "Softplus"}
@@ -201,12 +286,12 @@ def make_torch_runner(torch):
 
     def run(wl, X, y, epochs):
         model = build(wl)
+        start = time.perf_counter()
         criterion = loss_fn(wl)
         opt = torch.optim.SGD(model.parameters(), lr=wl.lr)
         Xt, yt = torch.from_numpy(X), targets(wl, y)
         n, bs = Xt.shape[0], wl.batch_size
         gen = torch.Generator().manual_seed(0)
-        start = time.perf_counter()
         for _ in range(epochs):
             perm = torch.randperm(n, generator=gen)
             for s in range(0, n, bs):
@@ -215,9 +300,9 @@ def make_torch_runner(torch):
                 loss = criterion(model(Xt[idx]), yt[idx])
                 loss.backward()
                 opt.step()
-        seconds = time.perf_counter() - start
         with torch.no_grad():
             final = float(criterion(model(Xt), yt))
+        seconds = time.perf_counter() - start
         return RunResult(seconds, final, "" if np.isfinite(final) else "diverged")
 
     return run
@@ -240,20 +325,18 @@ class Row:
     status: str = ""                             # "" = measured, else why not
 
 
-def measure(wl, backend, runner, X, y, repeats, progress):
+def warm_up(wl, runner, X, y):
+    """One short run (not recorded): pages in code and data, loads BLAS kernels."""
     n = X.shape[0]
     n_warm = min(n, max(n // WARMUP_FRACTION, MIN_WARMUP_BATCHES * wl.batch_size))
-    runner(wl, X[:n_warm], y[:n_warm], 1)                      # warm-up (not recorded)
-    rates, losses, problems = [], [], []
-    for k in range(repeats):
-        r = runner(wl, X, y, wl.epochs)
-        rate = n * wl.epochs / r.seconds if r.seconds > 0 else float("inf")
-        rates.append(rate)
-        losses.append(r.final_loss)
-        if r.problem:
-            problems.append(r.problem)
-        progress(f"  {wl.id} {backend:6s} run {k + 1}/{repeats}: {r.seconds:8.3f} s  "
-                 f"{rate:12.4g} samples/s  final loss {r.final_loss:.8g}")
+    runner(wl, X[:n_warm], y[:n_warm], 1)
+
+
+def summarize(wl, backend, results, repeats):
+    n = results[0][1]
+    rates = [n * wl.epochs / r.seconds if r.seconds > 0 else float("inf") for r, _ in results]
+    losses = [r.final_loss for r, _ in results]
+    problems = [r.problem for r, _ in results if r.problem]
     med = statistics.median(rates)
     row = Row(wl.id, backend, med, (max(rates) - min(rates)) / med, losses[0], runs=repeats)
     if problems:
@@ -261,6 +344,40 @@ def measure(wl, backend, runner, X, y, repeats, progress):
     elif len(set(losses)) > 1 and backend != "torch":
         row.status = "final loss varies between runs: " + ", ".join(f"{v:.10g}" for v in losses)
     return row
+
+
+def measure_workload(wl, runners, X, y, repeats, progress):
+    """Warm-up of every runner, then `repeats` rounds, each timing every runner
+    once (interleaved, so that a slow spell of the machine hits all of them)."""
+    n = X.shape[0]
+    rows, results, live = {}, {b: [] for b in runners}, dict(runners)
+    for backend, runner in runners.items():
+        try:
+            warm_up(wl, runner, X, y)
+        except NotImplementedError as exc:
+            rows[backend] = Row(wl.id, backend, status=f"skipped: {exc}")
+            progress(f"  {wl.id} {backend}: {rows[backend].status}")
+            del live[backend]
+        except Exception as exc:  # noqa: BLE001 - report and go on with the other backends
+            rows[backend] = Row(wl.id, backend, status=f"error: {type(exc).__name__}: {exc}")
+            progress(f"  {wl.id} {backend}: {rows[backend].status}")
+            del live[backend]
+    for k in range(repeats):
+        for backend, runner in list(live.items()):
+            try:
+                r = runner(wl, X, y, wl.epochs)
+            except Exception as exc:  # noqa: BLE001
+                rows[backend] = Row(wl.id, backend, status=f"error: {type(exc).__name__}: {exc}")
+                progress(f"  {wl.id} {backend}: {rows[backend].status}")
+                del live[backend]
+                continue
+            results[backend].append((r, n))
+            rate = n * wl.epochs / r.seconds if r.seconds > 0 else float("inf")
+            progress(f"  {wl.id} {backend:10s} run {k + 1}/{repeats}: {r.seconds:8.3f} s  "
+                     f"{rate:12.4g} samples/s  final loss {r.final_loss:.8g}")
+    for backend in live:
+        rows[backend] = summarize(wl, backend, results[backend], repeats)
+    return [rows[b] for b in runners]
 
 
 def run_all(workloads, runners, repeats, shrink, progress):
@@ -277,13 +394,7 @@ def run_all(workloads, runners, repeats, shrink, progress):
         y = np.ascontiguousarray(y, dtype=wl.dtype)
         progress(f"{wl.id}: {wl.description}, N={n}, batch {wl.batch_size}, lr {wl.lr:g}, "
                  f"{wl.epochs} epoch(s), {wl.dtype}")
-        wl_rows = {}
-        for backend, runner in runners.items():
-            try:
-                wl_rows[backend] = measure(wl, backend, runner, X, y, repeats, progress)
-            except Exception as exc:  # noqa: BLE001 - report and go on with the other backends
-                wl_rows[backend] = Row(wl.id, backend, status=f"error: {type(exc).__name__}: {exc}")
-                progress(f"  {wl.id} {backend}: {wl_rows[backend].status}")
+        wl_rows = {r.backend: r for r in measure_workload(wl, runners, X, y, repeats, progress)}
         base = wl_rows.get(BASELINE)
         for row in wl_rows.values():
             if base is not None and not base.status.startswith(("error", "skipped")):
@@ -412,7 +523,8 @@ def header_lines(args, repeats, shrink, torch, busy):
         lines.append(f"torch {torch.__version__}, torch.get_num_threads()={torch.get_num_threads()}")
     lines.append(
         f"mode: {'quick (N / %d)' % shrink if args.quick else 'full'}, {repeats} timed run(s) per backend "
-        f"after 1 warm-up; samples/s = N*epochs / training seconds, median over runs")
+        f"(interleaved) after 1 warm-up; samples/s = N*epochs / seconds of the whole training call, "
+        f"median over runs")
     return lines
 
 
@@ -450,8 +562,9 @@ def table(rows, workloads, markdown):
                "|" + "|".join(["---", "---", "---:", "---:", "---:", "---:", "---:"]) + "|"]
         out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
         return out
-    widths = [max(len(h), *(len(row[i]) for row in body if not row[2].startswith(("skipped", "error"))
-                               or i < 2)) if body else len(h) for i, h in enumerate(head)]
+    widths = [max([len(h)] + [len(row[i]) for row in body
+                              if i < 2 or not row[2].startswith(("skipped", "error"))])
+              for i, h in enumerate(head)]
     right = {2, 3, 4, 5, 6}
 
     def line(cells):
@@ -504,6 +617,8 @@ def parse_args(argv):
                    help="comma-separated workload ids (default: all: " + ",".join(w.id for w in WORKLOADS) + ")")
     p.add_argument("--torch", action="store_true", help="also time a plain PyTorch loop, if torch is importable")
     p.add_argument("--markdown", action="store_true", help="print the results as Markdown tables")
+    p.add_argument("--json", default=None, metavar="PATH",
+                   help="also write the header lines and the result rows to PATH as JSON")
     args = p.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
         p.error("--repeat: expected a positive integer")
@@ -527,7 +642,7 @@ def main(argv=None):
     def progress(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    runners = {"c": make_gradfit_runner("c"), "numpy": make_gradfit_runner("numpy")}
+    runners = {"c": make_gradfit_runner("c"), "numpy": make_gradfit_runner("numpy"), "numpy-loop": run_numpy_loop}
     torch = None
     if args.torch:
         try:
@@ -557,6 +672,15 @@ def main(argv=None):
     out.append("")
     out.append(f"{'- ' if md else ''}total wall time {elapsed:.1f} s")
     print("\n".join(out))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"header": head, "mode": "quick" if args.quick else "full", "repeats": repeats,
+                       "workloads": [dict(id=w.id, model=w.description, n=w.n // shrink, batch_size=w.batch_size,
+                                          lr=w.lr, epochs=w.epochs, dtype=w.dtype, loss=w.loss)
+                                     for w in args.selected],
+                       "rows": [{k: (v if not isinstance(v, float) or np.isfinite(v) else None)
+                                 for k, v in dataclasses.asdict(r).items()} for r in rows],
+                       "total_seconds": elapsed}, f, indent=1)
     return 0
 
 

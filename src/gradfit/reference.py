@@ -9,10 +9,13 @@ update and the stopping rules.
 The module-level functions (forward, backward, loss_value, loss_gradient) are
 the readable statement of the algorithm. Reference runs the same arithmetic,
 operation for operation, into preallocated buffers (tests check that the two
-give bit-identical losses and gradients): each epoch's rows are gathered once
-and sliced into contiguous minibatches, and every per-step array operation
-writes into a buffer with ``out=``. It is meant to be the NumPy loop a skilled
-NumPy user would write, so that it is a fair baseline.
+give bit-identical losses, gradients and parameters): each epoch's rows are
+gathered once and sliced into contiguous minibatches, every per-step array
+operation writes into a buffer with ``out=``, and each update is written into
+a second parameter buffer, so the values before it (needed to recover from a
+divergence) are kept without a copy per step. It is meant to be the NumPy loop
+a skilled NumPy user would write, so that it is a fair baseline
+(benchmarks/run.py also times a bare hand-written loop next to it).
 
 Reference.train, loss_and_grad and loss_only check their arguments (shapes,
 dtypes, sizes; errors name the argument). gradfit.train, which has validated
@@ -235,9 +238,15 @@ class Reference:
         self.prev_t = 0
         self._upd = np.empty_like(model.params)
         self._gw, self._gb = layer_views(self.grad, model.layer_sizes)
-        # Views into model.params (a fixed buffer: assigning model.params copies into it).
-        self._W, self._b = layer_views(model.params, model.layer_sizes)
-        self._WT = [W.T for W in self._W]
+        # Per-layer views into model.params (a fixed buffer: assigning
+        # model.params copies into it) and into a second buffer: training
+        # writes each update into the other buffer, so that the values before
+        # the update are kept without a copy per step (see _train_loop).
+        self._alt = np.empty_like(model.params)
+        self._layers = []
+        for flat in (model.params, self._alt):
+            W, b = layer_views(flat, model.layer_sizes)
+            self._layers.append((W, b, [w.T for w in W]))
         self._bufs, self._plans = None, {}
 
     # -- checked entry points ---------------------------------------------
@@ -362,30 +371,32 @@ class Reference:
         return sw
 
     # -- unchecked fast paths ---------------------------------------------
-    def _plan(self, n, keep=False, backward=True):
+    def _plan(self, n, keep=False, backward=True, params=0):
         """Everything one pass over n rows needs: (layers, coef, size), where
         layers holds per layer (act, W, b, W.T, grad W, grad b, z, a, e, t, u, d)
         with (n, OUT) views of the buffers, coef is dloss/dpred's scale. Plans
         are kept per n (the batch size and the short last batch) for the kept
         buffers: those for training's batch size (keep=True), else the first
-        ones made; a larger whole-data pass gets buffers for that call only."""
+        ones made; a larger whole-data pass gets buffers for that call only.
+        params: 0 for model.params, 1 for the second buffer."""
         bufs = self._bufs
         if bufs is None or bufs.rows < n or (backward and not bufs.backward):
             bufs = _Buffers(self.model.layer_sizes, self.acts, n, self.dtype, backward)
             if backward and (keep or self._bufs is None):
                 self._bufs, self._plans = bufs, {}
             else:
-                return self._make_plan(bufs, n)
-        plan = self._plans.get(n)
+                return self._make_plan(bufs, n, params)
+        plan = self._plans.get((n, params))
         if plan is None:
-            plan = self._make_plan(bufs, n)
+            plan = self._make_plan(bufs, n, params)
             if len(self._plans) < 8:
-                self._plans[n] = plan
+                self._plans[n, params] = plan
         return plan
 
-    def _make_plan(self, bufs, n):
+    def _make_plan(self, bufs, n, params):
         layers = []
-        for act, W, b, WT, gw, gb, arrays in zip(self.acts, self._W, self._b, self._WT, self._gw, self._gb,
+        weights, biases, transposed = self._layers[params]
+        for act, W, b, WT, gw, gb, arrays in zip(self.acts, weights, biases, transposed, self._gw, self._gb,
                                                   bufs.layers):
             z, a, e, t, u, d = (None if x is None else x[:n] for x in arrays)
             layers.append((act, W, b, WT, gw, gb, z, z if a is None else a, e, t, u, d))
@@ -495,12 +506,14 @@ class Reference:
                 _add_reduce(d, 0, None, gb)
             below -= 1
 
-    def _l2(self, grad, l2):
-        """The L2 penalty at the current params; grad's weight entries += l2 * W."""
+    def _l2(self, grad, l2, params=0):
+        """The L2 penalty at the params (0: model.params, 1: the second
+        buffer); grad's weight entries += l2 * W."""
         lam = self.dtype.type(l2)
-        for W, gw in zip(self._W, layer_views(grad, self.model.layer_sizes)[0]):
+        weights = self._layers[params][0]
+        for W, gw in zip(weights, self._gw):
             gw += lam * W
-        return l2_penalty(self._W, l2)
+        return l2_penalty(weights, l2)
 
     def _loss_only(self, X, y, sw=None):
         with np.errstate(over="ignore", invalid="ignore"):
@@ -520,16 +533,12 @@ class Reference:
             return self._train_loop(*args, **kwargs)
 
     def _step(self, lr, t, state, optimizer, momentum, nesterov, beta1, beta2, eps, weight_decay):
-        """prev := params (and prev_state := state), then one update of the
-        params from self.grad; t is this update's step count (from 1)."""
+        """An optimizer with state: prev := params and prev_state := state,
+        then one update of model.params in place from self.grad; t is this
+        update's step count (from 1). (Plain sgd is in _train_loop.)"""
         params, prev, grad, upd = self.model.params, self.prev, self.grad, self._upd
         dt = self.dtype.type
         lr = dt(lr)
-        if optimizer == "sgd" and momentum == 0:
-            _copyto(prev, params)
-            _multiply(grad, lr, upd)
-            _subtract(params, upd, params)
-            return
         _copyto(prev, params)
         if self.prev_state.shape != state.shape:
             self.prev_state = np.empty_like(state)
@@ -550,7 +559,7 @@ class Reference:
             return
         if optimizer == "adamw" and weight_decay != 0:
             lr_wd = dt(float(lr) * weight_decay)    # W -= lr wd W, weights only
-            for W in self._W:
+            for W in self._layers[0][0]:
                 W -= lr_wd * W
         b1, b2 = dt(beta1), dt(beta2)
         m, v = state[:P], state[P:]
@@ -566,14 +575,26 @@ class Reference:
                     grad_tol, state, step_count, epoch_loss, epoch_penalty, epoch_weight, epoch_seen, *,
                     optimizer="sgd", momentum=0.0, nesterov=False, beta1=0.9, beta2=0.999, eps=1e-8,
                     weight_decay=0.0, l2=0.0):
-        params, grad = self.model.params, self.grad
+        # Plain sgd: the parameters live in two buffers, model.params and
+        # self._alt: each step reads the current one and writes p - lr * grad
+        # into the other, which then becomes current; the one left behind
+        # holds the values before the last update (self.prev's meaning), with
+        # no copy per step. On return model.params gets the current values and
+        # self.prev the previous ones. The arithmetic is that of
+        # `p -= lr * grad`. Optimizers with state update model.params in place
+        # (_step, which keeps prev and prev_state).
+        params, prev, upd, grad = self.model.params, self.prev, self._upd, self.grad
         uses_state = optimizer != "sgd" or momentum != 0
+        buffers = (params, self._alt)
+        if not uses_state:
+            _copyto(self._alt, prev)
+        cur = 0                    # buffers[cur] holds the current parameters
         N = X.shape[0]
         n_batches = -(-N // batch)
         batch = min(batch, N)
         step = self._batch_loss_and_grad
-        full = self._plan(batch, keep=True)            # buffers made now, not in the loop
-        tail = self._plan(N % batch) if N % batch else None
+        full = (self._plan(batch, keep=True), self._plan(batch, params=1))   # buffers made now, not in the loop
+        tail = (self._plan(N % batch), self._plan(N % batch, params=1)) if N % batch else None
         check_grad = batch == N and grad_tol > 0
         weighted = sw.size > 0
         sse = self.loss == "sse"
@@ -583,6 +604,7 @@ class Reference:
         e, b = 0, start_batch
         while e < n_epochs and status == STATUS_OK:
             lr = float(epoch_lr[e])
+            lr_dt = self.dtype.type(lr)
             first = b * batch                          # the rows of this call's part of the epoch, gathered once
             if idx.size:
                 order = idx[e * N + first:(e + 1) * N]
@@ -601,13 +623,15 @@ class Reference:
                 lo = b * batch - first
                 hi = lo + batch
                 n = min(batch, N - b * batch)
-                layers, coef, size = full if n == batch else tail
+                layers, coef, size = (full if n == batch else tail)[cur]
                 value, W = step(Xe[lo:hi], ye[lo:hi], layers, coef, size, None if we is None else we[lo:hi])
-                pen = self._l2(grad, l2) if l2 > 0 else 0.0
+                pen = self._l2(grad, l2, cur) if l2 > 0 else 0.0
                 if not (_isfinite(value) and _isfinite(pen)):
-                    _copyto(params, self.prev)
                     if uses_state:
+                        _copyto(params, prev)
                         _copyto(state, self.prev_state)
+                    else:
+                        cur = 1 - cur            # back to the values before the last update
                     t = self.prev_t
                     status = STATUS_DIVERGED
                     break
@@ -623,11 +647,23 @@ class Reference:
                         break
                 self.prev_t = t
                 t += 1
-                self._step(lr, t, state, *hyper)
+                if uses_state:
+                    self._step(lr, t, state, *hyper)
+                else:
+                    _multiply(grad, lr_dt, upd)
+                    _subtract(buffers[cur], upd, buffers[1 - cur])
+                    cur = 1 - cur
                 steps += 1
                 b += 1
             if status == STATUS_OK:
                 e, b = e + 1, 0
+        if not uses_state:
+            if status == STATUS_DIVERGED:
+                _copyto(prev, buffers[cur])
+            elif steps:
+                _copyto(prev, buffers[1 - cur])
+            if cur:
+                _copyto(params, buffers[cur])
         step_count[0] = t
         if status == STATUS_OK and 0 <= max_steps <= steps:
             status = STATUS_MAX_STEPS
