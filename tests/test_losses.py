@@ -107,6 +107,7 @@ def test_chunks_and_idx_give_the_same_weighted_loss():
     value2, grad2 = c_loss_grad(m, X, y, "cross_entropy", sw, idx=idx, chunk=7)
     assert value2 == pytest.approx(value, rel=1e-13)
     np.testing.assert_allclose(grad2, grad, rtol=1e-12, atol=1e-15)
+    assert c_loss(m, X, y, "cross_entropy", sw, chunk=7) == pytest.approx(value, rel=1e-13)
 
 
 def test_per_sample_values_by_hand():
