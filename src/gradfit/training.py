@@ -364,7 +364,7 @@ class _NumpyRunner:
         ep_loss = np.zeros(n_epochs)
         ep_seen = np.zeros(n_epochs, dtype=np.int64)
         ep_pen, ep_weight = np.zeros(n_epochs), np.zeros(n_epochs)
-        status, steps, _, _, gnorm = self.ref.train(
+        status, steps, _, _, gnorm = self.ref._train(
             self.X, self.y, self.sw, idx, n_epochs, 0, self.batch, np.full(n_epochs, float(self.lr)),
             max_steps, -1, grad_tol, self.state, self.step_count, ep_loss, ep_pen, ep_weight, ep_seen)
         self.last_steps = steps
@@ -378,7 +378,7 @@ class _NumpyRunner:
         self.last_steps = saved
 
     def full_grad_norm(self):
-        _, grad = self.ref.loss_and_grad(self.X, self.y)
+        _, grad = self.ref._loss_and_grad(self.X, self.y)
         return reference.grad_norm(grad)
 
     def previous(self):
