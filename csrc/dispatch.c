@@ -72,22 +72,38 @@ int gf_simd_set(int level)
     {                                                                           \
         return GF_PICK(gf_predict_##SUF, net, params, X, N, chunk, ws, out);    \
     }                                                                           \
-    int gf_loss_grad_##SUF(const gf_net *net, int32_t loss, const T *params,    \
-                           T *grad, const T *X, const T *y,                     \
-                           const int64_t *idx, int64_t n, int64_t chunk,        \
-                           T *ws, double *loss_out)                             \
+    int gf_loss_##SUF(const gf_net *net, int32_t loss, double huber_delta,      \
+                      const T *params, const T *X, const T *y, const T *sw,     \
+                      int64_t N, int64_t chunk, T *ws, double *loss_out)        \
     {                                                                           \
-        return GF_PICK(gf_loss_grad_##SUF, net, loss, params, grad, X, y, idx,  \
-                       n, chunk, ws, loss_out);                                 \
+        return GF_PICK(gf_loss_##SUF, net, loss, huber_delta, params, X, y, sw, \
+                       N, chunk, ws, loss_out);                                 \
+    }                                                                           \
+    int gf_loss_grad_##SUF(const gf_net *net, int32_t loss, double huber_delta, \
+                           double l2, const T *params, T *grad, const T *X,     \
+                           const T *y, const T *sw, const int64_t *idx,         \
+                           int64_t n, int64_t chunk, T *ws, double *loss_out)   \
+    {                                                                           \
+        return GF_PICK(gf_loss_grad_##SUF, net, loss, huber_delta, l2, params,  \
+                       grad, X, y, sw, idx, n, chunk, ws, loss_out);            \
+    }                                                                           \
+    int gf_reset_prev_##SUF(const gf_net *net, int64_t chunk, const T *params,  \
+                            const T *state, int64_t state_len,                  \
+                            int64_t step_count, T *ws)                          \
+    {                                                                           \
+        return GF_PICK(gf_reset_prev_##SUF, net, chunk, params, state,          \
+                       state_len, step_count, ws);                              \
     }                                                                           \
     int gf_train_##SUF(const gf_net *net, const gf_train_cfg *cfg, T *params,   \
                        T *grad, T *state, T *ws, const T *X, const T *y,        \
-                       int64_t N, const int64_t *idx, int64_t n_epochs,         \
-                       double *epoch_loss, int64_t *epoch_seen,                 \
-                       gf_train_out *out)                                       \
+                       const T *sw, int64_t N, const int64_t *idx,              \
+                       int64_t n_epochs, int64_t start_batch,                   \
+                       const double *epoch_lr, int64_t *step_count,             \
+                       const gf_epoch_sums *sums, gf_train_out *out)            \
     {                                                                           \
         return GF_PICK(gf_train_##SUF, net, cfg, params, grad, state, ws, X, y, \
-                       N, idx, n_epochs, epoch_loss, epoch_seen, out);          \
+                       sw, N, idx, n_epochs, start_batch, epoch_lr, step_count, \
+                       sums, out);                                              \
     }
 
 GF_DEFINE_DISPATCH(float, f32)

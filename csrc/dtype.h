@@ -15,6 +15,7 @@
 #undef LOG1P
 #undef TANH
 #undef SQRT
+#undef LOG
 
 #ifndef GF_ALWAYS_INLINE
 #if defined(__GNUC__)
@@ -43,12 +44,16 @@
 #define EXP gf_exp            /* vectorizable, see vmath.h */
 #define LOG1P gf_log1p_unit    /* argument in [0, 1] */
 #define TANH gf_tanh           /* vectorizable, see vmath.h */
+#define SQRT sqrt
+#define LOG log
 #elif GF_DTYPE == 32
 #define real float
 #define FN(name) FN_(name, f32, GF_ISA)
 #define EXP gf_expf     /* vectorizable, see vmath.h */
 #define LOG1P gf_log1pf_unit  /* argument in [0, 1] */
 #define TANH gf_tanhf   /* vectorizable, see vmath.h */
+#define SQRT sqrtf
+#define LOG logf
 #else
 #error "define GF_DTYPE as 32 or 64"
 #endif

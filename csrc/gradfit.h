@@ -8,8 +8,9 @@
  * Gradients and optimizer state use the same layout.
  *
  * Scratch memory (gathered batch, activations, deltas, the previous
- * parameters) lives in one workspace buffer owned by the caller, sized by
- * gf_workspace_len() for a chunk of at most `chunk` rows. Nothing here
+ * parameters, optimizer state and step count) lives in one workspace buffer
+ * owned by the caller, sized by gf_workspace_len() for a chunk of at most
+ * `chunk` rows and an optimizer state of state_len elements. Nothing here
  * allocates, prints or exits; functions return a gf_status.
  *
  * Every typed function exists twice, with suffix _f32 (float) and _f64
@@ -36,25 +37,47 @@ typedef enum {
     GF_ACT_COUNT_ = 5
 } gf_act;
 
+/* Losses. l_i is the loss of sample i over its OUT outputs (p: prediction
+ * row, t: target row); a batch's loss is the weighted mean
+ * sum_i w_i l_i / sum_i w_i (weights w_i >= 0, all 1 without sample
+ * weights; 0 if the weights sum to 0), except for sse: sum_i w_i l_i. */
 typedef enum {
-    GF_LOSS_MSE = 0,   /* mean over samples and outputs of (pred - y)^2 */
-    GF_LOSS_SSE = 1,   /* sum over samples and outputs of (pred - y)^2 */
-    GF_LOSS_COUNT_ = 2
+    GF_LOSS_MSE = 0,   /* mean_k (p_k - t_k)^2 */
+    GF_LOSS_SSE = 1,   /* sum_k (p_k - t_k)^2 */
+    GF_LOSS_CROSS_ENTROPY = 2,  /* p: logits; s = sum_k t_k;
+                                   s * logsumexp(p) - sum_k t_k p_k */
+    GF_LOSS_BCE = 3,   /* binary cross-entropy of logits, mean over k of
+                          max(p,0) - p t + log1p(e^-|p|) (one output in use) */
+    GF_LOSS_MAE = 4,   /* mean_k |p_k - t_k| */
+    GF_LOSS_HUBER = 5, /* mean_k h(p_k - t_k), h(r) = r^2/2 if |r| <= delta,
+                          else delta (|r| - delta/2) */
+    GF_LOSS_COUNT_ = 6
 } gf_loss;
 
+/* Optimizers; g is the gradient of (data loss + L2 penalty), t the step
+ * count (incremented before use: the first step has t = 1). */
 typedef enum {
-    GF_OPT_SGD = 0,    /* p -= lr * g ; no state */
-    GF_OPT_COUNT_ = 1
+    GF_OPT_SGD = 0,    /* momentum mu: v = mu v + g; p -= lr (g + mu v) with
+                          nesterov, else p -= lr v; mu = 0: p -= lr g.
+                          state: v (P) */
+    GF_OPT_ADAM = 1,   /* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+                          p -= lr (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps).
+                          state: m (P) then v (P) */
+    GF_OPT_ADAMW = 2,  /* adam after W -= lr wd W on weight entries */
+    GF_OPT_COUNT_ = 3
 } gf_optim;
 
 typedef enum {
     GF_OK = 0,
     GF_ERR_ARG = 1,       /* an argument is out of range (a bug in the caller) */
-    GF_DIVERGED = 2,      /* a batch loss was NaN/inf; params restored */
+    GF_DIVERGED = 2,      /* a batch loss was NaN/inf; params, state and step
+                             count restored to before the last update */
     GF_CONVERGED = 3,     /* full-batch gradient norm fell below grad_tol */
     GF_MAX_STEPS = 4,     /* the step budget was used up */
-    GF_ERR_SIZE = 5       /* the parameter count or the workspace length would
+    GF_ERR_SIZE = 5,      /* the parameter count or the workspace length would
                              exceed GF_MAX_LEN elements */
+    GF_PAUSED = 6         /* the call's batch budget (max_batches) ran out
+                             before its epochs were done: not an error */
 } gf_status;
 
 /* The largest parameter count and workspace length accepted, in elements:
@@ -72,19 +95,46 @@ typedef struct {
 typedef struct {
     int32_t loss;            /* gf_loss */
     int32_t optim;           /* gf_optim */
-    double lr;               /* learning rate, > 0 */
     int64_t batch;           /* minibatch size, >= 1 */
     int64_t chunk;           /* workspace capacity in rows, >= 1 */
     int64_t max_steps;       /* updates allowed in this call; < 0: no limit */
+    int64_t max_batches;     /* batches allowed in this call (GF_PAUSED when
+                                they run out); < 0: no limit */
     double grad_tol;         /* > 0: stop when a full-batch gradient norm < grad_tol */
+    double huber_delta;      /* huber's delta, > 0 */
+    double l2;               /* L2 penalty l2/2 sum W^2 over weight entries, >= 0 */
+    double momentum;         /* sgd: mu in [0, 1) */
+    int32_t nesterov;        /* sgd: 1 for Nesterov momentum */
+    double beta1, beta2;     /* adam, adamw: in [0, 1) */
+    double eps;              /* adam, adamw: > 0 */
+    double weight_decay;     /* adamw: decoupled decay of weight entries, >= 0 */
 } gf_train_cfg;
 
 /* Per-call results of gf_train_*. */
 typedef struct {
     int64_t steps;           /* updates applied */
-    int64_t epochs;          /* epochs begun (the last may be partial) */
+    int64_t epochs;          /* epochs of this call completed in it */
+    int64_t next_batch;      /* the batch index (within epoch `epochs` of the
+                                call) where the next call should start; 0 at
+                                an epoch boundary */
     double grad_norm;        /* norm of the last full-batch gradient seen, or -1 */
 } gf_train_out;
+
+/* Per-epoch sums of one call (n_epochs entries each), added to (the caller
+ * zeroes them): for every batch run in epoch e, with B its weight sum (its
+ * row count without sample weights) and n its row count,
+ *   mean losses: loss[e] += B * batch loss, penalty[e] += B * penalty,
+ *                weight[e] += B;
+ *   sse:         loss[e] += n * batch loss, penalty[e] += n * penalty,
+ *                weight[e] += n;
+ *   seen[e] += n.
+ * The penalty is the L2 penalty at the params the batch was measured at. */
+typedef struct {
+    double *loss;
+    double *penalty;
+    double *weight;
+    int64_t *seen;
+} gf_epoch_sums;
 
 /* SIMD paths: GF_SIMD_BASELINE runs everywhere; GF_SIMD_AVX2 needs x86-64
  * with AVX2 and FMA; GF_SIMD_AVX512 also AVX-512 F/VL/BW/DQ. The environment
@@ -100,9 +150,14 @@ int gf_simd_set(int level);          /* choose a path; returns the path in use *
 int gf_check_net(const gf_net *net);
 /* Parameter count of a net that passed gf_check_net; -1 if it exceeds GF_MAX_LEN. */
 int64_t gf_n_params(const gf_net *net);
-/* Workspace length for chunks of `chunk` rows; -1 if it exceeds GF_MAX_LEN
- * (or chunk < 1). The typed entry points return GF_ERR_SIZE then. */
-int64_t gf_workspace_len(const gf_net *net, int64_t chunk);
+/* Elements of optimizer state: sgd P (momentum), adam and adamw 2P (m, v);
+ * -1 for an unknown optimizer or P out of range. */
+int64_t gf_state_len(int32_t optim, int64_t P);
+/* Workspace length for chunks of `chunk` rows and an optimizer state of
+ * state_len elements (0 for prediction and losses only); -1 if it exceeds
+ * GF_MAX_LEN (or chunk < 1, state_len < 0). The typed entry points return
+ * GF_ERR_SIZE then. */
+int64_t gf_workspace_len(const gf_net *net, int64_t chunk, int64_t state_len);
 
 /* Test hook: act_forward on the SIMD path in use. a (n) = f(z) for the
  * activation `act` (gf_act); dadz (n) = f'(z) unless dadz is NULL. Returns
@@ -110,24 +165,42 @@ int64_t gf_workspace_len(const gf_net *net, int64_t chunk);
 int gf_act_forward_f32(float *a, float *dadz, const float *z, int64_t n, int32_t act);
 int gf_act_forward_f64(double *a, double *dadz, const double *z, int64_t n, int32_t act);
 
+/* The typed entry points (the kernels' doc comments in train.inc say more):
+ *   gf_predict:   out (N, OUT) = net(X (N, IN)).
+ *   gf_loss:      *loss_out = the data loss over all N rows (forward only).
+ *   gf_loss_grad: *loss_out = the data loss over rows idx[0..n) (0..n if idx
+ *                 is NULL) plus the L2 penalty if l2 > 0; grad (P) = its
+ *                 gradient.
+ *   gf_reset_prev: the workspace's copies of params, state (state_len
+ *                 elements) and step count, to which a divergence rolls back,
+ *                 set to the current ones.
+ *   gf_train:     the minibatch loop.
+ * sw: N sample weights, or NULL for all ones. */
 #define GF_DECLARE_TYPED(T, SUF)                                              \
     int gf_predict_##SUF(const gf_net *net, const T *params,                  \
                          const T *X, int64_t N, int64_t chunk, T *ws, T *out); \
-    int gf_loss_grad_##SUF(const gf_net *net, int32_t loss, const T *params,  \
-                           T *grad, const T *X, const T *y,                   \
+    int gf_loss_##SUF(const gf_net *net, int32_t loss, double huber_delta,    \
+                      const T *params, const T *X, const T *y, const T *sw,   \
+                      int64_t N, int64_t chunk, T *ws, double *loss_out);     \
+    int gf_loss_grad_##SUF(const gf_net *net, int32_t loss,                   \
+                           double huber_delta, double l2, const T *params,    \
+                           T *grad, const T *X, const T *y, const T *sw,      \
                            const int64_t *idx, int64_t n, int64_t chunk,      \
                            T *ws, double *loss_out);                          \
+    int gf_reset_prev_##SUF(const gf_net *net, int64_t chunk,                 \
+                            const T *params, const T *state,                  \
+                            int64_t state_len, int64_t step_count, T *ws);    \
     int gf_train_##SUF(const gf_net *net, const gf_train_cfg *cfg,            \
                        T *params, T *grad, T *state, T *ws,                   \
-                       const T *X, const T *y, int64_t N,                     \
+                       const T *X, const T *y, const T *sw, int64_t N,        \
                        const int64_t *idx, int64_t n_epochs,                  \
-                       double *epoch_loss, int64_t *epoch_seen,               \
+                       int64_t start_batch, const double *epoch_lr,           \
+                       int64_t *step_count, const gf_epoch_sums *sums,        \
                        gf_train_out *out);
 
 GF_DECLARE_TYPED(float, f32)
 GF_DECLARE_TYPED(double, f64)
-
-#undef GF_DECLARE_TYPED
+/* GF_DECLARE_TYPED stays defined: ops.h declares the per-path variants with it */
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,14 @@
 /* Internal: where things sit in the workspace buffer (see gf_workspace_len).
  *
- *   prev (P) | xb (C,IN0) | yb (C,OUT_L) | z0 a0 | z1 a1 | ... | dA (C,maxw) | dB (C,maxw) | tmp
+ *   prev (P) | prev_state (S) | prev_t (2 if S > 0) | xb (C,IN0) | yb (C,OUT_L) |
+ *   z0 a0 | z1 a1 | ... | dA (C,maxw) | dB (C,maxw) | tmp
  *
- * C is the workspace capacity in rows ("chunk"); z_l and a_l are (C,OUT_l);
- * tmp holds max over layers of IN*OUT elements (W^T).
+ * prev, prev_state and prev_t are the params, optimizer state (S elements,
+ * gf_state_len) and step count (an int64_t stored in the bytes of 2
+ * elements) before the last update, to which a divergence rolls back; a
+ * workspace for prediction and losses only has S = 0 and no prev_t. C is the
+ * workspace capacity in rows ("chunk"); z_l and a_l are (C,OUT_l); tmp holds
+ * max over layers of IN*OUT elements (W^T).
  */
 #ifndef GRADFIT_LAYOUT_H
 #define GRADFIT_LAYOUT_H
@@ -40,7 +45,7 @@ static inline int64_t gf_len_add(int64_t a, int64_t b)
 }
 
 typedef struct {
-    int64_t prev, xb, yb, layers, da, db, tmp;   /* element offsets */
+    int64_t prev, prev_state, prev_t, xb, yb, layers, da, db, tmp;   /* element offsets */
     int64_t end;    /* the workspace length; -1 if it exceeds GF_MAX_LEN */
 } gf_ws_layout;
 
@@ -58,16 +63,19 @@ static inline int64_t gf_scratch_len(const gf_net *net)
     return len;
 }
 
-/* The offsets for P params (gf_n_params) and chunks of C rows. Every sum is
- * checked: if any exceeds GF_MAX_LEN (or P is -1), end is -1 and the offsets
- * must not be used. */
-static inline gf_ws_layout gf_layout(const gf_net *net, int64_t P, int64_t C)
+/* The offsets for P params (gf_n_params), S elements of optimizer state and
+ * chunks of C rows. Every sum is checked: if any exceeds GF_MAX_LEN (or P or
+ * S is -1), end is -1 and the offsets must not be used. */
+static inline gf_ws_layout gf_layout(const gf_net *net, int64_t P, int64_t S,
+                                     int64_t C)
 {
     gf_ws_layout o;
     const int64_t L = net->n_layers;
     const int64_t width = gf_len_mul(C, gf_max_width(net));
     o.prev = 0;
-    o.xb = P;
+    o.prev_state = P;
+    o.prev_t = gf_len_add(P, S);
+    o.xb = gf_len_add(o.prev_t, S > 0 ? 2 : (S < 0 ? -1 : 0));
     o.yb = gf_len_add(o.xb, gf_len_mul(C, net->sizes[0]));
     o.layers = gf_len_add(o.yb, gf_len_mul(C, net->sizes[L]));
     int64_t end = o.layers;

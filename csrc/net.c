@@ -39,7 +39,24 @@ int64_t gf_max_width(const gf_net *net)
     return w;
 }
 
-int64_t gf_workspace_len(const gf_net *net, int64_t chunk)
+int64_t gf_state_len(int32_t optim, int64_t P)
 {
-    return gf_layout(net, gf_n_params(net), chunk).end;
+    if (P < 0 || P > GF_MAX_LEN)
+        return -1;
+    switch (optim) {
+    case GF_OPT_SGD:
+        return P;
+    case GF_OPT_ADAM:
+    case GF_OPT_ADAMW:
+        return gf_len_mul(2, P);
+    default:
+        return -1;
+    }
+}
+
+int64_t gf_workspace_len(const gf_net *net, int64_t chunk, int64_t state_len)
+{
+    if (state_len < 0)
+        return -1;
+    return gf_layout(net, gf_n_params(net), state_len, chunk).end;
 }

@@ -11,18 +11,7 @@
 #include "gradfit.h"
 
 #define GF_DECLARE_KERNELS(T, SUF)                                            \
-    int gf_predict_##SUF(const gf_net *net, const T *params,                  \
-                         const T *X, int64_t N, int64_t chunk, T *ws, T *out); \
-    int gf_loss_grad_##SUF(const gf_net *net, int32_t loss, const T *params,  \
-                           T *grad, const T *X, const T *y,                   \
-                           const int64_t *idx, int64_t n, int64_t chunk,      \
-                           T *ws, double *loss_out);                          \
-    int gf_train_##SUF(const gf_net *net, const gf_train_cfg *cfg,            \
-                       T *params, T *grad, T *state, T *ws,                   \
-                       const T *X, const T *y, int64_t N,                     \
-                       const int64_t *idx, int64_t n_epochs,                  \
-                       double *epoch_loss, int64_t *epoch_seen,               \
-                       gf_train_out *out);                                    \
+    GF_DECLARE_TYPED(T, SUF)                                                  \
     void act_forward_##SUF(T *a, T *dadz, const T *z, int64_t n, int32_t act);
 
 GF_DECLARE_KERNELS(float, f32_base)

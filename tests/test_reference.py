@@ -81,8 +81,11 @@ def test_lists_and_other_dtypes_are_converted():
 def train_args(m, X, y, epochs=2, batch=7):
     n = X.shape[0]
     idx = np.concatenate([np.random.default_rng(e).permutation(n) for e in range(epochs)]).astype(np.int64)
-    return dict(X=X, y=y, idx=idx, n_epochs=epochs, batch=batch, lr=0.01, max_steps=-1, grad_tol=0.0,
-                epoch_loss=np.zeros(epochs), epoch_seen=np.zeros(epochs, dtype=np.int64))
+    return dict(X=X, y=y, sw=np.empty(0, X.dtype), idx=idx, n_epochs=epochs, start_batch=0, batch=batch,
+                epoch_lr=np.full(epochs, 0.01), max_steps=-1, max_batches=-1, grad_tol=0.0,
+                state=np.empty(0, X.dtype), step_count=np.zeros(1, dtype=np.int64),
+                epoch_loss=np.zeros(epochs), epoch_penalty=np.zeros(epochs), epoch_weight=np.zeros(epochs),
+                epoch_seen=np.zeros(epochs, dtype=np.int64))
 
 
 @pytest.mark.parametrize("argument, change, words", [
@@ -98,7 +101,9 @@ def train_args(m, X, y, epochs=2, batch=7):
     ("epoch_seen", lambda a: a["epoch_seen"].astype(np.float64), "int64"),
     ("batch", lambda a: 0, "expected an integer >= 1"),
     ("n_epochs", lambda a: 2.0, "expected an integer >= 0"),
-    ("lr", lambda a: "0.1", "expected a finite real number"),
+    ("epoch_lr", lambda a: np.array([0.1, -1.0]), "finite numbers >= 0"),
+    ("sw", lambda a: np.ones(29), "expected 0 or N = 30 sample weights"),
+    ("state", lambda a: np.ones(3), "expected 32 entries, got 3"),
 ])
 def test_train_refuses_bad_arguments_naming_them(argument, change, words):
     m, X, y = model_and_data(n=30)
@@ -115,8 +120,8 @@ def test_train_refuses_bad_arguments_naming_them(argument, change, words):
 
 def test_unknown_loss_is_refused():
     m, _, _ = model_and_data()
-    with pytest.raises(ValueError, match=r"^loss: expected 'mse' or 'sse', got 'mae'"):
-        reference.Reference(m, "mae")
+    with pytest.raises(ValueError, match=r"^loss: expected one of .*'huber'.*, got 'hinge'"):
+        reference.Reference(m, "hinge")
 
 
 # -- the fast path is the readable algorithm, bit for bit --------------------
@@ -172,9 +177,9 @@ def test_train_is_the_plain_loop_bit_for_bit(activation, dtype):
     m, X, y = model_and_data(n=45, sizes=(3, 8, 2), activation=activation, dtype=dtype)
     m2 = m.copy()
     args = train_args(m, X, y, epochs=3, batch=8)        # 5 batches of 8 and one of 5 per epoch
-    status, steps, epochs, gnorm = reference.Reference(m, "mse").train(**args)
-    history = spec_train(m2, X, y, args["idx"], 3, 8, args["lr"], "mse")
-    assert (status, steps, epochs, gnorm) == (reference.STATUS_OK, 18, 3, -1.0)
+    status, steps, epochs, next_batch, gnorm = reference.Reference(m, "mse").train(**args)
+    history = spec_train(m2, X, y, args["idx"], 3, 8, 0.01, "mse")
+    assert (status, steps, epochs, next_batch, gnorm) == (reference.STATUS_OK, 18, 3, 0, -1.0)
     assert np.array_equal(m.params, m2.params)
     assert args["epoch_loss"].tolist() == [h[0] for h in history]
     assert args["epoch_seen"].tolist() == [45, 45, 45]
@@ -185,8 +190,8 @@ def test_train_keeps_prev_and_stops_at_max_steps():
     ref = reference.Reference(m, "mse")
     args = train_args(m, X, y, epochs=2, batch=7)
     args["max_steps"] = 6              # 5 steps per epoch (4 of 7 rows, 1 of 2): stops in the second
-    status, steps, epochs, _ = ref.train(**args)
-    assert (status, steps, epochs) == (reference.STATUS_MAX_STEPS, 6, 2)
+    status, steps, epochs, next_batch, _ = ref.train(**args)
+    assert (status, steps, epochs, next_batch) == (reference.STATUS_MAX_STEPS, 6, 1, 1)
     assert args["epoch_seen"].tolist() == [30, 7]
     m2, _, _ = model_and_data(n=30)
     spec_train(m2, X, y, args["idx"][:30], 1, 7, 0.01, "mse")
@@ -199,8 +204,8 @@ def test_train_diverges_and_restores_the_values_before_the_last_update():
     ref = reference.Reference(m, "sse")
     args = train_args(m, X, y, epochs=50, batch=30)
     args["idx"] = np.empty(0, dtype=np.int64)
-    args["lr"] = 10.0
-    status, steps, epochs, _ = ref.train(**args)
+    args["epoch_lr"] = np.full(50, 10.0)
+    status, steps, epochs, _, _ = ref.train(**args)
     assert status == reference.STATUS_DIVERGED
     assert 0 < steps < 50
     assert np.array_equal(m.params, ref.prev)

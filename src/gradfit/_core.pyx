@@ -9,6 +9,14 @@ turns a C status into a Python exception or a return value. No numerics here.
 from libc.stdint cimport int32_t, int64_t
 
 cdef extern from "gradfit.h":
+    # the enums' ids, defined once in C
+    ctypedef enum gf_act:
+        GF_ACT_IDENTITY, GF_ACT_RELU, GF_ACT_SIGMOID, GF_ACT_TANH, GF_ACT_SOFTPLUS
+    ctypedef enum gf_loss:
+        GF_LOSS_MSE, GF_LOSS_SSE, GF_LOSS_CROSS_ENTROPY, GF_LOSS_BCE, GF_LOSS_MAE, GF_LOSS_HUBER
+    ctypedef enum gf_optim:
+        GF_OPT_SGD, GF_OPT_ADAM, GF_OPT_ADAMW
+
     ctypedef struct gf_net:
         int64_t n_layers
         const int64_t *sizes
@@ -17,18 +25,33 @@ cdef extern from "gradfit.h":
     ctypedef struct gf_train_cfg:
         int32_t loss
         int32_t optim
-        double lr
         int64_t batch
         int64_t chunk
         int64_t max_steps
+        int64_t max_batches
         double grad_tol
+        double huber_delta
+        double l2
+        double momentum
+        int32_t nesterov
+        double beta1
+        double beta2
+        double eps
+        double weight_decay
 
     ctypedef struct gf_train_out:
         int64_t steps
         int64_t epochs
+        int64_t next_batch
         double grad_norm
 
-    int GF_OK, GF_ERR_ARG, GF_ERR_SIZE, GF_DIVERGED, GF_CONVERGED, GF_MAX_STEPS
+    ctypedef struct gf_epoch_sums:
+        double *loss
+        double *penalty
+        double *weight
+        int64_t *seen
+
+    int GF_OK, GF_ERR_ARG, GF_ERR_SIZE, GF_DIVERGED, GF_CONVERGED, GF_MAX_STEPS, GF_PAUSED
     int64_t GF_MAX_LEN
     int GF_SIMD_BASELINE, GF_SIMD_AVX2, GF_SIMD_AVX512
 
@@ -38,7 +61,8 @@ cdef extern from "gradfit.h":
 
     int gf_check_net(const gf_net *net) nogil
     int64_t gf_n_params(const gf_net *net) nogil
-    int64_t gf_workspace_len(const gf_net *net, int64_t chunk) nogil
+    int64_t gf_state_len(int32_t optim, int64_t P) nogil
+    int64_t gf_workspace_len(const gf_net *net, int64_t chunk, int64_t state_len) nogil
     int gf_act_forward_f32(float *a, float *dadz, const float *z, int64_t n, int32_t act) nogil
     int gf_act_forward_f64(double *a, double *dadz, const double *z, int64_t n, int32_t act) nogil
 
@@ -46,29 +70,51 @@ cdef extern from "gradfit.h":
                        int64_t N, int64_t chunk, float *ws, float *out) nogil
     int gf_predict_f64(const gf_net *net, const double *params, const double *X,
                        int64_t N, int64_t chunk, double *ws, double *out) nogil
-    int gf_loss_grad_f32(const gf_net *net, int32_t loss, const float *params,
-                         float *grad, const float *X, const float *y,
-                         const int64_t *idx, int64_t n, int64_t chunk,
+    int gf_loss_f32(const gf_net *net, int32_t loss, double huber_delta,
+                    const float *params, const float *X, const float *y, const float *sw,
+                    int64_t N, int64_t chunk, float *ws, double *loss_out) nogil
+    int gf_loss_f64(const gf_net *net, int32_t loss, double huber_delta,
+                    const double *params, const double *X, const double *y, const double *sw,
+                    int64_t N, int64_t chunk, double *ws, double *loss_out) nogil
+    int gf_loss_grad_f32(const gf_net *net, int32_t loss, double huber_delta, double l2,
+                         const float *params, float *grad, const float *X, const float *y,
+                         const float *sw, const int64_t *idx, int64_t n, int64_t chunk,
                          float *ws, double *loss_out) nogil
-    int gf_loss_grad_f64(const gf_net *net, int32_t loss, const double *params,
-                         double *grad, const double *X, const double *y,
-                         const int64_t *idx, int64_t n, int64_t chunk,
+    int gf_loss_grad_f64(const gf_net *net, int32_t loss, double huber_delta, double l2,
+                         const double *params, double *grad, const double *X, const double *y,
+                         const double *sw, const int64_t *idx, int64_t n, int64_t chunk,
                          double *ws, double *loss_out) nogil
+    int gf_reset_prev_f32(const gf_net *net, int64_t chunk, const float *params,
+                          const float *state, int64_t state_len, int64_t step_count,
+                          float *ws) nogil
+    int gf_reset_prev_f64(const gf_net *net, int64_t chunk, const double *params,
+                          const double *state, int64_t state_len, int64_t step_count,
+                          double *ws) nogil
     int gf_train_f32(const gf_net *net, const gf_train_cfg *cfg, float *params,
                      float *grad, float *state, float *ws, const float *X,
-                     const float *y, int64_t N, const int64_t *idx,
-                     int64_t n_epochs, double *epoch_loss, int64_t *epoch_seen,
+                     const float *y, const float *sw, int64_t N, const int64_t *idx,
+                     int64_t n_epochs, int64_t start_batch, const double *epoch_lr,
+                     int64_t *step_count, const gf_epoch_sums *sums,
                      gf_train_out *out) nogil
     int gf_train_f64(const gf_net *net, const gf_train_cfg *cfg, double *params,
                      double *grad, double *state, double *ws, const double *X,
-                     const double *y, int64_t N, const int64_t *idx,
-                     int64_t n_epochs, double *epoch_loss, int64_t *epoch_seen,
+                     const double *y, const double *sw, int64_t N, const int64_t *idx,
+                     int64_t n_epochs, int64_t start_batch, const double *epoch_lr,
+                     int64_t *step_count, const gf_epoch_sums *sums,
                      gf_train_out *out) nogil
 
 STATUS_OK = GF_OK
 STATUS_DIVERGED = GF_DIVERGED
 STATUS_CONVERGED = GF_CONVERGED
 STATUS_MAX_STEPS = GF_MAX_STEPS
+STATUS_PAUSED = GF_PAUSED
+
+# The names users write, mapped to the C enums' ids (gradfit._names reads these).
+ACTIVATIONS = {"identity": GF_ACT_IDENTITY, "relu": GF_ACT_RELU, "sigmoid": GF_ACT_SIGMOID,
+               "tanh": GF_ACT_TANH, "softplus": GF_ACT_SOFTPLUS}
+LOSSES = {"mse": GF_LOSS_MSE, "sse": GF_LOSS_SSE, "cross_entropy": GF_LOSS_CROSS_ENTROPY,
+          "binary_cross_entropy": GF_LOSS_BCE, "mae": GF_LOSS_MAE, "huber": GF_LOSS_HUBER}
+OPTIMIZERS = {"sgd": GF_OPT_SGD, "adam": GF_OPT_ADAM, "adamw": GF_OPT_ADAMW}
 
 SIMD_PATHS = {"baseline": GF_SIMD_BASELINE, "avx2": GF_SIMD_AVX2, "avx512": GF_SIMD_AVX512}
 
@@ -152,11 +198,28 @@ def n_params(const int64_t[::1] sizes, const int32_t[::1] acts):
     return gf_n_params(&net)
 
 
-def workspace_len(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chunk):
+def state_len(int32_t optim_id, int64_t n_params):
+    """Elements of optimizer state for n_params parameters: sgd n_params
+    (momentum's v), adam and adamw 2 * n_params (m, then v)."""
+    cdef int64_t n = gf_state_len(optim_id, n_params)
+    if n < 0:
+        raise ValueError(f"optim_id: expected one of {sorted(OPTIMIZERS.values())} and n_params in "
+                         f"[0, 2**60], got {optim_id} and {n_params}")
+    return n
+
+
+def workspace_len(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chunk, optim_id=None):
+    """Workspace elements for chunks of `chunk` rows. optim_id None: for
+    predict, loss and loss_grad only; an optimizer id: also room for train's
+    copies of the params, optimizer state and step count before the last
+    update (what a divergence rolls back to)."""
     cdef gf_net net = _net(sizes, acts)
     if chunk < 1:
         raise ValueError(f"internal: chunk must be >= 1, got {chunk}")
-    cdef int64_t n = gf_workspace_len(&net, chunk)
+    cdef int64_t S = 0
+    if optim_id is not None:
+        S = state_len(optim_id, gf_n_params(&net))
+    cdef int64_t n = gf_workspace_len(&net, chunk, S)
     if n < 0:
         raise _too_large(sizes, chunk)
     return n
@@ -200,69 +263,235 @@ def predict(const int64_t[::1] sizes, const int32_t[::1] acts,
     _check(status, "predict", sizes, chunk)
 
 
-def loss_grad(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss,
+def loss(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id,
+         const real[::1] params, const real[:, ::1] X, const real[:, ::1] y,
+         const real[::1] sw, int64_t chunk, real[::1] ws, *, double huber_delta=1.0):
+    """The data loss over all rows of X, y by forward passes only: the
+    weighted mean sum_i w_i l_i / sum_i w_i (0 if the weights sum to 0), or
+    for sse the weighted sum. sw: (N,) sample weights or empty (all ones).
+    ws: workspace_len(sizes, acts, chunk) elements at least."""
+    cdef gf_net net = _net(sizes, acts)
+    cdef int status
+    cdef double value = 0
+    cdef const real *swp = NULL
+    cdef int64_t N = X.shape[0]
+    _check_common(&net, sizes, params, X, y, sw, chunk, ws, 0)
+    if sw.shape[0] > 0:
+        swp = &sw[0]
+    if N == 0:
+        raise ValueError("X: expected at least one row, got 0")
+    with nogil:
+        if real is float:
+            status = gf_loss_f32(&net, loss_id, huber_delta, &params[0], &X[0, 0], &y[0, 0], swp,
+                                 N, chunk, &ws[0], &value)
+        else:
+            status = gf_loss_f64(&net, loss_id, huber_delta, &params[0], &X[0, 0], &y[0, 0], swp,
+                                 N, chunk, &ws[0], &value)
+    _check(status, "loss", sizes, chunk)
+    return value
+
+
+cdef _check_common(gf_net *net, const int64_t[::1] sizes, const real[::1] params,
+                   const real[:, ::1] X, const real[:, ::1] y, const real[::1] sw,
+                   int64_t chunk, real[::1] ws, int64_t S):
+    """Buffer lengths every entry point relies on."""
+    cdef int64_t P = gf_n_params(net)
+    cdef int64_t need
+    if params.shape[0] != P:
+        raise ValueError(f"params: expected {P} entries, got {params.shape[0]}")
+    if X.shape[1] != sizes[0]:
+        raise ValueError(f"X: expected {sizes[0]} columns, got {X.shape[1]}")
+    if y.shape[1] != sizes[sizes.shape[0] - 1] or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y: expected shape ({X.shape[0]}, {sizes[sizes.shape[0] - 1]}), "
+                         f"got ({y.shape[0]}, {y.shape[1]})")
+    if sw.shape[0] not in (0, X.shape[0]):
+        raise ValueError(f"sw: expected 0 (all ones) or {X.shape[0]} sample weights, got {sw.shape[0]}")
+    if chunk < 1:
+        raise ValueError(f"chunk: expected an integer >= 1, got {chunk}")
+    need = gf_workspace_len(net, chunk, S)
+    if need < 0:
+        raise _too_large(sizes, chunk)
+    if ws.shape[0] < need:
+        raise ValueError(f"ws: expected at least {need} entries for chunks of {chunk} rows, got {ws.shape[0]}")
+
+
+def loss_grad(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id,
               const real[::1] params, real[::1] grad, const real[:, ::1] X,
-              const real[:, ::1] y, const int64_t[::1] idx, int64_t chunk,
-              real[::1] ws):
-    """Loss over the rows of X (or rows idx) and grad = its gradient; returns the loss."""
+              const real[:, ::1] y, const real[::1] sw, const int64_t[::1] idx,
+              int64_t chunk, real[::1] ws, *, double huber_delta=1.0, double l2=0.0):
+    """The data loss over the rows of X (or rows idx) and grad = its
+    gradient; returns the loss (weighted as in `loss`). With l2 > 0 the value
+    also includes the L2 penalty l2/2 * sum of the squared weight entries (not
+    the biases) and grad its gradient l2 * W: for gradient checks of the
+    penalty; the trainer passes l2 to train() instead."""
     cdef gf_net net = _net(sizes, acts)
     cdef int status
     cdef double value = 0
     cdef const int64_t *ip = NULL
+    cdef const real *swp = NULL
     cdef int64_t n = X.shape[0]
+    _check_common(&net, sizes, params, X, y, sw, chunk, ws, 0)
+    if grad.shape[0] != params.shape[0]:
+        raise ValueError(f"grad: expected {params.shape[0]} entries, got {grad.shape[0]}")
     if idx.shape[0] > 0:
         ip = &idx[0]
         n = idx.shape[0]
+    if sw.shape[0] > 0:
+        swp = &sw[0]
+    if n == 0:
+        raise ValueError("X: expected at least one row, got 0")
     with nogil:
         if real is float:
-            status = gf_loss_grad_f32(&net, loss, &params[0], &grad[0], &X[0, 0], &y[0, 0],
-                                      ip, n, chunk, &ws[0], &value)
+            status = gf_loss_grad_f32(&net, loss_id, huber_delta, l2, &params[0], &grad[0],
+                                      &X[0, 0], &y[0, 0], swp, ip, n, chunk, &ws[0], &value)
         else:
-            status = gf_loss_grad_f64(&net, loss, &params[0], &grad[0], &X[0, 0], &y[0, 0],
-                                      ip, n, chunk, &ws[0], &value)
+            status = gf_loss_grad_f64(&net, loss_id, huber_delta, l2, &params[0], &grad[0],
+                                      &X[0, 0], &y[0, 0], swp, ip, n, chunk, &ws[0], &value)
     _check(status, "loss_grad", sizes, chunk)
     return value
 
 
-def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss,
-          int32_t optim, double lr, int64_t batch, int64_t chunk,
-          int64_t max_steps, double grad_tol,
+def reset_prev(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chunk, int32_t optim_id,
+               const real[::1] params, const real[::1] state, const int64_t[::1] step_count,
+               real[::1] ws):
+    """Sets the workspace's copies of params, optimizer state and step count
+    (what a divergence in train() rolls back to) to the current ones. Call it
+    once for a new workspace (of workspace_len(sizes, acts, chunk, optim_id)
+    elements) and whenever the caller changes params, state or the step count
+    itself; train() keeps them up to date over calls. state: state_len
+    entries, or empty for sgd without momentum."""
+    cdef gf_net net = _net(sizes, acts)
+    cdef int status
+    cdef int64_t P = gf_n_params(&net)
+    cdef int64_t S = state_len(optim_id, P)
+    cdef int64_t need
+    cdef const real *sp = NULL
+    if chunk < 1:
+        raise ValueError(f"chunk: expected an integer >= 1, got {chunk}")
+    need = gf_workspace_len(&net, chunk, S)
+    if need < 0:
+        raise _too_large(sizes, chunk)
+    if params.shape[0] != P:
+        raise ValueError(f"params: expected {P} entries, got {params.shape[0]}")
+    if state.shape[0] not in (0, S):
+        raise ValueError(f"state: expected 0 or {S} entries, got {state.shape[0]}")
+    if step_count.shape[0] != 1:
+        raise ValueError(f"step_count: expected 1 entry, got {step_count.shape[0]}")
+    if ws.shape[0] < need:
+        raise ValueError(f"ws: expected at least {need} entries, got {ws.shape[0]}")
+    if state.shape[0] > 0:
+        sp = &state[0]
+    with nogil:
+        if real is float:
+            status = gf_reset_prev_f32(&net, chunk, &params[0], sp, S, step_count[0], &ws[0])
+        else:
+            status = gf_reset_prev_f64(&net, chunk, &params[0], sp, S, step_count[0], &ws[0])
+    _check(status, "reset_prev", sizes, chunk)
+
+
+def _unit_interval(double value, str name):
+    if not (0.0 <= value < 1.0):
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
+
+
+def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, int32_t optim_id,
+          int64_t batch, int64_t chunk, int64_t max_steps, double grad_tol, int64_t max_batches,
           real[::1] params, real[::1] grad, real[::1] state, real[::1] ws,
-          const real[:, ::1] X, const real[:, ::1] y, const int64_t[::1] idx,
-          int64_t n_epochs, double[::1] epoch_loss, int64_t[::1] epoch_seen):
-    """Runs gf_train over n_epochs epochs; returns (status, steps, epochs, grad_norm)."""
+          const real[:, ::1] X, const real[:, ::1] y, const real[::1] sw, const int64_t[::1] idx,
+          int64_t n_epochs, int64_t start_batch, const double[::1] epoch_lr,
+          int64_t[::1] step_count, double[::1] epoch_loss, double[::1] epoch_penalty,
+          double[::1] epoch_weight, int64_t[::1] epoch_seen, *,
+          double huber_delta=1.0, double momentum=0.0, bint nesterov=False, double beta1=0.9,
+          double beta2=0.999, double eps=1e-8, double weight_decay=0.0, double l2=0.0):
+    """Runs gf_train: the minibatch loop over n_epochs epochs from batch
+    start_batch of the first; returns (status, steps, epochs_completed,
+    next_batch, grad_norm). The epoch_* sums are added to (see gradfit.h's
+    gf_epoch_sums); state, step_count and ws carry over between calls."""
     cdef gf_net net = _net(sizes, acts)
     cdef gf_train_cfg cfg
     cdef gf_train_out out
+    cdef gf_epoch_sums sums
     cdef int status
     cdef const int64_t *ip = NULL
+    cdef const real *swp = NULL
     cdef real *sp = NULL
     cdef int64_t N = X.shape[0]
+    cdef int64_t P = gf_n_params(&net)
+    cdef int64_t S = state_len(optim_id, P)
+    cdef Py_ssize_t e
+    _check_common(&net, sizes, params, X, y, sw, chunk, ws, S)
+    if loss_id not in LOSSES.values():
+        raise ValueError(f"loss_id: expected one of {sorted(LOSSES.values())}, got {loss_id}")
+    if grad.shape[0] != P:
+        raise ValueError(f"grad: expected {P} entries, got {grad.shape[0]}")
+    if N == 0:
+        raise ValueError("X: expected at least one row, got 0")
+    if batch < 1:
+        raise ValueError(f"batch: expected an integer >= 1, got {batch}")
+    if n_epochs < 0:
+        raise ValueError(f"n_epochs: expected an integer >= 0, got {n_epochs}")
     if idx.shape[0] > 0:
         if idx.shape[0] != n_epochs * N:
-            raise ValueError("internal: idx must hold n_epochs * N indices")
+            raise ValueError(f"idx: expected 0 or n_epochs * N = {n_epochs * N} row numbers, got {idx.shape[0]}")
         ip = &idx[0]
+    if n_epochs > 0 and not (0 <= start_batch <= (N - 1) // batch):
+        raise ValueError(f"start_batch: expected a batch index in [0, {(N - 1) // batch}], got {start_batch}")
+    if state.shape[0] not in (0, S) or (state.shape[0] == 0 and (optim_id != GF_OPT_SGD or momentum != 0)):
+        raise ValueError(f"state: expected {S} entries (state_len), got {state.shape[0]}")
     if state.shape[0] > 0:
         sp = &state[0]
-    if epoch_loss.shape[0] < n_epochs or epoch_seen.shape[0] < n_epochs:
-        raise ValueError("internal: epoch buffers too short")
+    if sw.shape[0] > 0:
+        swp = &sw[0]
+    if step_count.shape[0] != 1 or step_count[0] < 0:
+        raise ValueError(f"step_count: expected one entry >= 0, got {list(step_count)}")
+    for name, buf in (("epoch_lr", epoch_lr.shape[0]), ("epoch_loss", epoch_loss.shape[0]),
+                      ("epoch_penalty", epoch_penalty.shape[0]), ("epoch_weight", epoch_weight.shape[0]),
+                      ("epoch_seen", epoch_seen.shape[0])):
+        if buf < n_epochs:
+            raise ValueError(f"{name}: expected at least n_epochs = {n_epochs} entries, got {buf}")
+    for e in range(n_epochs):
+        if not (0.0 <= epoch_lr[e] < float("inf")):
+            raise ValueError(f"epoch_lr: expected finite numbers >= 0, got {epoch_lr[e]!r} at {e}")
+    if loss_id == GF_LOSS_HUBER and not (0.0 < huber_delta < float("inf")):
+        raise ValueError(f"huber_delta: expected a finite number > 0, got {huber_delta!r}")
+    if not (0.0 <= l2 < float("inf")):
+        raise ValueError(f"l2: expected a finite number >= 0, got {l2!r}")
+    if not (0.0 <= weight_decay < float("inf")):
+        raise ValueError(f"weight_decay: expected a finite number >= 0, got {weight_decay!r}")
+    if not (0.0 < eps < float("inf")):
+        raise ValueError(f"eps: expected a finite number > 0, got {eps!r}")
+    _unit_interval(momentum, "momentum")
+    _unit_interval(beta1, "beta1")
+    _unit_interval(beta2, "beta2")
     if n_epochs == 0:
-        return GF_OK, 0, 0, -1.0
-    cfg.loss = loss
-    cfg.optim = optim
-    cfg.lr = lr
+        return GF_OK, 0, 0, 0, -1.0
+    cfg.loss = loss_id
+    cfg.optim = optim_id
     cfg.batch = batch
     cfg.chunk = chunk
     cfg.max_steps = max_steps
+    cfg.max_batches = max_batches
     cfg.grad_tol = grad_tol
+    cfg.huber_delta = huber_delta
+    cfg.l2 = l2
+    cfg.momentum = momentum
+    cfg.nesterov = 1 if nesterov else 0
+    cfg.beta1 = beta1
+    cfg.beta2 = beta2
+    cfg.eps = eps
+    cfg.weight_decay = weight_decay
+    sums.loss = &epoch_loss[0]
+    sums.penalty = &epoch_penalty[0]
+    sums.weight = &epoch_weight[0]
+    sums.seen = &epoch_seen[0]
     with nogil:
         if real is float:
-            status = gf_train_f32(&net, &cfg, &params[0], &grad[0], sp, &ws[0],
-                                  &X[0, 0], &y[0, 0], N, ip, n_epochs,
-                                  &epoch_loss[0], &epoch_seen[0], &out)
+            status = gf_train_f32(&net, &cfg, &params[0], &grad[0], sp, &ws[0], &X[0, 0], &y[0, 0],
+                                  swp, N, ip, n_epochs, start_batch, &epoch_lr[0], &step_count[0],
+                                  &sums, &out)
         else:
-            status = gf_train_f64(&net, &cfg, &params[0], &grad[0], sp, &ws[0],
-                                  &X[0, 0], &y[0, 0], N, ip, n_epochs,
-                                  &epoch_loss[0], &epoch_seen[0], &out)
+            status = gf_train_f64(&net, &cfg, &params[0], &grad[0], sp, &ws[0], &X[0, 0], &y[0, 0],
+                                  swp, N, ip, n_epochs, start_batch, &epoch_lr[0], &step_count[0],
+                                  &sums, &out)
     _check(status, "train", sizes, chunk)
-    return status, out.steps, out.epochs, out.grad_norm
+    return status, out.steps, out.epochs, out.next_batch, out.grad_norm

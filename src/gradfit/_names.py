@@ -1,12 +1,15 @@
 """Name tables: the strings users write, mapped to the C core's enum ids.
 
-The ids must match the enums in csrc/gradfit.h. The NumPy reference keeps its
-own tables keyed by the same names (gradfit.reference.ACTIVATIONS, ...).
+The ids are defined once, by the enums in csrc/gradfit.h; gradfit._core
+exposes them (cdef extern enums) and these tables are copies of its. The NumPy
+reference keeps its own tables keyed by the same names
+(gradfit.reference.ACTIVATIONS, ...).
 """
+from . import _core
 
-ACTIVATIONS = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softplus": 4}
-LOSSES = {"mse": 0, "sse": 1}
-OPTIMIZERS = {"sgd": 0}
+ACTIVATIONS = dict(_core.ACTIVATIONS)
+LOSSES = dict(_core.LOSSES)
+OPTIMIZERS = dict(_core.OPTIMIZERS)
 BACKENDS = ("c", "numpy")
 
 

@@ -318,7 +318,7 @@ class MLP:
         grad = np.empty_like(self._params)
         rows = min(X.shape[0], CHUNK_ROWS)
         value = _core.loss_grad(self._sizes, self._acts, LOSSES[loss], self._params, grad, X, y,
-                                np.empty(0, dtype=np.int64), rows, self._workspace(rows))
+                                np.empty(0, X.dtype), np.empty(0, dtype=np.int64), rows, self._workspace(rows))
         return value, grad
 
     def loss(self, X, y, loss="mse"):

@@ -126,8 +126,9 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
     start_time = time.perf_counter()
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
-    loss = lookup(LOSSES, loss, "loss")
-    optimizer = lookup(OPTIMIZERS, optimizer, "optimizer")
+    # the names this train() wires up so far (the C core knows more: _names)
+    loss = lookup({k: LOSSES[k] for k in ("mse", "sse")}, loss, "loss")
+    optimizer = lookup({"sgd": OPTIMIZERS["sgd"]}, optimizer, "optimizer")
     backend = lookup(dict.fromkeys(BACKENDS), backend, "backend")
     lr = check_positive(lr, "lr")
     batch_size = check_int(batch_size, "batch_size", 1, allow_none=True)
@@ -305,27 +306,38 @@ class _CRunner:
         self.model, self.loss, self.lr, self.batch, self.X, self.y = model, loss, lr, batch, X, y
         self.loss_id, self.optim_id = LOSSES[loss], OPTIMIZERS[optimizer]
         self.chunk = min(batch, CHUNK_ROWS)
-        self.ws = model._workspace(self.chunk)
-        self.ws[:model.n_params] = model.params      # "prev params" lives at offset 0
+        self.ws = np.empty(_core.workspace_len(model._sizes, model._acts, self.chunk, self.optim_id),
+                           dtype=model.dtype)
         self.grad = np.empty_like(model.params)
         self.state = np.empty(0, dtype=model.dtype)
+        self.step_count = np.zeros(1, dtype=np.int64)
+        self.sw = np.empty(0, dtype=model.dtype)
+        self._reset_prev()
         self.last_steps = 0
+
+    def _reset_prev(self):
+        m = self.model
+        _core.reset_prev(m._sizes, m._acts, self.chunk, self.optim_id, m.params, self.state,
+                         self.step_count, self.ws)
 
     def run(self, idx, n_epochs, max_steps, grad_tol):
         ep_loss = np.zeros(n_epochs)
         ep_seen = np.zeros(n_epochs, dtype=np.int64)
+        ep_pen, ep_weight = np.zeros(n_epochs), np.zeros(n_epochs)
         m = self.model
-        status, steps, epochs, gnorm = _core.train(
-            m._sizes, m._acts, self.loss_id, self.optim_id, self.lr, self.batch, self.chunk,
-            max_steps, grad_tol, m.params, self.grad, self.state, self.ws, self.X, self.y,
-            idx, n_epochs, ep_loss, ep_seen)
+        status, steps, _, _, gnorm = _core.train(
+            m._sizes, m._acts, self.loss_id, self.optim_id, self.batch, self.chunk,
+            max_steps, grad_tol, -1, m.params, self.grad, self.state, self.ws, self.X, self.y,
+            self.sw, idx, n_epochs, 0, np.full(n_epochs, self.lr), self.step_count,
+            ep_loss, ep_pen, ep_weight, ep_seen)
         self.last_steps = steps
+        epochs = int(np.count_nonzero(ep_seen))      # epochs begun
         return status, steps, epochs, gnorm, ep_loss, ep_seen
 
     def replay(self, idx, n_epochs):
         """Re-runs n_epochs complete epochs from the current params (after a
         divergence, to rebuild the start of the epoch that diverged)."""
-        self.ws[:self.model.n_params] = self.model.params
+        self._reset_prev()
         saved = self.last_steps
         self.run(idx, n_epochs, -1, 0.0)
         self.last_steps = saved
@@ -335,7 +347,7 @@ class _CRunner:
         return reference.grad_norm(grad)
 
     def previous(self):
-        return self.ws[:self.model.n_params].copy()
+        return self.ws[:self.model.n_params].copy()      # the workspace starts with the prev params
 
 
 class _NumpyRunner:
@@ -344,18 +356,23 @@ class _NumpyRunner:
     def __init__(self, model, loss, optimizer, lr, batch, X, y):
         self.ref = reference.Reference(model, loss)
         self.model, self.lr, self.batch, self.X, self.y = model, lr, batch, X, y
+        self.sw, self.state = np.empty(0, model.dtype), np.empty(0, model.dtype)
+        self.step_count = np.zeros(1, dtype=np.int64)
         self.last_steps = 0
 
     def run(self, idx, n_epochs, max_steps, grad_tol):
         ep_loss = np.zeros(n_epochs)
         ep_seen = np.zeros(n_epochs, dtype=np.int64)
-        status, steps, epochs, gnorm = self.ref._train(
-            self.X, self.y, idx, n_epochs, self.batch, self.lr, max_steps, grad_tol, ep_loss, ep_seen)
+        ep_pen, ep_weight = np.zeros(n_epochs), np.zeros(n_epochs)
+        status, steps, _, _, gnorm = self.ref._train(
+            self.X, self.y, self.sw, idx, n_epochs, 0, self.batch, np.full(n_epochs, float(self.lr)),
+            max_steps, -1, grad_tol, self.state, self.step_count, ep_loss, ep_pen, ep_weight, ep_seen)
         self.last_steps = steps
+        epochs = int(np.count_nonzero(ep_seen))      # epochs begun
         return status, steps, epochs, gnorm, ep_loss, ep_seen
 
     def replay(self, idx, n_epochs):
-        self.ref.prev[...] = self.model.params
+        self.ref.reset_prev(self.state, self.step_count)
         saved = self.last_steps
         self.run(idx, n_epochs, -1, 0.0)
         self.last_steps = saved
