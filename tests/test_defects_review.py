@@ -192,9 +192,9 @@ def test_unaligned_inputs_reach_c_aligned(monkeypatch):
     real = {name: getattr(training._core, name) for name in ("train", "predict", "loss_grad")}
 
     def spy(name):
-        def call(*args):
+        def call(*args, **kwargs):
             seen.extend(np.asarray(a).flags.aligned for a in args if isinstance(a, np.ndarray) and a.ndim == 2)
-            return real[name](*args)
+            return real[name](*args, **kwargs)
         return call
 
     for name in real:
@@ -220,23 +220,27 @@ def test_final_loss_is_a_forward_pass_and_seconds_cover_the_whole_call(monkeypat
     backward_after_training = []
     real_train, real_predict, real_loss_grad = training._core.train, training._core.predict, training._core.loss_grad
 
-    def fake_train(*args):
+    def fake_train(*args, **kwargs):
         clock["training"] = True
-        out = real_train(*args)
+        out = real_train(*args, **kwargs)
         clock["training"] = False
         return out
 
-    def fake_predict(*args):
-        clock["now"] += 100
-        return real_predict(*args)
+    def fake_forward(real):
+        def call(*args, **kwargs):
+            clock["now"] += 100
+            return real(*args, **kwargs)
+        return call
 
-    def fake_loss_grad(*args):
+    def fake_loss_grad(*args, **kwargs):
         clock["now"] += 100
         backward_after_training.append(not clock["training"])
-        return real_loss_grad(*args)
+        return real_loss_grad(*args, **kwargs)
 
     monkeypatch.setattr(training._core, "train", fake_train)
-    monkeypatch.setattr(training._core, "predict", fake_predict)
+    monkeypatch.setattr(training._core, "predict", fake_forward(real_predict))
+    if hasattr(training._core, "loss"):         # the forward-only loss of the C core
+        monkeypatch.setattr(training._core, "loss", fake_forward(training._core.loss))
     monkeypatch.setattr(training._core, "loss_grad", fake_loss_grad)
     monkeypatch.setattr(training, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"]))
     X, y = line_data()
@@ -337,12 +341,12 @@ def test_training_a_model_that_is_being_trained_raises(monkeypatch):
         except RuntimeError as exc:
             errors.append(str(exc))
 
-    def train_with_interference(*args):
+    def train_with_interference(*args, **kwargs):
         if not errors:
             t = threading.Thread(target=second_call)
             t.start()
             t.join()
-        return real_train(*args)
+        return real_train(*args, **kwargs)
 
     monkeypatch.setattr(training._core, "train", train_with_interference)
     gf.train(m, X, y, lr=0.01, epochs=3, seed=0)

@@ -19,6 +19,8 @@ MAX_WIDTH = 2**31 - 1
 MAX_PARAMS = 2**40
 
 _ACTIVATION_NAMES = {v: k for k, v in ACTIVATIONS.items()}
+_NO_WEIGHTS = {"f": np.empty(0, np.float32), "d": np.empty(0, np.float64)}   # "all ones"
+_NO_ROWS = np.empty(0, dtype=np.int64)                                        # "every row, in order"
 
 
 class MLP:
@@ -291,16 +293,43 @@ class MLP:
         _core.predict(self._sizes, self._acts, self._params, X, rows, self._workspace(rows), out)
         return out
 
-    def loss_and_grad(self, X, y, loss="mse"):
+    _LOSS_DOC = """
+        X : array_like of shape (n_samples, n_inputs)
+        y : array_like
+            Targets: (n_samples, n_outputs), or (n_samples,) for one output;
+            for "cross_entropy" int class ids (n_samples,) or one-hot /
+            probability rows.
+        loss : str, default "mse"
+            "mse" (mean over samples and outputs of (pred - y)**2, no 1/2
+            factor), "sse" (the sum), "mae", "huber", "cross_entropy"
+            (softmax of the outputs) or "binary_cross_entropy" (sigmoid of the
+            one output); the cross-entropies read the outputs as logits.
+        sample_weight : array_like of shape (n_samples,), optional
+            The loss is then the weighted mean sum(w_i loss_i) / sum(w_i)
+            ("sse": the weighted sum).
+        huber_delta : float, default 1.0
+    """
+
+    def _checked(self, X, y, loss, sample_weight, huber_delta):
+        from ._targets import check_loss_fits_model, check_sample_weight, check_targets
+        from ._validate import check_positive
+        loss = lookup(LOSSES, loss, "loss")
+        check_loss_fits_model(loss, self)
+        X = check_X(X, self.n_inputs, self._dtype)
+        y = check_targets(y, X.shape[0], self, loss)
+        sw = check_sample_weight(sample_weight, X.shape[0], self._dtype)
+        huber_delta = check_positive(huber_delta, "huber_delta")
+        self._check_params_finite()
+        return X, y, loss, sw, huber_delta
+
+    def loss_and_grad(self, X, y, loss="mse", sample_weight=None, huber_delta=1.0, l2=0.0):
         """The loss over all of X, y and its gradient, by the C backward pass.
 
         Parameters
-        ----------
-        X : array_like of shape (n_samples, n_inputs)
-        y : array_like of shape (n_samples, n_outputs), or (n_samples,) for one output
-        loss : {"mse", "sse"}, default "mse"
-            "mse": mean over samples and outputs of (pred - y)**2 (no 1/2
-            factor); "sse": the sum.
+        ----------%s
+        l2 : float, default 0
+            Adds the penalty ``l2 / 2 * sum(W**2)`` over the weights (not the
+            biases) to the loss, and ``l2 * W`` to their gradient.
 
         Returns
         -------
@@ -308,42 +337,123 @@ class MLP:
         grad : ndarray of shape (n_params,)
             dloss/dparams in the layout of ``params``.
         """
-        loss = lookup(LOSSES, loss, "loss")
-        X = check_X(X, self.n_inputs, self._dtype)
-        y = check_y(y, X.shape[0], self.n_outputs, self._dtype)
-        self._check_params_finite()
-        return self._loss_and_grad(X, y, loss)
+        X, y, loss, sw, huber_delta = self._checked(X, y, loss, sample_weight, huber_delta)
+        if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not (0 <= l2 < np.inf):
+            raise ValueError(f"l2: expected a finite number >= 0, got {l2!r}")
+        return self._loss_and_grad(X, y, loss, sw, huber_delta, float(l2))
 
-    def _loss_and_grad(self, X, y, loss):
+    loss_and_grad.__doc__ = loss_and_grad.__doc__ % _LOSS_DOC
+
+    def _loss_and_grad(self, X, y, loss, sw=None, huber_delta=1.0, l2=0.0):
         grad = np.empty_like(self._params)
         rows = min(X.shape[0], CHUNK_ROWS)
         value = _core.loss_grad(self._sizes, self._acts, LOSSES[loss], self._params, grad, X, y,
-                                np.empty(0, X.dtype), np.empty(0, dtype=np.int64), rows, self._workspace(rows))
+                                _NO_WEIGHTS[self._dtype.char] if sw is None else sw, _NO_ROWS, rows,
+                                self._workspace(rows), huber_delta=huber_delta, l2=l2)
         return value, grad
 
-    def loss(self, X, y, loss="mse"):
-        """The loss over all of X, y, by a forward pass only.
+    def loss(self, X, y, loss="mse", sample_weight=None, huber_delta=1.0):
+        """The loss over all of X, y, by a forward pass only (no penalty).
+
+        Parameters
+        ----------%s
+        Returns
+        -------
+        float
+        """
+        X, y, loss, sw, huber_delta = self._checked(X, y, loss, sample_weight, huber_delta)
+        return self._loss(X, y, loss, sw, huber_delta)
+
+    loss.__doc__ = loss.__doc__ % _LOSS_DOC
+
+    def _loss(self, X, y, loss, sw=None, huber_delta=1.0):
+        rows = min(X.shape[0], CHUNK_ROWS)
+        return _core.loss(self._sizes, self._acts, LOSSES[loss], self._params, X, y,
+                          _NO_WEIGHTS[self._dtype.char] if sw is None else sw, rows, self._workspace(rows),
+                          huber_delta=huber_delta)
+
+    # -- classification and evaluation -----------------------------------------
+    def predict_proba(self, X):
+        """Class probabilities, reading the outputs as logits.
 
         Parameters
         ----------
         X : array_like of shape (n_samples, n_inputs)
-        y : array_like of shape (n_samples, n_outputs), or (n_samples,) for one output
-        loss : {"mse", "sse"}, default "mse"
 
         Returns
         -------
-        float
-            The squares are summed in float64 for both dtypes.
+        ndarray of shape (n_samples, n_outputs)
+            With several outputs, the softmax over them (rows sum to 1); with
+            one output, the sigmoid: the probability of class 1.
         """
-        loss = lookup(LOSSES, loss, "loss")
-        X = check_X(X, self.n_inputs, self._dtype)
-        y = check_y(y, X.shape[0], self.n_outputs, self._dtype)
-        self._check_params_finite()
-        return self._loss(X, y, loss)
+        z = self.predict(X).astype(np.float64)
+        if self.n_outputs == 1:
+            p = np.empty_like(z)
+            pos = z >= 0
+            p[pos] = 1 / (1 + np.exp(-z[pos]))
+            e = np.exp(z[~pos])
+            p[~pos] = e / (1 + e)
+        else:
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+        return p.astype(self._dtype)
 
-    def _loss(self, X, y, loss):
-        with np.errstate(over="ignore", invalid="ignore"):
-            return reference.loss_value(self._predict(X), y, loss)
+    def predict_class(self, X):
+        """Class ids: the largest output (several outputs) or output > 0 (one output).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_inputs)
+
+        Returns
+        -------
+        ndarray of int64, shape (n_samples,)
+        """
+        z = self.predict(X)
+        return np.argmax(z, axis=1) if self.n_outputs > 1 else (z[:, 0] > 0).astype(np.int64)
+
+    def evaluate(self, X, y, loss="mse", metrics=(), sample_weight=None, huber_delta=1.0):
+        """The loss and metrics over a data set, by one forward pass.
+
+        Parameters
+        ----------%s
+        metrics : sequence of str
+            Any of "accuracy" (classification: the predicted class is the
+            largest output, or output > 0 for one output; y class ids or
+            one-hot rows), "r2" (1 - SS_res / SS_tot, averaged over outputs,
+            as scikit-learn's r2_score) and "mae" (mean absolute error).
+
+        Returns
+        -------
+        dict
+            ``{"loss": ..., <metric>: ...}``.
+        """
+        unknown = [m for m in metrics if m not in ("accuracy", "r2", "mae")] if not isinstance(metrics, str) \
+            else [metrics]
+        if unknown:
+            raise ValueError(f"metrics: expected names among ['accuracy', 'mae', 'r2'], got {unknown[0]!r}")
+        X, t, loss, sw, huber_delta = self._checked(X, y, loss, sample_weight, huber_delta)
+        pred = self._predict(X)
+        out = {"loss": self._loss(X, t, loss, sw, huber_delta)}
+        for name in metrics:
+            if name == "accuracy":
+                if self.n_outputs > 1:
+                    guess, truth = np.argmax(pred, axis=1), np.argmax(t, axis=1)
+                else:
+                    guess, truth = (pred[:, 0] > 0).astype(np.int64), (t[:, 0] >= 0.5).astype(np.int64)
+                out["accuracy"] = float(np.average(guess == truth, weights=sw))
+            elif name == "mae":
+                out["mae"] = float(np.average(np.abs(pred - t).mean(axis=1), weights=sw))
+            else:
+                mean = np.average(t, axis=0, weights=sw)
+                ss_res = np.average((t - pred) ** 2, axis=0, weights=sw)
+                ss_tot = np.average((t - mean) ** 2, axis=0, weights=sw)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.where(ss_res > 0, -np.inf, 1.0))
+                out["r2"] = float(np.mean(r2))
+        return out
+
+    evaluate.__doc__ = evaluate.__doc__ % _LOSS_DOC
 
     def summary(self):
         """A table of the layers: shapes, parameter counts and activations.

@@ -1,8 +1,10 @@
-"""train(): the epoch loop, stopping rules and history around the C core.
+"""Training: the Trainer (optimizer state, epochs, stopping rules, history)
+and train(), its one-call form.
 
-Python decides how many epochs each C call runs (many for small data, one for
-large data or when a per-epoch check is needed), draws each epoch's shuffle
-order, and collects per-epoch numbers. The minibatch loop itself runs in C
+Python decides how much each C call does (many epochs for small data, part
+of an epoch for large data: about WORK_PER_CALL multiply-adds, ~0.1 s), draws
+each epoch's shuffle order, and does the per-epoch work: history, validation,
+schedules, early stopping, callbacks. The minibatch loop itself runs in C
 with the GIL released (or in gradfit.reference for backend="numpy").
 """
 import math
@@ -13,13 +15,18 @@ import numpy as np
 
 from . import _core, reference
 from ._names import BACKENDS, LOSSES, OPTIMIZERS, lookup
-from ._validate import check_int, check_positive, check_X, check_y
+from ._targets import (CLASSIFICATION, check_loss_fits_model, check_sample_weight, check_targets,
+                       labels_of, validation_split)
+from ._validate import check_int, check_positive, check_X
+from .callbacks import ProgressBar, TrainInfo, as_callbacks
 from .model import CHUNK_ROWS, MLP
+from .optimizers import as_optimizer
 from .result import TrainResult
+from .schedules import as_schedule
 
-# How much one C call may do when several epochs fit in one: at most this
-# many samples, and at most this many sample x parameter multiply-adds (about
-# 0.1 s), so that Ctrl-C and later per-call reporting stay responsive.
+# How much one C call may do: at most this many samples, and at most this
+# many sample x parameter multiply-adds (about 0.1 s), so that progress,
+# callbacks and Ctrl-C stay responsive; a long epoch is split over calls.
 SAMPLES_PER_CALL = 1 << 20
 WORK_PER_CALL = 1 << 28
 
@@ -33,12 +40,604 @@ class DivergenceWarning(RuntimeWarning):
     warning and ``TrainResult.restored`` say which."""
 
 
-def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, epochs=1,
-          shuffle=True, seed=None, max_steps=None, grad_tol=None, backend="c"):
-    """Train `model` in place by minibatch gradient descent.
+def _non_negative(value, argument):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{argument}: expected a finite number >= 0, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{argument}: expected a finite number >= 0, got {value!r}")
+    return value
+
+
+class Trainer:
+    """Trains one model over several calls, keeping everything a run needs.
+
+    The Trainer holds the optimizer state (a flat buffer laid out like
+    ``model.params``), the step count, the shuffling generator, the schedule's
+    position, the early-stopping state and the history. ``fit`` and
+    ``partial_fit`` continue where the last call stopped, so ten calls of one
+    epoch give exactly (bit for bit) one call of ten epochs.
+
+    Parameters
+    ----------
+    model : MLP
+    optimizer : {"sgd", "adam", "adamw"} or Optimizer, default "sgd"
+        A name (its settings from the keywords below) or an object such as
+        ``gf.Adam(lr=1e-3)``.
+    loss : str, default "mse"
+        "mse", "sse", "mae", "huber" (with ``huber_delta``), "cross_entropy"
+        (softmax over the outputs; y holds class ids (N,) or one-hot /
+        probability rows (N, K)) or "binary_cross_entropy" (one output, a
+        logit; y holds 0/1 or probabilities). Cross-entropy losses need an
+        identity output layer: the model outputs logits.
+    lr : float, optional
+        Base learning rate (default: the optimizer's, 0.01 for SGD and 0.001
+        for Adam / AdamW).
+    momentum, nesterov : optional
+        SGD's momentum in [0, 1) and Nesterov's form.
+    beta1, beta2, eps, weight_decay : optional
+        Adam's and AdamW's settings.
+    l2 : float, default 0
+        L2 penalty ``l2 / 2 * sum(W**2)`` over the weights (not the biases),
+        added to the loss that is minimised; its gradient is ``l2 * W``.
+        ``history["penalty"]`` records it apart from the data loss.
+    huber_delta : float, default 1.0
+        Where the huber loss turns from quadratic to linear.
+    batch_size : int or None, default 32
+        Rows per step; None is full-batch gradient descent.
+    shuffle : bool, default True
+    seed : int, numpy.random.Generator or None
+        Seeds the shuffles (and the validation split).
+    lr_schedule : gradfit.schedules.Schedule or callable, optional
+        The lr of each epoch (epochs counted from 0 over the Trainer's life).
+    validation_data : tuple, optional
+        ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``.
+    validation_fraction : float in (0, 1), optional
+        Hold out this fraction of each fit's data for validation: a seeded
+        split, stratified by class for classification losses.
+    early_stopping : bool, default False
+        Stop when the monitored loss (``val_loss`` with validation data,
+        else the training loss) has not improved by more than ``min_delta``
+        for ``patience`` epochs; with ``restore_best_weights`` the model gets
+        the parameters of its best epoch back.
+    patience : int, default 10
+    min_delta : float, default 0
+    restore_best_weights : bool, default True
+    callbacks : list, optional
+        Functions ``f(info)`` called after every epoch, or objects with
+        ``on_epoch_end(info)`` / ``on_progress(info)`` (see gradfit.callbacks).
+        Returning True or calling ``info.stop()`` stops training.
+    progress : bool, default False
+        Show a progress bar (tqdm if installed, else a line per epoch).
+    backend : {"c", "numpy"}, default "c"
+
+    Attributes
+    ----------
+    history : dict of lists
+        Per epoch, over all calls: "loss" (mean data loss of the epoch's
+        minibatches, each measured before its update), "lr", and when they
+        apply "penalty", "val_loss", "val_accuracy".
+    epoch : int
+        Epochs completed.
+    step : int
+        Updates made (the optimizer's step count).
+    optimizer : Optimizer
+    """
+
+    def __init__(self, model, optimizer="sgd", loss="mse", *, lr=None, momentum=None, nesterov=None,
+                 beta1=None, beta2=None, eps=None, weight_decay=None, l2=0.0, huber_delta=1.0,
+                 batch_size=32, shuffle=True, seed=None, lr_schedule=None, validation_data=None,
+                 validation_fraction=None, early_stopping=False, patience=10, min_delta=0.0,
+                 restore_best_weights=True, callbacks=None, progress=False, backend="c"):
+        if not isinstance(model, MLP):
+            raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
+        self.model = model
+        self.loss = lookup(LOSSES, loss, "loss")
+        check_loss_fits_model(self.loss, model)
+        if lr is not None:
+            lr = check_positive(lr, "lr")
+        self.optimizer = as_optimizer(optimizer, lr, momentum=momentum, nesterov=nesterov, beta1=beta1,
+                                      beta2=beta2, eps=eps, weight_decay=weight_decay)
+        self.backend = lookup(dict.fromkeys(BACKENDS), backend, "backend")
+        self.l2 = _non_negative(l2, "l2")
+        self.huber_delta = check_positive(huber_delta, "huber_delta")
+        self.batch_size = check_int(batch_size, "batch_size", 1, allow_none=True)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle: expected True or False, got {type(shuffle).__name__} {shuffle!r}")
+        self.shuffle = bool(shuffle)
+        if seed is not None and not isinstance(seed, np.random.Generator):
+            check_int(seed, "seed", 0)
+        self.rng = np.random.default_rng(seed)
+        self._split_seed = int(self.rng.spawn(1)[0].integers(1 << 62))
+        self.schedule = as_schedule(lr_schedule)
+        if validation_data is not None and validation_fraction is not None:
+            raise ValueError("validation_fraction: give validation_data or validation_fraction, not both")
+        if validation_fraction is not None:
+            if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)) \
+                    or not 0 < validation_fraction < 1:
+                raise ValueError(f"validation_fraction: expected a number in (0, 1), got {validation_fraction!r}")
+        self.validation_fraction = validation_fraction
+        self.validation_data = self._check_validation_data(validation_data)
+        if not isinstance(early_stopping, (bool, np.bool_)):
+            raise TypeError(f"early_stopping: expected True or False, got {early_stopping!r}")
+        self.early_stopping = bool(early_stopping)
+        self.patience = check_int(patience, "patience", 1)
+        self.min_delta = _non_negative(min_delta, "min_delta")
+        self.restore_best_weights = bool(restore_best_weights)
+        self.callbacks = as_callbacks(callbacks)
+        self.progress = bool(progress)
+
+        self.state = np.zeros(_core.state_len(OPTIMIZERS[self.optimizer.name], model.n_params),
+                              dtype=model.dtype)
+        self.step_count = np.zeros(1, dtype=np.int64)
+        self.epoch = 0
+        self.history = {"loss": [], "lr": []}
+        if self.l2:
+            self.history["penalty"] = []
+        self._best = None            # early stopping: (value, epoch, params)
+        self._wait = 0
+        self._pending = None         # a partial epoch: (N, order, next_batch, sums)
+
+    # -- public ----------------------------------------------------------------
+    @property
+    def step(self):
+        """Updates made so far."""
+        return int(self.step_count[0])
+
+    def __repr__(self):
+        return (f"Trainer({self.model!r}, {self.optimizer!r}, loss={self.loss!r}, epoch={self.epoch}, "
+                f"step={self.step})")
+
+    def partial_fit(self, X, y, *, sample_weight=None):
+        """One more epoch over X, y (see :meth:`fit`)."""
+        return self.fit(X, y, epochs=1, sample_weight=sample_weight)
+
+    def fit(self, X, y, epochs=1, *, sample_weight=None, max_steps=None, grad_tol=None):
+        """Train `epochs` more epochs, continuing from where the last call stopped.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_inputs)
+        y : array_like
+            Targets for the Trainer's loss (see the class docstring).
+        epochs : int or None, default 1
+            More epochs to run; None needs max_steps.
+        sample_weight : array_like of shape (n_samples,), optional
+            Non-negative weights: every loss becomes the weighted mean over
+            the batch, ``sum(w_i * loss_i) / sum(w_i)`` ("sse": the weighted sum).
+        max_steps : int, optional
+            Stop after this many updates in this call.
+        grad_tol : float, optional
+            Stop when the full-data gradient norm falls below it (checked
+            every step in full-batch mode, after each epoch otherwise at the
+            cost of one forward and backward pass over the data).
+
+        Returns
+        -------
+        TrainResult
+            Its history is the Trainer's whole history so far.
+        """
+        start_time = time.perf_counter()
+        epochs = check_int(epochs, "epochs", 0, allow_none=True)
+        max_steps = check_int(max_steps, "max_steps", 0, allow_none=True)
+        grad_tol = check_positive(grad_tol, "grad_tol", allow_none=True)
+        if epochs is None and max_steps is None:
+            raise ValueError("epochs: None (no epoch limit) needs max_steps to bound the run, got max_steps=None")
+        model = self.model
+        X = check_X(X, model.n_inputs, model.dtype)
+        y = check_targets(y, X.shape[0], model, self.loss)
+        sw = check_sample_weight(sample_weight, X.shape[0], model.dtype)
+        val = self.validation_data
+        if self.validation_fraction is not None:
+            rows, held = validation_split(X.shape[0], self.validation_fraction,
+                                          np.random.default_rng(self._split_seed), labels_of(y, self.loss))
+            val = (X[held], y[held], None if sw is None else sw[held])
+            X, y, sw = X[rows], y[rows], None if sw is None else sw[rows]
+            if sw is not None and not (sw > 0).any():
+                raise ValueError("sample_weight: every training row left by validation_fraction has weight 0")
+        if not model._lock.acquire(blocking=False):
+            raise RuntimeError("model: already being trained (in another thread); train a copy "
+                               "(model.copy()) or wait for the other call to return")
+        try:
+            model._check_params_finite()
+            return _Run(self, X, y, sw, val, epochs, max_steps, grad_tol, start_time).result()
+        finally:
+            model._lock.release()
+
+    # -- helpers ---------------------------------------------------------------
+    def _check_validation_data(self, data):
+        if data is None:
+            return None
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            raise TypeError("validation_data: expected a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)")
+        m = self.model
+        Xv = check_X(data[0], m.n_inputs, m.dtype, "validation_data[0]")
+        yv = check_targets(data[1], Xv.shape[0], m, self.loss, "validation_data[1]")
+        wv = check_sample_weight(data[2], Xv.shape[0], m.dtype, "validation_data[2]") if len(data) == 3 else None
+        return Xv, yv, wv
+
+    def _hyper(self):
+        return dict(self.optimizer.hyper(), huber_delta=self.huber_delta, l2=self.l2)
+
+    def _evaluate(self, X, y, sw):
+        """(loss, accuracy or None) over a data set: a forward pass."""
+        m = self.model
+        pred = m._predict(X)
+        value = reference.loss_value(pred, y, self.loss, sw, self.huber_delta)
+        acc = None
+        if self.loss in CLASSIFICATION:
+            guess = np.argmax(pred, axis=1) if self.loss == "cross_entropy" else (pred[:, 0] > 0).astype(np.int64)
+            hit = (guess == labels_of(y, self.loss)).astype(np.float64)
+            acc = float(np.average(hit, weights=sw))
+        return value, acc
+
+
+class _Run:
+    """One fit call: the chunk loop over the C core and the per-epoch work."""
+
+    def __init__(self, trainer, X, y, sw, val, epochs, max_steps, grad_tol, start_time):
+        self.t, self.X, self.y, self.sw, self.val = trainer, X, y, sw, val
+        self.epochs, self.max_steps, self.grad_tol, self.start_time = epochs, max_steps, grad_tol, start_time
+        m = trainer.model
+        self.N = N = X.shape[0]
+        self.batch = N if trainer.batch_size is None else min(trainer.batch_size, N)
+        self.spe = -(-N // self.batch)                          # steps per epoch
+        self.full_batch = self.batch == N
+        runner_class = _CRunner if trainer.backend == "c" else _NumpyRunner
+        self.runner = runner_class(trainer, self.batch, X, y, sw)
+        self.callbacks = list(trainer.callbacks)
+        self.bar = None
+        if trainer.progress:
+            self.bar = ProgressBar()
+            self.callbacks.append(self.bar)
+        self.epoch_work = bool(val is not None or trainer.early_stopping or self.callbacks
+                               or trainer.schedule.needs_feedback or (grad_tol and not self.full_batch))
+        self.initial = (m.params.copy(), trainer.state.copy(), trainer.step_count.copy())
+        self.steps = self.epochs_done = self.seen = 0
+        self.grad_norm = None
+        self.stop_reason = "epochs"
+        self.stop = False
+        self.restored = None
+        self.last_chunk = None
+
+    # -- the loop ------------------------------------------------------------
+    def result(self):
+        t, m = self.t, self.t.model
+        try:
+            self._loop()
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+        if self.stop_reason == "epochs" and self.max_steps is not None and self.steps >= self.max_steps:
+            self.stop_reason = "max_steps"
+        final_loss = float("nan")
+        if self.stop_reason != "diverged":
+            final_loss = self._data_loss()
+            if self.steps > 0 and not (np.isfinite(m.params).all() and np.isfinite(final_loss)):
+                self.stop_reason = "diverged"      # the last update overflowed
+        if self.stop_reason == "diverged":
+            final_loss = self._restore_best()
+            warnings.warn(
+                f"training diverged after {self.steps} step(s): the loss became NaN or inf. The parameters "
+                f"were restored to {self.restored}, whose loss over the data is {final_loss:.6g}; try a "
+                f"smaller lr (got {t.optimizer.lr:g}).", DivergenceWarning, stacklevel=4)
+        seconds = time.perf_counter() - self.start_time
+        return TrainResult(
+            history={k: list(v) for k, v in t.history.items()}, steps=self.steps, epochs=self.epochs_done,
+            seconds=seconds, samples_per_second=self.seen / seconds if seconds > 0 else float("inf"),
+            stop_reason=self.stop_reason, final_loss=final_loss, grad_norm=self.grad_norm,
+            loss_name=t.loss, backend=t.backend, n_samples=self.N, batch_size=self.batch,
+            lr=t.optimizer.lr, restored=self.restored)
+
+    def _reachable(self):
+        if self.max_steps is None:
+            return self.epochs
+        by_steps = -(-self.max_steps // self.spe)
+        return by_steps if self.epochs is None else min(by_steps, self.epochs)
+
+    def _loop(self):
+        t = self.t
+        reachable = self._reachable()
+        if reachable == 0:
+            return
+        N, m = self.N, t.model
+        per_call = 1 if self.epoch_work else max(1, min(SAMPLES_PER_CALL // N, WORK_PER_CALL // (N * m.n_params)))
+        # a partial epoch left by the last call (stopped by a callback) is finished first
+        pending = t._pending if (t._pending is not None and t._pending[0] == N) else None
+        t._pending = None
+        orders = _EpochOrders(N, min(per_call, reachable), t.rng) if t.shuffle and not self.full_batch else None
+        max_batches = max(1, WORK_PER_CALL // max(1, self.batch * m.n_params))
+        planned = reachable
+        while planned > 0 and not self.stop:
+            k = min(per_call, planned)
+            rng_state = orders.state() if orders else None
+            if pending is not None:
+                idx = orders.draw(k, first=pending[1]) if orders else _NO_INDEX
+                start_batch, sums = pending[2], pending[3]
+                pending = None
+            else:
+                idx = orders.draw(k) if orders else _NO_INDEX
+                start_batch, sums = 0, None
+            self._chunk(idx, k, start_batch, sums, max_batches, rng_state, orders)
+            planned -= k
+
+    def _chunk(self, idx, k, start_batch, sums, max_batches, rng_state, orders):
+        """Runs k epochs (the first from start_batch) in as many C calls as the work bound needs."""
+        t, m, N = self.t, self.t.model, self.N
+        lrs = np.array([t.schedule.lr(t.epoch + i, t.optimizer.lr) for i in range(k)], dtype=np.float64)
+        acc = (np.zeros(k), np.zeros(k), np.zeros(k), np.zeros(k, dtype=np.int64))
+        if sums is not None:
+            for a, v in zip(acc, sums):
+                a[0] = v
+        self.last_chunk = (m.params.copy(), t.state.copy(), t.step_count.copy(), idx, start_batch, lrs,
+                           self.steps, t.epoch)
+        e0, b0 = 0, start_batch
+        while e0 < k:
+            budget = -1 if self.max_steps is None else self.max_steps - self.steps
+            sub_idx = idx[e0 * N:] if idx.size else idx
+            status, s, done, nb, gnorm = self.runner.run(sub_idx, k - e0, b0, lrs[e0:], max_batches, budget,
+                                                         self.grad_tol or 0.0, tuple(a[e0:] for a in acc))
+            self.steps += s
+            if gnorm >= 0:
+                self.grad_norm = gnorm
+            for e in range(e0, e0 + done):
+                self._end_epoch(_column(acc, e), lrs[e])
+                if self.stop:
+                    if e + 1 < k and orders:       # give back the orders of epochs not begun
+                        orders.rewind(rng_state, e + 1)
+                    return
+            e0 += done
+            b0 = nb
+            if status == _core.STATUS_PAUSED:
+                self._progress(e0, b0, _column(acc, e0) if e0 < k else None, lrs[min(e0, k - 1)])
+                if self.stop:              # a callback stopped mid-epoch: keep the partial epoch
+                    if e0 < k:
+                        t._pending = (N, idx[e0 * N:(e0 + 1) * N].copy() if idx.size else None, b0,
+                                      _column(acc, e0))
+                        if orders:
+                            orders.rewind(rng_state, e0 + 1)
+                    return
+                continue
+            if status == _core.STATUS_OK:
+                return
+            # stopped inside epoch e0 (max_steps, grad_tol or divergence)
+            begun = e0 < k and (acc[3][e0] > 0 or status == _core.STATUS_DIVERGED)
+            if e0 < k and acc[3][e0] > 0:
+                self._end_epoch(_column(acc, e0), lrs[e0], partial=True)
+            if orders and e0 + begun < k:
+                orders.rewind(rng_state, e0 + begun)
+            self.stop = True
+            self.stop_reason = {_core.STATUS_MAX_STEPS: "max_steps", _core.STATUS_CONVERGED: "grad_tol",
+                                _core.STATUS_DIVERGED: "diverged"}[status]
+            self.diverged_in = e0
+            return
+
+    # -- per-epoch work ---------------------------------------------------------
+    def _end_epoch(self, sums, lr, partial=False):
+        t = self.t
+        loss_sum, penalty_sum, weight, rows = sums
+        t.history["loss"].append(float(loss_sum / weight) if weight > 0 else 0.0)
+        t.history["lr"].append(float(lr))
+        if "penalty" in t.history:
+            t.history["penalty"].append(float(penalty_sum / weight) if weight > 0 else 0.0)
+        self.seen += int(rows)
+        self.epochs_done += 1
+        t.epoch += 1
+        if partial:
+            return
+        monitored = t.history["loss"][-1]
+        if self.val is not None:
+            vloss, vacc = t._evaluate(*self.val)
+            t.history.setdefault("val_loss", []).append(vloss)
+            if vacc is not None:
+                t.history.setdefault("val_accuracy", []).append(vacc)
+            monitored = vloss
+        t.schedule.update(t.epoch - 1, monitored)
+        if self.grad_tol and not self.full_batch:
+            self.grad_norm = self.runner.full_grad_norm()
+            if self.grad_norm < self.grad_tol:
+                self.stop, self.stop_reason = True, "grad_tol"
+        if t.early_stopping:
+            if t._best is None or monitored < t._best[0] - t.min_delta:
+                t._best = (monitored, t.epoch, t.model.params.copy() if t.restore_best_weights else None)
+                t._wait = 0
+            else:
+                t._wait += 1
+                if t._wait >= t.patience:
+                    self.stop, self.stop_reason = True, "early_stopping"
+                    if t.restore_best_weights:
+                        t.model.params[...] = t._best[2]
+                        self.restored = f"the best epoch, {t._best[1]} ({'val_' if self.val else ''}loss {t._best[0]:.6g})"
+        if self.callbacks:
+            info = self._info(0.0)
+            for cb in self.callbacks:
+                if hasattr(cb, "on_epoch_end") and cb.on_epoch_end(info) is True:
+                    info.stop()
+            if info.stop_requested and not self.stop:
+                self.stop, self.stop_reason = True, "callback"
+
+    def _progress(self, epochs_done_in_chunk, next_batch, sums, lr):
+        if not self.callbacks:
+            return
+        info = self._info(next_batch / self.spe)
+        for cb in self.callbacks:
+            if hasattr(cb, "on_progress") and cb.on_progress(info) is True:
+                info.stop()
+        if info.stop_requested:
+            self.stop, self.stop_reason = True, "callback"
+
+    def _info(self, fraction):
+        t = self.t
+        h = t.history
+        elapsed = time.perf_counter() - self.start_time
+        return TrainInfo(epoch=t.epoch, epoch_fraction=fraction, epochs=self.epochs, step=t.step,
+                         loss=h["loss"][-1] if h["loss"] else None,
+                         val_loss=h["val_loss"][-1] if h.get("val_loss") else None,
+                         lr=h["lr"][-1] if h["lr"] else None, history=h, model=t.model, elapsed=elapsed,
+                         samples_per_second=(self.seen + fraction * self.N) / elapsed if elapsed > 0 else 0.0)
+
+    # -- losses and divergence ------------------------------------------------------
+    def _data_loss(self):
+        return self.t.model._loss(self.X, self.y, self.t.loss, self.sw, self.t.huber_delta)
+
+    def _restore_best(self):
+        """After a divergence: the candidate (params, state, step count) with
+        the lowest loss over all the data. Candidates: the values before the
+        last update (the C core restored them when it saw the loss overflow),
+        the start of the epoch that diverged (replayed from the start of the
+        last chunk: deterministic, and paid only here), and the values the
+        call started from."""
+        t, m = self.t, self.t.model
+        local = getattr(self, "diverged_in", None)
+        cands = []
+        if local is not None:
+            cands.append(("the values before the last update", (m.params.copy(), t.state.copy(), t.step_count.copy())))
+        if self.last_chunk is not None:
+            params0, state0, count0, idx, start_batch, lrs, steps0, epoch0 = self.last_chunk
+            if local is None:                       # the last update overflowed after the loop
+                local = (t.step - int(count0[0]) + start_batch) // self.spe
+                local = min(local, len(lrs))
+            m.params[...], t.state[...], t.step_count[...] = params0, state0, count0
+            if local > 0:
+                self.runner.reset_prev()
+                scratch = (np.zeros(local), np.zeros(local), np.zeros(local), np.zeros(local, dtype=np.int64))
+                self.runner.run(idx[:local * self.N] if idx.size else idx, local, start_batch, lrs[:local],
+                                -1, -1, 0.0, scratch)
+            if start_batch == 0 or local > 0:
+                label = f"the start of epoch {epoch0 + local + 1}"
+            else:
+                label = f"the values after step {int(count0[0])}"
+            snap = (m.params.copy(), t.state.copy(), t.step_count.copy())
+            if not np.array_equal(snap[0], self.initial[0]):
+                cands.append((label, snap))
+        cands.append(("the values the call started from", self.initial))
+        best = None
+        for label, (p, st, c) in cands:
+            if not np.isfinite(p).all():
+                continue
+            m.params[...] = p
+            value = self._data_loss()
+            if np.isfinite(value) and (best is None or value < best[0]):
+                best = (value, label, (p, st, c))
+        if best is None:
+            best = (float("nan"), "the values the call started from", self.initial)
+        m.params[...], t.state[...], t.step_count[...] = best[2]
+        self.runner.reset_prev()
+        self.restored = best[1]
+        return best[0]
+
+
+_NO_INDEX = np.empty(0, dtype=np.int64)
+
+
+def _column(acc, e):
+    """Epoch e's sums (loss, penalty, weight, rows) from the four accumulators."""
+    return tuple(float(a[e]) for a in acc)
+
+
+class _EpochOrders:
+    """Each epoch's visiting order, rng.permutation(N), drawn into reused
+    buffers (0..N-1 copied in, then shuffled in place: the same numbers as
+    rng.permutation, without a fresh allocation per epoch). Exactly one
+    order is drawn per epoch begun, whatever the chunking."""
+
+    def __init__(self, N, per_call, rng):
+        self.N, self.rng = N, rng
+        self.identity = np.arange(N, dtype=np.int64)
+        self.buffer = np.empty(N * per_call, dtype=np.int64)
+
+    def draw(self, k, first=None):
+        """k orders; with `first`, the first is that (already drawn) order."""
+        for e in range(k):
+            order = self.buffer[e * self.N:(e + 1) * self.N]
+            if e == 0 and first is not None:
+                np.copyto(order, first)
+                continue
+            np.copyto(order, self.identity)
+            self.rng.shuffle(order)
+        return self.buffer[:k * self.N]
+
+    def state(self):
+        return self.rng.bit_generator.state
+
+    def rewind(self, state, k):
+        """Puts the generator back to `state`, then draws k orders: as if only
+        k had been drawn since (the buffer's first k orders are unchanged)."""
+        self.rng.bit_generator.state = state
+        self.draw(k)
+
+
+class _CRunner:
+    """Buffers for the C core; one call runs part of a chunk of epochs."""
+
+    def __init__(self, trainer, batch, X, y, sw):
+        m = trainer.model
+        self.t, self.m, self.batch, self.X, self.y = trainer, m, batch, X, y
+        self.sw = sw if sw is not None else np.empty(0, dtype=m.dtype)
+        self.loss_id, self.optim_id = LOSSES[trainer.loss], OPTIMIZERS[trainer.optimizer.name]
+        self.chunk = min(batch, CHUNK_ROWS)
+        self.ws = np.empty(_core.workspace_len(m._sizes, m._acts, self.chunk, self.optim_id), dtype=m.dtype)
+        self.grad = np.empty_like(m.params)
+        self.hyper = trainer._hyper()
+        self.reset_prev()
+
+    def reset_prev(self):
+        """What a divergence rolls back to := the current params, state and step count."""
+        m, t = self.m, self.t
+        _core.reset_prev(m._sizes, m._acts, self.chunk, self.optim_id, m.params, t.state, t.step_count, self.ws)
+
+    def run(self, idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc):
+        """One C call; adds to the epoch sums acc = (loss, penalty, weight, rows), each n_epochs long."""
+        m, t = self.m, self.t
+        return _core.train(
+            m._sizes, m._acts, self.loss_id, self.optim_id, self.batch, self.chunk, max_steps, grad_tol,
+            max_batches, m.params, self.grad, t.state, self.ws, self.X, self.y, self.sw, idx, n_epochs,
+            start_batch, lrs, t.step_count, acc[0], acc[1], acc[2], acc[3], **self.hyper)
+
+    def previous(self):
+        """The params before the last update (the workspace starts with them)."""
+        return self.ws[:self.m.n_params].copy()
+
+    def full_grad_norm(self):
+        _, grad = self.m._loss_and_grad(self.X, self.y, self.t.loss, None if self.sw.size == 0 else self.sw,
+                                        self.t.huber_delta, self.t.l2)
+        return reference.grad_norm(grad)
+
+
+class _NumpyRunner(_CRunner):
+    """The same contract on gradfit.reference."""
+
+    def __init__(self, trainer, batch, X, y, sw):
+        self.ref = reference.Reference(trainer.model, trainer.loss, huber_delta=trainer.huber_delta)
+        super().__init__(trainer, batch, X, y, sw)
+        self.ref_hyper = {k: v for k, v in self.hyper.items() if k != "huber_delta"}
+
+    def reset_prev(self):
+        self.ref.reset_prev(self.t.state, self.t.step_count)
+
+    def run(self, idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc):
+        t = self.t
+        return self.ref._train(self.X, self.y, self.sw, idx, n_epochs, start_batch, self.batch, lrs, max_steps,
+                               max_batches, grad_tol, t.state, t.step_count, acc[0], acc[1], acc[2], acc[3],
+                               optimizer=t.optimizer.name, **self.ref_hyper)
+
+    def previous(self):
+        return self.ref.prev.copy()
+
+    def full_grad_norm(self):
+        _, grad = self.ref.loss_and_grad(self.X, self.y, None if self.sw.size == 0 else self.sw, self.t.l2)
+        return reference.grad_norm(grad)
+
+
+def train(model, X, y, *, loss="mse", optimizer="sgd", lr=None, batch_size=32, epochs=1, shuffle=True,
+          seed=None, max_steps=None, grad_tol=None, sample_weight=None, momentum=None, nesterov=None,
+          beta1=None, beta2=None, eps=None, weight_decay=None, l2=0.0, huber_delta=1.0, lr_schedule=None,
+          validation_data=None, validation_fraction=None, early_stopping=False, patience=10,
+          min_delta=0.0, restore_best_weights=True, callbacks=None, progress=False, backend="c"):
+    """Train `model` in place by minibatch gradient descent; the one-call form of :class:`Trainer`.
 
     Each step computes the loss and every gradient at the current parameters,
-    then updates all parameters together: ``p -= lr * dloss/dp``.
+    then updates all parameters together (plain SGD: ``p -= lr * dloss/dp``).
 
     Parameters
     ----------
@@ -48,15 +647,16 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
         Finite input rows (converted to the model's dtype; a pandas DataFrame
         works if every column is numeric).
     y : array_like of shape (n_samples, n_outputs), or (n_samples,) for one output
-        Finite targets.
-    loss : {"mse", "sse"}, default "mse"
-        "mse": mean over samples and outputs of (pred - y)**2, no 1/2 factor;
-        "sse": the sum.
-    optimizer : {"sgd"}, default "sgd"
-        The update rule; plain gradient descent.
-    lr : float, default 0.01
-        Learning rate (step size), a positive finite number: each step moves
-        every parameter by ``lr * gradient``.
+        Finite targets; for ``loss="cross_entropy"`` int class ids (n_samples,)
+        or one-hot / probability rows.
+    loss : str, default "mse"
+        "mse" (mean over samples and outputs of (pred - y)**2, no 1/2 factor),
+        "sse" (the sum), "mae", "huber", "cross_entropy" or
+        "binary_cross_entropy"; see :class:`Trainer`.
+    optimizer : {"sgd", "adam", "adamw"} or Optimizer, default "sgd"
+    lr : float, optional
+        Learning rate (step size), a positive finite number; default 0.01
+        for SGD, 0.001 for Adam and AdamW.
     batch_size : int or None, default 32
         Rows per step. The last, shorter batch of an epoch is used. None (or
         a value >= n_samples) is full-batch gradient descent.
@@ -80,6 +680,10 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
         In full-batch mode it is checked at every step for free; with
         minibatches it is checked after every epoch, at the cost of one extra
         forward and backward pass over all the data per epoch.
+    sample_weight, momentum, nesterov, beta1, beta2, eps, weight_decay, l2, huber_delta, lr_schedule,
+    validation_data, validation_fraction, early_stopping, patience, min_delta, restore_best_weights,
+    callbacks, progress
+        As for :class:`Trainer` and :meth:`Trainer.fit`.
     backend : {"c", "numpy"}, default "c"
         "c": the compiled core. "numpy": ``gradfit.reference``, the same
         algorithm in NumPy (the correctness oracle and benchmark baseline).
@@ -88,13 +692,13 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
     -------
     TrainResult
         ``history["loss"]`` (one value per epoch: the mean of its minibatch
-        losses, each measured before its update, weighted by batch size),
-        ``final_loss`` (the loss over all of X, y at the returned parameters,
-        by one forward pass over the data: about a third of the cost of an
-        epoch), ``steps``, ``epochs``, ``stop_reason`` ("epochs",
-        "max_steps", "grad_tol" or "diverged"), ``grad_norm``, ``restored``,
-        ``seconds`` and ``samples_per_second`` (the whole call, as a
-        stopwatch around it sees it).
+        losses, each measured before its update, weighted by batch size) and
+        ``history["lr"]``, ``final_loss`` (the loss over all of X, y at the
+        returned parameters, by one forward pass over the data: about a third
+        of the cost of an epoch), ``steps``, ``epochs``, ``stop_reason``
+        ("epochs", "max_steps", "grad_tol", "diverged", "early_stopping" or
+        "callback"), ``grad_norm``, ``restored``, ``seconds`` and
+        ``samples_per_second`` (the whole call, as a stopwatch around it sees it).
 
     Raises
     ------
@@ -111,9 +715,9 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
 
     Notes
     -----
-    Calling train() again continues from the model's current parameters.
-    The optimizer has no state, so two calls of k epochs equal one call of
-    2k epochs when the same Generator is passed as seed.
+    Calling train() again continues from the model's current parameters but
+    with a fresh optimizer state (momentum, Adam's moments and step count start
+    again). Use a :class:`Trainer` to continue a run exactly.
 
     Examples
     --------
@@ -126,260 +730,15 @@ def train(model, X, y, *, loss="mse", optimizer="sgd", lr=0.01, batch_size=32, e
     start_time = time.perf_counter()
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
-    # the names this train() wires up so far (the C core knows more: _names)
-    loss = lookup({k: LOSSES[k] for k in ("mse", "sse")}, loss, "loss")
-    optimizer = lookup({"sgd": OPTIMIZERS["sgd"]}, optimizer, "optimizer")
-    backend = lookup(dict.fromkeys(BACKENDS), backend, "backend")
-    lr = check_positive(lr, "lr")
-    batch_size = check_int(batch_size, "batch_size", 1, allow_none=True)
-    epochs = check_int(epochs, "epochs", 0, allow_none=True)
-    max_steps = check_int(max_steps, "max_steps", 0, allow_none=True)
-    grad_tol = check_positive(grad_tol, "grad_tol", allow_none=True)
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"shuffle: expected True or False, got {type(shuffle).__name__} {shuffle!r}")
-    if epochs is None and max_steps is None:
-        raise ValueError("epochs: None (no epoch limit) needs max_steps to bound the run, got max_steps=None")
-    if seed is not None and not isinstance(seed, np.random.Generator):
-        check_int(seed, "seed", 0)
-    X = check_X(X, model.n_inputs, model.dtype)
-    y = check_y(y, X.shape[0], model.n_outputs, model.dtype)
-    if not model._lock.acquire(blocking=False):
-        raise RuntimeError("model: already being trained (in another thread); train a copy "
-                           "(model.copy()) or wait for the other call to return")
-    try:
-        model._check_params_finite()
-        return _train(model, X, y, loss, optimizer, lr, batch_size, epochs, bool(shuffle), seed,
-                      max_steps, grad_tol, backend, start_time)
-    finally:
-        model._lock.release()
-
-
-def _train(model, X, y, loss, optimizer, lr, batch_size, epochs, shuffle, seed, max_steps, grad_tol,
-           backend, start_time):
-    N = X.shape[0]
-    batch = N if batch_size is None else min(batch_size, N)
-    steps_per_epoch = -(-N // batch)
-    rng = np.random.default_rng(seed)
-    runner = (_CRunner if backend == "c" else _NumpyRunner)(model, loss, optimizer, lr, batch, X, y)
-
-    # The epochs this call can reach: the epoch limit, or enough to use up max_steps.
-    reachable = epochs if max_steps is None else -(-max_steps // steps_per_epoch)
-    if epochs is not None:
-        reachable = min(reachable, epochs)
-    full_batch = batch == N
-    # Per-epoch grad_tol checks need control back after every epoch.
-    per_call = 1 if (grad_tol and not full_batch) else max(
-        1, min(SAMPLES_PER_CALL // N, WORK_PER_CALL // (N * model.n_params)))
-    per_call = max(1, min(per_call, reachable))
-    orders = _EpochOrders(N, per_call, rng) if shuffle and not full_batch else None
-
-    initial = model.params.copy()
-    history, steps, epochs_done, seen = [], 0, 0, 0
-    grad_norm, stop_reason = None, "epochs"
-    chunk = None                  # (params at its start, its orders, steps before it)
-    while epochs_done < reachable:
-        k = min(per_call, reachable - epochs_done)
-        rng_state = orders.state() if orders else None
-        idx = orders.draw(k) if orders else _NO_INDEX
-        budget = -1 if max_steps is None else max_steps - steps
-        chunk = (model.params.copy(), idx, steps, rng_state)
-        status, s, e, gnorm, ep_loss, ep_seen = runner.run(idx, k, budget, grad_tol or 0.0)
-        steps += s
-        epochs_done += e
-        seen += int(ep_seen[:e].sum())
-        history.extend((ep_loss[:e] / ep_seen[:e]).tolist())
-        if gnorm >= 0:
-            grad_norm = gnorm
-        if status == _core.STATUS_CONVERGED:
-            stop_reason = "grad_tol"
-            break
-        if status == _core.STATUS_MAX_STEPS:
-            stop_reason = "max_steps"
-            break
-        if status == _core.STATUS_DIVERGED:
-            stop_reason = "diverged"
-            # one order is drawn per epoch begun: give back those of the
-            # epochs after the one that diverged
-            if orders:
-                orders.rewind(rng_state, s // steps_per_epoch + 1)
-            break
-        if grad_tol and not full_batch:
-            grad_norm = runner.full_grad_norm()
-            if grad_norm < grad_tol:
-                stop_reason = "grad_tol"
-                break
-    if stop_reason == "epochs" and max_steps is not None and steps >= max_steps:
-        stop_reason = "max_steps"     # as the C core reports it when both limits meet
-
-    restored = None
-    final_loss = model._loss(X, y, loss) if stop_reason != "diverged" else float("nan")
-    if stop_reason != "diverged" and steps > 0 and not (np.isfinite(model.params).all()
-                                                        and np.isfinite(final_loss)):
-        stop_reason = "diverged"      # the last update overflowed
-    if stop_reason == "diverged":
-        final_loss, restored = _restore_best(model, runner, X, y, loss, chunk, initial, steps_per_epoch)
-        warnings.warn(
-            f"training diverged after {steps} step(s): the loss became NaN or inf. The parameters were "
-            f"restored to {restored}, whose loss over the data is {final_loss:.6g}; try a smaller lr "
-            f"(got {lr:g}).",
-            DivergenceWarning,
-            stacklevel=3,
-        )
-    seconds = time.perf_counter() - start_time
-    return TrainResult(
-        history={"loss": history}, steps=steps, epochs=epochs_done, seconds=seconds,
-        samples_per_second=seen / seconds if seconds > 0 else float("inf"),
-        stop_reason=stop_reason, final_loss=final_loss, grad_norm=grad_norm, loss_name=loss,
-        backend=backend, n_samples=X.shape[0], batch_size=batch, lr=lr, restored=restored,
-    )
-
-
-_NO_INDEX = np.empty(0, dtype=np.int64)
-
-
-class _EpochOrders:
-    """Each epoch's visiting order, rng.permutation(N), drawn into reused
-    buffers (0..N-1 copied in, then shuffled in place: the same numbers as
-    rng.permutation, without a fresh allocation per epoch). One buffer holds
-    up to `per_call` epochs."""
-
-    def __init__(self, N, per_call, rng):
-        self.N, self.rng = N, rng
-        self.identity = np.arange(N, dtype=np.int64)
-        self.buffer = np.empty(N * per_call, dtype=np.int64)
-
-    def draw(self, k):
-        for e in range(k):
-            order = self.buffer[e * self.N:(e + 1) * self.N]
-            np.copyto(order, self.identity)
-            self.rng.shuffle(order)
-        return self.buffer[:k * self.N]
-
-    def state(self):
-        return self.rng.bit_generator.state
-
-    def rewind(self, state, k):
-        """Puts the generator back to `state`, then draws k orders: as if only
-        k had been drawn since."""
-        self.rng.bit_generator.state = state
-        self.draw(k)
-
-
-def _restore_best(model, runner, X, y, loss, chunk, initial, steps_per_epoch):
-    """After a divergence: the candidate parameters with the lowest loss over
-    all the data. The candidates are the values before the last update (the
-    last step whose minibatch loss was finite), the start of the epoch in
-    which the loss overflowed (replayed from the start of the last C call:
-    deterministic, and paid only here), and the values the call started from.
-    Returns (loss, description)."""
-    candidates = [("the values before the last update", runner.previous())]
-    if chunk is not None:
-        params0, idx, steps_before, _ = chunk
-        # updates made in the last C call before its diverging step
-        done = runner.last_steps
-        local_epoch = done // steps_per_epoch
-        model.params[...] = params0
-        if local_epoch > 0:
-            runner.replay(idx[:local_epoch * X.shape[0]] if idx.size else idx, local_epoch)
-        epoch = (steps_before + done) // steps_per_epoch
-        if not np.array_equal(model.params, initial):
-            candidates.append((f"the start of epoch {epoch + 1}", model.params.copy()))
-    candidates.append(("the values the call started from", initial))
-    best = None
-    for description, values in candidates:
-        if not np.isfinite(values).all():
-            continue
-        model.params[...] = values
-        value = model._loss(X, y, loss)
-        if np.isfinite(value) and (best is None or value < best[0]):
-            best = (value, description, values)
-    if best is None:    # cannot happen: train() starts from finite params with a finite loss
-        best = (float("nan"), "the values the call started from", initial)
-    model.params[...] = best[2]
-    return best[0], best[1]
-
-
-class _CRunner:
-    """Buffers for the C core and one call per chunk of epochs."""
-
-    def __init__(self, model, loss, optimizer, lr, batch, X, y):
-        self.model, self.loss, self.lr, self.batch, self.X, self.y = model, loss, lr, batch, X, y
-        self.loss_id, self.optim_id = LOSSES[loss], OPTIMIZERS[optimizer]
-        self.chunk = min(batch, CHUNK_ROWS)
-        self.ws = np.empty(_core.workspace_len(model._sizes, model._acts, self.chunk, self.optim_id),
-                           dtype=model.dtype)
-        self.grad = np.empty_like(model.params)
-        self.state = np.empty(0, dtype=model.dtype)
-        self.step_count = np.zeros(1, dtype=np.int64)
-        self.sw = np.empty(0, dtype=model.dtype)
-        self._reset_prev()
-        self.last_steps = 0
-
-    def _reset_prev(self):
-        m = self.model
-        _core.reset_prev(m._sizes, m._acts, self.chunk, self.optim_id, m.params, self.state,
-                         self.step_count, self.ws)
-
-    def run(self, idx, n_epochs, max_steps, grad_tol):
-        ep_loss = np.zeros(n_epochs)
-        ep_seen = np.zeros(n_epochs, dtype=np.int64)
-        ep_pen, ep_weight = np.zeros(n_epochs), np.zeros(n_epochs)
-        m = self.model
-        status, steps, _, _, gnorm = _core.train(
-            m._sizes, m._acts, self.loss_id, self.optim_id, self.batch, self.chunk,
-            max_steps, grad_tol, -1, m.params, self.grad, self.state, self.ws, self.X, self.y,
-            self.sw, idx, n_epochs, 0, np.full(n_epochs, self.lr), self.step_count,
-            ep_loss, ep_pen, ep_weight, ep_seen)
-        self.last_steps = steps
-        epochs = int(np.count_nonzero(ep_seen))      # epochs begun
-        return status, steps, epochs, gnorm, ep_loss, ep_seen
-
-    def replay(self, idx, n_epochs):
-        """Re-runs n_epochs complete epochs from the current params (after a
-        divergence, to rebuild the start of the epoch that diverged)."""
-        self._reset_prev()
-        saved = self.last_steps
-        self.run(idx, n_epochs, -1, 0.0)
-        self.last_steps = saved
-
-    def full_grad_norm(self):
-        _, grad = self.model._loss_and_grad(self.X, self.y, self.loss)
-        return reference.grad_norm(grad)
-
-    def previous(self):
-        return self.ws[:self.model.n_params].copy()      # the workspace starts with the prev params
-
-
-class _NumpyRunner:
-    """The same contract on gradfit.reference."""
-
-    def __init__(self, model, loss, optimizer, lr, batch, X, y):
-        self.ref = reference.Reference(model, loss)
-        self.model, self.lr, self.batch, self.X, self.y = model, lr, batch, X, y
-        self.sw, self.state = np.empty(0, model.dtype), np.empty(0, model.dtype)
-        self.step_count = np.zeros(1, dtype=np.int64)
-        self.last_steps = 0
-
-    def run(self, idx, n_epochs, max_steps, grad_tol):
-        ep_loss = np.zeros(n_epochs)
-        ep_seen = np.zeros(n_epochs, dtype=np.int64)
-        ep_pen, ep_weight = np.zeros(n_epochs), np.zeros(n_epochs)
-        status, steps, _, _, gnorm = self.ref._train(
-            self.X, self.y, self.sw, idx, n_epochs, 0, self.batch, np.full(n_epochs, float(self.lr)),
-            max_steps, -1, grad_tol, self.state, self.step_count, ep_loss, ep_pen, ep_weight, ep_seen)
-        self.last_steps = steps
-        epochs = int(np.count_nonzero(ep_seen))      # epochs begun
-        return status, steps, epochs, gnorm, ep_loss, ep_seen
-
-    def replay(self, idx, n_epochs):
-        self.ref.reset_prev(self.state, self.step_count)
-        saved = self.last_steps
-        self.run(idx, n_epochs, -1, 0.0)
-        self.last_steps = saved
-
-    def full_grad_norm(self):
-        _, grad = self.ref._loss_and_grad(self.X, self.y)
-        return reference.grad_norm(grad)
-
-    def previous(self):
-        return self.ref.prev.copy()
+    trainer = Trainer(model, optimizer, loss, lr=lr, momentum=momentum, nesterov=nesterov, beta1=beta1,
+                      beta2=beta2, eps=eps, weight_decay=weight_decay, l2=l2, huber_delta=huber_delta,
+                      batch_size=batch_size, shuffle=shuffle, seed=seed, lr_schedule=lr_schedule,
+                      validation_data=validation_data, validation_fraction=validation_fraction,
+                      early_stopping=early_stopping, patience=patience, min_delta=min_delta,
+                      restore_best_weights=restore_best_weights, callbacks=callbacks, progress=progress,
+                      backend=backend)
+    result = trainer.fit(X, y, epochs, sample_weight=sample_weight, max_steps=max_steps, grad_tol=grad_tol)
+    seen = result.samples_per_second * result.seconds
+    result.seconds = time.perf_counter() - start_time
+    result.samples_per_second = seen / result.seconds if result.seconds > 0 else float("inf")
+    return result

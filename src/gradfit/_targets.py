@@ -1,0 +1,119 @@
+"""Targets by loss (class ids to one-hot rows, checks of ranges), sample
+weights, and the seeded validation split (stratified for classification)."""
+import numpy as np
+
+from ._validate import as_float_array, check_finite, check_y
+
+CLASSIFICATION = ("cross_entropy", "binary_cross_entropy")
+
+
+def check_loss_fits_model(loss, model):
+    """Cross-entropy losses take logits: the output layer must be identity."""
+    if loss in CLASSIFICATION and model.activations[-1] != "identity":
+        raise ValueError(
+            f"loss: {loss!r} takes logits (the softmax / sigmoid is part of the loss), so the model's "
+            f"output_activation must be 'identity', got {model.activations[-1]!r}")
+    if loss == "binary_cross_entropy" and model.n_outputs != 1:
+        raise ValueError(f"loss: 'binary_cross_entropy' needs a model with one output, got "
+                         f"{model.n_outputs} outputs (use 'cross_entropy' for several classes)")
+    if loss == "cross_entropy" and model.n_outputs < 2:
+        raise ValueError("loss: 'cross_entropy' needs a model with one output per class (at least 2), got 1 "
+                         "output (use 'binary_cross_entropy' for two classes with one output)")
+
+
+def check_targets(y, n_samples, model, loss, argument="y"):
+    """y as the (N, n_outputs) array of the model's dtype that the C core
+    takes. For cross_entropy, int class ids (N,) become one-hot rows; rows
+    of probabilities (N, K) are taken as they are (non-negative). For
+    binary_cross_entropy, y holds 0/1 labels or probabilities in [0, 1]."""
+    dtype, n_out = model.dtype, model.n_outputs
+    if loss == "cross_entropy":
+        a = np.asarray(y) if not hasattr(y, "columns") else None
+        if a is not None and a.ndim == 1:
+            return one_hot(a, n_samples, n_out, dtype, argument)
+        t = check_y(y, n_samples, n_out, dtype, argument)
+        if (t < 0).any():
+            raise ValueError(f"{argument}: expected one-hot or probability rows (values >= 0), "
+                             f"got a minimum of {t.min():g}")
+        return t
+    t = check_y(y, n_samples, n_out, dtype, argument)
+    if loss == "binary_cross_entropy" and ((t < 0) | (t > 1)).any():
+        bad = t[(t < 0) | (t > 1)][0]
+        raise ValueError(f"{argument}: expected labels 0/1 or probabilities in [0, 1] for "
+                         f"binary_cross_entropy, got {bad:g}")
+    return t
+
+
+def class_ids(y, argument="y"):
+    """Integer class ids from an int array (or integer-valued floats)."""
+    a = np.asarray(y)
+    if a.dtype.kind in "iub":
+        return a.astype(np.int64)
+    if a.dtype.kind == "f":
+        check_finite(a, argument)
+        if np.array_equal(a, np.round(a)):
+            return a.astype(np.int64)
+    raise ValueError(f"{argument}: expected integer class ids, got values of dtype {a.dtype} "
+                     f"such as {a.flat[0]!r}" if a.size else f"{argument}: expected class ids, got none")
+
+
+def one_hot(y, n_samples, n_classes, dtype, argument="y"):
+    ids = class_ids(y, argument)
+    if ids.shape != (n_samples,):
+        raise ValueError(f"{argument}: expected {n_samples} class ids to match X, got shape {ids.shape}")
+    if ids.size and (ids.min() < 0 or ids.max() >= n_classes):
+        bad = ids[(ids < 0) | (ids >= n_classes)][0]
+        raise ValueError(f"{argument}: expected class ids in [0, {n_classes}) (one per model output), got {bad}")
+    out = np.zeros((n_samples, n_classes), dtype=dtype)
+    out[np.arange(n_samples), ids] = 1
+    return out
+
+
+def check_sample_weight(sample_weight, n_samples, dtype, argument="sample_weight"):
+    """None, or (N,) finite non-negative weights, not all zero."""
+    if sample_weight is None:
+        return None
+    w = as_float_array(sample_weight, argument, dtype)
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w.reshape(-1)
+    if w.shape != (n_samples,):
+        raise ValueError(f"{argument}: expected shape ({n_samples},) to match X, got shape {w.shape}")
+    check_finite(w, argument)
+    if (w < 0).any():
+        raise ValueError(f"{argument}: expected weights >= 0, got {w.min():g}")
+    if not (w > 0).any():
+        raise ValueError(f"{argument}: expected at least one weight > 0, got all zeros")
+    return w
+
+
+def labels_of(t, loss):
+    """Class labels of target rows, for stratifying and accuracy (None for regression)."""
+    if loss == "cross_entropy":
+        return np.argmax(t, axis=1)
+    if loss == "binary_cross_entropy":
+        return (t[:, 0] >= 0.5).astype(np.int64)
+    return None
+
+
+def validation_split(n_samples, fraction, rng, labels=None):
+    """(train_rows, validation_rows): a seeded split holding out `fraction`
+    of the rows, per class when labels are given (stratified). Both parts
+    keep the original order of rows."""
+    if labels is None:
+        groups = [np.arange(n_samples)]
+    else:
+        groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    held = []
+    for rows in groups:
+        k = int(round(fraction * rows.size))
+        if k:
+            held.append(rng.permutation(rows)[:k])
+    val = np.sort(np.concatenate(held)) if held else np.empty(0, dtype=np.int64)
+    if val.size == 0:
+        raise ValueError(f"validation_fraction: {fraction:g} of {n_samples} samples leaves no validation "
+                         f"sample; use a larger fraction or pass validation_data")
+    if val.size >= n_samples:
+        raise ValueError(f"validation_fraction: {fraction:g} of {n_samples} samples leaves no training sample")
+    mask = np.ones(n_samples, dtype=bool)
+    mask[val] = False
+    return np.flatnonzero(mask), val
