@@ -6,12 +6,13 @@ minibatch SGD, with the whole training loop in C.
     result = gf.train(model, X, y, lr=0.05, batch_size=32, epochs=10, seed=0)
     print(result)
 """
-from . import reference
+from . import callbacks, reference, schedules
 from .config import config, show_config, simd
 from .model import MLP
+from .optimizers import SGD, Adam, AdamW
 from .result import TrainResult
-from .training import DivergenceWarning, train
+from .training import DivergenceWarning, Trainer, train
 
 __version__ = "0.1.0"
-__all__ = ["MLP", "train", "TrainResult", "DivergenceWarning", "reference", "config", "show_config", "simd",
-           "__version__"]
+__all__ = ["MLP", "train", "Trainer", "TrainResult", "DivergenceWarning", "SGD", "Adam", "AdamW", "schedules",
+           "callbacks", "reference", "config", "show_config", "simd", "__version__"]

@@ -6,6 +6,8 @@ STOP_REASONS = {
     "max_steps": "reached max_steps",
     "grad_tol": "gradient norm fell below grad_tol",
     "diverged": "loss became NaN/inf",
+    "early_stopping": "early stopping: no improvement for `patience` epochs",
+    "callback": "a callback asked to stop",
 }
 
 
@@ -47,7 +49,8 @@ class TrainResult:
     restored : str or None
         After a divergence, which parameters the model was given back (the
         best of: the values before the last update, the start of the epoch
-        that diverged, the values the call started from); None otherwise.
+        that diverged, the values the call started from); after early
+        stopping with restore_best_weights, the best epoch; None otherwise.
     """
 
     history: dict = field(default_factory=lambda: {"loss": []})

@@ -1,0 +1,371 @@
+"""The Trainer and train()'s training features: classification, optimizers
+through the public API, L2, schedules, validation and early stopping,
+callbacks and progress, resumable training, evaluation."""
+import io
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import gradfit as gf
+import gradfit.training as training
+from gradfit import schedules
+
+
+def regression_data(n=400, seed=0, noise=0.1):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1] * X[:, 2] + noise * rng.normal(size=n)
+    return X, y
+
+
+# -- acceptance 3: real problems ------------------------------------------------
+
+def test_digits_with_adam_and_cross_entropy_reaches_95_percent():
+    datasets = pytest.importorskip("sklearn.datasets")
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    X, y = datasets.load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = model_selection.train_test_split(X / 16.0, y, test_size=0.25, random_state=0, stratify=y)
+    m = gf.MLP([64, 64, 10], activation="relu", seed=0)
+    r = gf.train(m, Xtr, ytr, loss="cross_entropy", optimizer="adam", lr=1e-3, batch_size=32, epochs=40, seed=0)
+    assert r.epochs == 40 and r.stop_reason == "epochs"
+    accuracy = float(np.mean(m.predict_class(Xte) == yte))
+    assert accuracy >= 0.95, accuracy
+    assert m.evaluate(Xte, yte, loss="cross_entropy", metrics=["accuracy"])["accuracy"] == accuracy
+    p = m.predict_proba(Xte)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+    assert np.array_equal(np.argmax(p, axis=1), m.predict_class(Xte))
+
+
+def test_xor_with_a_2_4_1_net():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([0, 1, 1, 0], dtype=float)
+    m = gf.MLP([2, 4, 1], activation="tanh", seed=0)
+    r = gf.train(m, X, y, optimizer="adam", lr=0.05, batch_size=None, epochs=2000)
+    assert r.final_loss < 1e-3
+    np.testing.assert_allclose(m.predict(X)[:, 0], y, atol=0.05)
+
+
+def test_binary_cross_entropy_learns_a_linear_boundary():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 2))
+    y = (X[:, 0] - 2 * X[:, 1] > 0).astype(int)
+    m = gf.MLP([2, 1], seed=0)
+    gf.train(m, X, y, loss="binary_cross_entropy", optimizer="adam", lr=0.05, epochs=30, seed=0)
+    assert np.mean(m.predict_class(X) == y) > 0.97
+    p = m.predict_proba(X)[:, 0]
+    assert np.array_equal(p > 0.5, m.predict(X)[:, 0] > 0)
+
+
+# -- optimizers through the public API -------------------------------------------
+
+@pytest.mark.parametrize("optimizer", [gf.SGD(lr=0.05, momentum=0.9), gf.SGD(lr=0.05, momentum=0.9, nesterov=True),
+                                       gf.Adam(lr=0.01), gf.AdamW(lr=0.01, weight_decay=0.1)], ids=repr)
+@pytest.mark.parametrize("loss", ["mse", "huber", "mae"])
+def test_every_optimizer_backends_agree_through_train(optimizer, loss):
+    X, y = regression_data(120)
+    sw = np.random.default_rng(3).uniform(0.5, 2.0, size=120)
+    results = {}
+    for backend in ("c", "numpy"):
+        m = gf.MLP([3, 8, 1], activation="tanh", seed=1)
+        r = gf.train(m, X, y, optimizer=optimizer, loss=loss, epochs=5, batch_size=16, seed=2, l2=1e-3,
+                     sample_weight=sw, backend=backend)
+        results[backend] = (m.params.copy(), r.history)
+    (pc, hc), (pn, hn) = results["c"], results["numpy"]
+    assert np.linalg.norm(pc - pn) <= 1e-10 * np.linalg.norm(pn)
+    np.testing.assert_allclose(hc["loss"], hn["loss"], rtol=1e-10)
+    np.testing.assert_allclose(hc["penalty"], hn["penalty"], rtol=1e-10)
+
+
+def test_optimizer_names_and_objects_are_the_same():
+    X, y = regression_data(100)
+    m1, m2 = gf.MLP([3, 5, 1], seed=0), gf.MLP([3, 5, 1], seed=0)
+    gf.train(m1, X, y, optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, epochs=3, seed=0)
+    gf.train(m2, X, y, optimizer=gf.SGD(lr=0.05, momentum=0.9, nesterov=True), epochs=3, seed=0)
+    assert np.array_equal(m1.params, m2.params)
+    assert repr(gf.Adam()) == "Adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08)"
+
+
+# -- L2 ------------------------------------------------------------------------
+
+def test_larger_l2_gives_a_smaller_weight_norm():
+    X, y = regression_data(300)
+    norms = []
+    for l2 in (0.0, 1e-3, 1e-2, 1e-1):
+        m = gf.MLP([3, 16, 1], activation="tanh", seed=0)
+        r = gf.train(m, X, y, optimizer="adam", lr=0.01, l2=l2, epochs=30, seed=0)
+        norms.append(math.sqrt(sum(float(np.sum(W ** 2)) for W in m.weights)))
+        assert ("penalty" in r.history) == (l2 > 0)
+    assert norms == sorted(norms, reverse=True), norms
+    assert norms[-1] < 0.5 * norms[0]
+
+
+def test_history_reports_the_penalty_apart_from_the_data_loss():
+    X, y = regression_data(64)
+    m = gf.MLP([3, 4, 1], seed=0)
+    W_sq = sum(float(np.sum(W ** 2)) for W in m.weights)
+    r = gf.train(m, X, y, lr=1e-9, l2=0.5, batch_size=None, epochs=1)
+    # one full-batch step at the initial params: the penalty is l2/2 * sum W^2 over weights only
+    assert r.history["penalty"][0] == pytest.approx(0.25 * W_sq, rel=1e-12)
+
+
+# -- schedules -------------------------------------------------------------------
+
+@pytest.mark.parametrize("schedule,expected", [
+    (schedules.Constant(), [0.1] * 6),
+    (schedules.Step(every=2, factor=0.5), [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]),
+    (schedules.Exponential(gamma=0.9), [0.1 * 0.9 ** e for e in range(6)]),
+    (schedules.InverseScaling(power_t=0.5), [0.1 / math.sqrt(e + 1) for e in range(6)]),
+    (schedules.Cosine(epochs=6, warmup=2, min_lr=0.01),
+     [0.05, 0.1] + [0.01 + 0.09 * (1 + math.cos(math.pi * k / 4)) / 2 for k in range(4)]),
+    (lambda epoch: 0.1 / (1 + epoch), [0.1 / (1 + e) for e in range(6)]),
+], ids=["constant", "step", "exponential", "inverse", "cosine", "callable"])
+def test_each_schedule_gives_its_documented_lr_per_epoch(schedule, expected):
+    X, y = regression_data(50)
+    m = gf.MLP([3, 1], seed=0)
+    r = gf.train(m, X, y, lr=0.1, lr_schedule=schedule, epochs=6, seed=0)
+    np.testing.assert_allclose(r.history["lr"], expected, rtol=1e-15)
+
+
+def test_schedule_lr_is_the_lr_used():
+    X, y = regression_data(40)
+    m1, m2 = gf.MLP([3, 1], seed=0), gf.MLP([3, 1], seed=0)
+    gf.train(m1, X, y, lr=0.1, lr_schedule=schedules.Step(every=1, factor=0.5), epochs=2, batch_size=None)
+    gf.train(m2, X, y, lr=0.1, epochs=1, batch_size=None)
+    gf.train(m2, X, y, lr=0.05, epochs=1, batch_size=None)
+    assert np.array_equal(m1.params, m2.params)
+
+
+def test_reduce_on_plateau_cuts_the_lr_after_patience_epochs():
+    X, y = regression_data(200, noise=1.0)
+    m = gf.MLP([3, 8, 1], seed=0)
+    sched = schedules.ReduceOnPlateau(patience=2, factor=0.5)
+    r = gf.train(m, X, y, lr=0.2, lr_schedule=sched, epochs=40, seed=0)
+    lrs, losses = r.history["lr"], r.history["loss"]
+    assert lrs[0] == 0.2 and min(lrs) < 0.2
+    for e in range(1, len(lrs)):                      # a cut follows `patience` epochs without a new best
+        if lrs[e] < lrs[e - 1]:
+            assert min(losses[:e - 1]) <= min(losses[e - 2:e]), (e, losses[:e])
+
+
+# -- validation and early stopping ------------------------------------------------
+
+def test_early_stopping_restores_the_best_validation_weights():
+    # a noisy problem and a net that overfits it
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(60, 1))
+    y = np.sin(3 * X[:, 0]) + 0.5 * rng.normal(size=60)
+    Xv = rng.uniform(-1, 1, size=(300, 1))
+    yv = np.sin(3 * Xv[:, 0]) + 0.5 * rng.normal(size=300)
+    m = gf.MLP([1, 64, 64, 1], activation="tanh", seed=0)
+    trainer = gf.Trainer(m, "adam", lr=0.01, batch_size=8, seed=0, validation_data=(Xv, yv),
+                         early_stopping=True, patience=10)
+    r = trainer.fit(X, y, epochs=1000)
+    assert r.stop_reason == "early_stopping"
+    h = r.history
+    best = int(np.argmin(h["val_loss"]))
+    assert r.epochs == best + 1 + 10 < 1000            # patience epochs after the best, then stop
+    assert min(h["val_loss"][best + 1:]) >= h["val_loss"][best]
+    assert m.loss(Xv, yv) == pytest.approx(h["val_loss"][best], rel=1e-12)
+    assert r.restored.startswith(f"the best epoch, {best + 1}")
+    assert "stopped: early stopping: no improvement for `patience` epochs; parameters restored to the best epoch" in str(r)
+
+
+def test_validation_fraction_is_seeded_and_stratified():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = np.r_[np.zeros(150, int), np.ones(50, int)]
+    held = {}
+    for _ in range(2):
+        m = gf.MLP([2, 2], seed=0)
+        r = gf.train(m, X, y, loss="cross_entropy", lr=0.1, epochs=2, seed=4, validation_fraction=0.2)
+        held.setdefault("runs", []).append((m.params.copy(), r.history["val_loss"], r.n_samples))
+    (p1, v1, n1), (p2, v2, n2) = held["runs"]
+    assert n1 == n2 == 160 and np.array_equal(p1, p2) and v1 == v2
+    rows, val = gf.training.validation_split(200, 0.2, np.random.default_rng(1), y)
+    assert len(val) == 40 and np.sum(y[val] == 1) == 10 and np.sum(y[val] == 0) == 30
+    assert "val_accuracy" in r.history and len(r.history["val_accuracy"]) == 2
+
+
+# -- resumable training ---------------------------------------------------------
+
+@pytest.mark.parametrize("optimizer", [gf.SGD(lr=0.05, momentum=0.9), gf.Adam(lr=0.01)], ids=repr)
+@pytest.mark.parametrize("backend", ["c", "numpy"])
+def test_ten_partial_fits_equal_one_fit_of_ten_epochs(optimizer, backend):
+    X, y = regression_data(250)
+    m1, m2 = gf.MLP([3, 16, 1], activation="tanh", seed=0), gf.MLP([3, 16, 1], activation="tanh", seed=0)
+    t1 = gf.Trainer(m1, optimizer, lr_schedule=schedules.Exponential(0.9), batch_size=16, seed=5, backend=backend)
+    t2 = gf.Trainer(m2, optimizer, lr_schedule=schedules.Exponential(0.9), batch_size=16, seed=5, backend=backend)
+    for _ in range(10):
+        r1 = t1.partial_fit(X, y)
+    r2 = t2.fit(X, y, epochs=10)
+    assert np.array_equal(m1.params, m2.params)
+    assert np.array_equal(t1.state, t2.state) and t1.step == t2.step == 10 * 16
+    assert r1.history == r2.history and len(r1.history["loss"]) == 10
+    assert t1.epoch == t2.epoch == 10
+
+
+def test_any_split_of_long_epochs_into_calls_gives_the_same_run(monkeypatch):
+    X, y = regression_data(300)
+    runs = []
+    for work in (1 << 40, 5000, 700):                   # one call per chunk, and mid-epoch pauses
+        monkeypatch.setattr(training, "WORK_PER_CALL", work)
+        m = gf.MLP([3, 8, 1], activation="tanh", seed=0)
+        r = gf.train(m, X, y, optimizer="adam", lr=0.01, batch_size=7, epochs=4, seed=3)
+        runs.append((m.params.copy(), r.history["loss"], r.steps))
+    for other in runs[1:]:
+        assert np.array_equal(runs[0][0], other[0]) and runs[0][1] == other[1] and runs[0][2] == other[2]
+
+
+# -- callbacks and progress ------------------------------------------------------
+
+def test_a_callback_that_stops_at_epoch_3_stops_at_epoch_3():
+    X, y = regression_data(100)
+    seen = []
+
+    def stop_at_3(info):
+        seen.append((info.epoch, info.loss, info.lr))
+        return info.epoch == 3
+
+    r = gf.train(gf.MLP([3, 4, 1], seed=0), X, y, lr=0.05, epochs=50, callbacks=[stop_at_3], seed=0)
+    assert r.epochs == 3 and r.stop_reason == "callback"
+    assert [e for e, _, _ in seen] == [1, 2, 3]
+    assert [loss for _, loss, _ in seen] == r.history["loss"]
+
+
+def test_info_stop_from_a_callback_object():
+    class StopWhenGood:
+        def on_epoch_end(self, info):
+            if info.loss < 0.3:
+                info.stop()
+
+    X, y = regression_data(200)
+    r = gf.train(gf.MLP([3, 8, 1], activation="tanh", seed=0), X, y, optimizer="adam", lr=0.01, epochs=500,
+                 callbacks=[StopWhenGood()], seed=0)
+    assert r.stop_reason == "callback" and r.history["loss"][-1] < 0.3 <= r.history["loss"][-2]
+
+
+def test_on_progress_is_called_many_times_within_one_long_epoch():
+    rng = np.random.default_rng(0)
+    N = 1_000_000
+    X = rng.normal(size=(N, 10)).astype(np.float32)
+    y = X[:, 0] * X[:, 1]
+    m = gf.MLP([10, 64, 64, 1], activation="relu", dtype="float32", seed=0)
+
+    class Count:
+        calls, fractions = 0, []
+
+        def on_progress(self, info):
+            Count.calls += 1
+            Count.fractions.append(info.epoch_fraction)
+
+    r = gf.train(m, X, y, lr=0.01, batch_size=64, epochs=1, callbacks=[Count()], seed=0)
+    # the work of one C call is bounded by WORK_PER_CALL multiply-adds: count the calls against the work done
+    per_call = training.WORK_PER_CALL // (64 * m.n_params)
+    assert r.steps == N // 64 and r.epochs == 1
+    assert Count.calls == -(-r.steps // per_call) - 1 >= 10      # after every call but the last
+    assert Count.fractions == sorted(Count.fractions) and 0 < Count.fractions[0] < Count.fractions[-1] < 1
+
+
+def test_progress_without_tqdm_prints_a_line_per_epoch(monkeypatch):
+    X, y = regression_data(100)
+    out = io.StringIO()
+    bar = gf.callbacks.ProgressBar(file=out, use_tqdm=False)
+    gf.train(gf.MLP([3, 1], seed=0), X, y, lr=0.01, epochs=3, callbacks=[bar], seed=0,
+             validation_data=(X[:10], y[:10]))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("epoch 1/3  loss") and "val_loss" in lines[0]
+
+
+def test_progress_true_with_tqdm():
+    pytest.importorskip("tqdm")
+    X, y = regression_data(100)
+    r = gf.train(gf.MLP([3, 1], seed=0), X, y, lr=0.01, epochs=3, progress=True, seed=0)
+    assert r.epochs == 3
+
+
+# -- evaluation and summary ---------------------------------------------------------
+
+def test_evaluate_metrics_by_hand():
+    m = gf.MLP([1, 1], weights=[[[2.0]]], biases=[[1.0]])
+    X = np.array([[0.0], [1.0], [2.0]])
+    y = np.array([1.5, 2.5, 5.0])            # predictions 1, 3, 5
+    out = m.evaluate(X, y, metrics=["r2", "mae"])
+    assert out["loss"] == pytest.approx((0.25 + 0.25 + 0) / 3)
+    assert out["mae"] == pytest.approx(1 / 3)
+    ss_tot = np.sum((y - y.mean()) ** 2)
+    assert out["r2"] == pytest.approx(1 - 0.5 / ss_tot)
+
+
+def test_summary_lists_layers_and_counts():
+    text = gf.MLP([64, 128, 10]).summary()
+    assert "64 -> 128" in text and "8,192" in text and "1,280" in text and "9,610 parameters" in text
+
+
+# -- acceptance 7: unsupported combinations ---------------------------------------
+
+@pytest.mark.parametrize("make_model,kwargs,y,match", [
+    (lambda: gf.MLP([2, 3], output_activation="sigmoid"), dict(loss="cross_entropy"), [0, 1, 2, 0],
+     r"^loss: 'cross_entropy' takes logits.*'identity', got 'sigmoid'"),
+    (lambda: gf.MLP([2, 3]), dict(loss="cross_entropy"), [0, 1, 3, 0], r"^y: expected class ids in \[0, 3\).*3"),
+    (lambda: gf.MLP([2, 3]), dict(loss="cross_entropy"), [0, 1, -1, 0], r"^y: expected class ids"),
+    (lambda: gf.MLP([2, 2]), dict(loss="binary_cross_entropy"), [0, 1, 1, 0], r"^loss: 'binary_cross_entropy' needs a model with one output"),
+    (lambda: gf.MLP([2, 1]), dict(loss="binary_cross_entropy"), [0, 2, 1, 0], r"^y: expected labels 0/1"),
+    (lambda: gf.MLP([2, 1]), dict(validation_fraction=0.01), [0, 1, 1, 0], r"^validation_fraction: .* leaves no validation sample"),
+    (lambda: gf.MLP([2, 1]), dict(validation_fraction=1.5), [0, 1, 1, 0], r"^validation_fraction: expected a number in \(0, 1\)"),
+    (lambda: gf.MLP([2, 1]), dict(lr_schedule="cosine"), [0, 1, 1, 0], r"^lr_schedule: expected"),
+    (lambda: gf.MLP([2, 1]), dict(optimizer="sgd", beta1=0.9), [0, 1, 1, 0], r"^beta1: not a setting of optimizer='sgd'"),
+    (lambda: gf.MLP([2, 1]), dict(optimizer=gf.Adam(), lr=0.1), [0, 1, 1, 0], r"^lr: set it on the optimizer object"),
+    (lambda: gf.MLP([2, 1]), dict(momentum=1.0), [0, 1, 1, 0], r"^momentum: expected a number in \[0, 1\)"),
+    (lambda: gf.MLP([2, 1]), dict(nesterov=True), [0, 1, 1, 0], r"^nesterov: expected momentum > 0"),
+    (lambda: gf.MLP([2, 1]), dict(sample_weight=[1, 1, -1, 1]), [0, 1, 1, 0], r"^sample_weight: expected weights >= 0"),
+    (lambda: gf.MLP([2, 1]), dict(sample_weight=[0, 0, 0, 0]), [0, 1, 1, 0], r"^sample_weight: expected at least one weight > 0"),
+    (lambda: gf.MLP([2, 1]), dict(sample_weight=[1, 1]), [0, 1, 1, 0], r"^sample_weight: expected shape \(4,\)"),
+    (lambda: gf.MLP([2, 1]), dict(l2=-1.0), [0, 1, 1, 0], r"^l2: expected a finite number >= 0"),
+    (lambda: gf.MLP([2, 1]), dict(huber_delta=0.0), [0, 1, 1, 0], r"^huber_delta:"),
+    (lambda: gf.MLP([2, 1]), dict(callbacks=[3]), [0, 1, 1, 0], r"^callbacks\[0\]:"),
+    (lambda: gf.MLP([2, 1]), dict(validation_data=([[1.0, 2.0]], [1.0, 2.0])), [0, 1, 1, 0], r"^validation_data\[1\]:"),
+    (lambda: gf.MLP([2, 1]), dict(validation_data=([[1.0]], [1.0])), [0, 1, 1, 0], r"^validation_data\[0\]:"),
+    (lambda: gf.MLP([2, 1]), dict(patience=0, early_stopping=True), [0, 1, 1, 0], r"^patience:"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_unsupported_combinations_raise_and_leave_the_model_unchanged(make_model, kwargs, y, match):
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    try:
+        m = make_model()
+    except ValueError:
+        raise
+    before = m.params.copy()
+    with pytest.raises((ValueError, TypeError), match=match):
+        gf.train(m, X, y, epochs=2, **kwargs)
+    assert np.array_equal(m.params, before)
+
+
+def test_schedule_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"^warmup: expected fewer warm-up epochs than epochs=3, got 3"):
+        schedules.Cosine(epochs=3, warmup=3)
+    with pytest.raises(ValueError, match=r"^factor:"):
+        schedules.Step(every=2, factor=1.5)
+    with pytest.raises(ValueError, match=r"^every:"):
+        schedules.Step(every=0)
+
+
+def test_a_schedule_that_returns_a_bad_lr_is_named():
+    X, y = regression_data(20)
+    m = gf.MLP([3, 1], seed=0)
+    before = m.params.copy()
+    with pytest.raises(ValueError, match=r"^lr_schedule: expected the function to return a positive finite lr"):
+        gf.train(m, X, y, lr_schedule=lambda e: float("nan"), epochs=2)
+    assert np.array_equal(m.params, before)
+
+
+def test_divergence_with_adam_rolls_back_state_with_the_params():
+    X, y = regression_data(200)
+    y = y * 1e3
+    m = gf.MLP([3, 32, 1], activation="relu", seed=0)
+    t = gf.Trainer(m, "sgd", lr=5.0, momentum=0.9, seed=0)
+    with pytest.warns(gf.DivergenceWarning):
+        r = t.fit(X, y, epochs=50)
+    assert r.stop_reason == "diverged"
+    assert np.isfinite(m.params).all() and np.isfinite(t.state).all()
+    assert r.final_loss <= gf.MLP([3, 32, 1], activation="relu", seed=0).loss(X, y)
