@@ -369,3 +369,30 @@ def test_divergence_with_adam_rolls_back_state_with_the_params():
     assert r.stop_reason == "diverged"
     assert np.isfinite(m.params).all() and np.isfinite(t.state).all()
     assert r.final_loss <= gf.MLP([3, 32, 1], activation="relu", seed=0).loss(X, y)
+
+
+def test_a_stop_from_on_progress_is_resumed_mid_epoch_exactly(monkeypatch):
+    """A callback that stops mid-epoch leaves the Trainer inside that epoch; the
+    next fit finishes it (it counts as one of the epochs asked for), and the
+    whole run equals one that was never stopped, bit for bit."""
+    monkeypatch.setattr(training, "WORK_PER_CALL", 3000)        # several C calls per epoch
+    X, y = regression_data(300)
+
+    class StopOnce:
+        done = False
+
+        def on_progress(self, info):
+            if not StopOnce.done and info.epoch == 1 and info.epoch_fraction > 0.3:
+                StopOnce.done = True
+                return True
+
+    m1, m2 = gf.MLP([3, 8, 1], activation="tanh", seed=0), gf.MLP([3, 8, 1], activation="tanh", seed=0)
+    t1 = gf.Trainer(m1, "adam", lr=0.01, batch_size=8, seed=1, callbacks=[StopOnce()])
+    r = t1.fit(X, y, epochs=3)
+    assert r.stop_reason == "callback" and t1.epoch == 1 and r.epochs == 1
+    t1.fit(X, y, epochs=2)                       # finishes epoch 2, then runs epoch 3
+    t2 = gf.Trainer(m2, "adam", lr=0.01, batch_size=8, seed=1)
+    t2.fit(X, y, epochs=3)
+    assert t1.epoch == t2.epoch == 3 and t1.step == t2.step
+    assert np.array_equal(m1.params, m2.params) and np.array_equal(t1.state, t2.state)
+    assert t1.history["loss"] == t2.history["loss"]
