@@ -3,7 +3,6 @@ through the public API, L2, schedules, validation and early stopping,
 callbacks and progress, resumable training, evaluation."""
 import io
 import math
-import warnings
 
 import numpy as np
 import pytest

@@ -190,6 +190,16 @@ def check_positive(value, argument, allow_none=False):
     return value
 
 
+def check_non_negative(value, argument):
+    """A finite real number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument}: expected a finite number >= 0, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{argument}: expected a finite number >= 0, got {value!r}")
+    return value
+
+
 def check_dtype(dtype, argument="dtype"):
     try:
         dt = np.dtype(dtype)

@@ -3,10 +3,10 @@ import threading
 
 import numpy as np
 
-from . import _core, reference
+from . import _core
 from ._layout import layer_views
 from ._names import ACTIVATIONS, LOSSES, lookup
-from ._validate import as_float_array, check_dtype, check_X, check_y
+from ._validate import as_float_array, check_dtype, check_X
 
 INITS = ("glorot", "he", "zeros")
 

@@ -16,10 +16,9 @@ epoch's learning rate:
     AdamW(..., weight_decay=wd)   W -= lr * wd * W on the weights (not the
                             biases), then the Adam step (decoupled decay)
 """
-import math
 import numbers
 
-from ._validate import check_positive
+from ._validate import check_non_negative, check_positive
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "as_optimizer"]
 
@@ -31,15 +30,6 @@ def _unit_interval(value, argument):
     value = float(value)
     if not (0.0 <= value < 1.0):
         raise ValueError(f"{argument}: expected a number in [0, 1), got {value!r}")
-    return value
-
-
-def _non_negative(value, argument):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{argument}: expected a finite number >= 0, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{argument}: expected a finite number >= 0, got {value!r}")
     return value
 
 
@@ -125,7 +115,7 @@ class AdamW(Adam):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
         super().__init__(lr, beta1, beta2, eps)
-        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+        self.weight_decay = check_non_negative(weight_decay, "weight_decay")
 
     def hyper(self):
         return dict(super().hyper(), weight_decay=self.weight_decay)

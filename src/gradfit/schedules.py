@@ -15,7 +15,7 @@ of every epoch is recorded in ``history["lr"]``.
 import math
 import numbers
 
-from ._validate import check_int, check_positive
+from ._validate import check_int, check_non_negative, check_positive
 
 __all__ = ["Schedule", "Constant", "Step", "Exponential", "InverseScaling", "Cosine", "ReduceOnPlateau",
            "as_schedule"]
@@ -146,10 +146,7 @@ class Cosine(Schedule):
         self.warmup = check_int(warmup, "warmup", 0)
         if self.warmup >= self.epochs:
             raise ValueError(f"warmup: expected fewer warm-up epochs than epochs={self.epochs}, got {self.warmup}")
-        if isinstance(min_lr, bool) or not isinstance(min_lr, numbers.Real) or not (
-                math.isfinite(min_lr) and min_lr >= 0):
-            raise ValueError(f"min_lr: expected a finite number >= 0, got {min_lr!r}")
-        self.min_lr = float(min_lr)
+        self.min_lr = check_non_negative(min_lr, "min_lr")
 
     def lr(self, epoch, base_lr):
         if epoch < self.warmup:
@@ -181,11 +178,8 @@ class ReduceOnPlateau(Schedule):
     def __init__(self, patience=10, factor=0.1, min_delta=0.0, min_lr=0.0):
         self.patience = check_int(patience, "patience", 1)
         self.factor = _fraction(factor, "factor")
-        for name, value in (("min_delta", min_delta), ("min_lr", min_lr)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
-                    math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-        self.min_delta, self.min_lr = float(min_delta), float(min_lr)
+        self.min_delta = check_non_negative(min_delta, "min_delta")
+        self.min_lr = check_non_negative(min_lr, "min_lr")
         self.set_state({})
 
     def lr(self, epoch, base_lr):

@@ -7,7 +7,6 @@ each epoch's shuffle order, and does the per-epoch work: history, validation,
 schedules, early stopping, callbacks. The minibatch loop itself runs in C
 with the GIL released (or in gradfit.reference for backend="numpy").
 """
-import math
 import time
 import warnings
 
@@ -17,7 +16,7 @@ from . import _core, reference
 from ._names import BACKENDS, LOSSES, OPTIMIZERS, lookup
 from ._targets import (CLASSIFICATION, check_loss_fits_model, check_sample_weight, check_targets,
                        labels_of, validation_split)
-from ._validate import check_int, check_positive, check_X
+from ._validate import check_int, check_non_negative, check_positive, check_X
 from .callbacks import ProgressBar, TrainInfo, as_callbacks
 from .model import CHUNK_ROWS, MLP
 from .optimizers import as_optimizer
@@ -38,15 +37,6 @@ class DivergenceWarning(RuntimeWarning):
     last update, the start of the epoch in which the loss overflowed and the
     values the call started from (by their loss over all the data); the
     warning and ``TrainResult.restored`` say which."""
-
-
-def _non_negative(value, argument):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{argument}: expected a finite number >= 0, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{argument}: expected a finite number >= 0, got {value!r}")
-    return value
 
 
 class Trainer:
@@ -139,7 +129,7 @@ class Trainer:
         self.optimizer = as_optimizer(optimizer, lr, momentum=momentum, nesterov=nesterov, beta1=beta1,
                                       beta2=beta2, eps=eps, weight_decay=weight_decay)
         self.backend = lookup(dict.fromkeys(BACKENDS), backend, "backend")
-        self.l2 = _non_negative(l2, "l2")
+        self.l2 = check_non_negative(l2, "l2")
         self.huber_delta = check_positive(huber_delta, "huber_delta")
         self.batch_size = check_int(batch_size, "batch_size", 1, allow_none=True)
         if not isinstance(shuffle, (bool, np.bool_)):
@@ -162,7 +152,7 @@ class Trainer:
             raise TypeError(f"early_stopping: expected True or False, got {early_stopping!r}")
         self.early_stopping = bool(early_stopping)
         self.patience = check_int(patience, "patience", 1)
-        self.min_delta = _non_negative(min_delta, "min_delta")
+        self.min_delta = check_non_negative(min_delta, "min_delta")
         self.restore_best_weights = bool(restore_best_weights)
         self.callbacks = as_callbacks(callbacks)
         self.progress = bool(progress)
