@@ -64,3 +64,22 @@ def test_train_raises_keyboard_interrupt_with_the_partial_result(monkeypatch):
     gf.train(m2, X, y, lr=0.05, batch_size=8, epochs=50, seed=0, max_steps=r.steps)
     assert np.array_equal(m.params, m2.params)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # the handler is put back
+
+
+def test_predict_works_in_bounded_calls_and_gives_the_same_numbers(monkeypatch):
+    """predict() splits large inputs into C calls of ~0.1 s of work, so that
+    Ctrl-C is seen between them; the split changes no number."""
+    import gradfit.model as model_module
+    m = gf.MLP([5, 64, 64, 2], activation="tanh", seed=0)
+    X = np.random.default_rng(0).normal(size=(30_000, 5))
+    whole = m.predict(X)
+    calls, real = [], model_module._core.predict
+
+    def counting(*args):
+        calls.append(args[3].shape[0])
+        return real(*args)
+
+    monkeypatch.setattr(model_module._core, "predict", counting)
+    monkeypatch.setattr(model_module, "PREDICT_WORK_PER_CALL", 5000 * m.n_params)
+    np.testing.assert_array_equal(m.predict(X), whole)
+    assert calls == [5000] * 6
