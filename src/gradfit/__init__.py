@@ -8,6 +8,7 @@ minibatch SGD, with the whole training loop in C.
 """
 from . import callbacks, reference, schedules
 from .config import config, show_config, simd
+from .io import load, load_trainer
 from .model import MLP
 from .optimizers import SGD, Adam, AdamW
 from .result import TrainResult
@@ -15,4 +16,5 @@ from .training import DivergenceWarning, Trainer, train
 
 __version__ = "0.1.0"
 __all__ = ["MLP", "train", "Trainer", "TrainResult", "DivergenceWarning", "SGD", "Adam", "AdamW", "schedules",
-           "callbacks", "reference", "config", "show_config", "simd", "__version__"]
+           "callbacks", "reference", "config", "show_config", "simd", "load", "load_trainer",
+           "__version__"]
