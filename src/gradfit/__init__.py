@@ -9,6 +9,7 @@ minibatch SGD, with the whole training loop in C.
 from . import callbacks, datasets, reference, schedules
 from .config import config, show_config, simd
 from .explain import explain_step
+from .io import load, load_trainer
 from .model import MLP
 from .optimizers import SGD, Adam, AdamW
 from .result import TrainResult
@@ -16,8 +17,8 @@ from .training import DivergenceWarning, Trainer, train
 
 __version__ = "0.1.0"
 __all__ = ["MLP", "train", "Trainer", "TrainResult", "DivergenceWarning", "SGD", "Adam", "AdamW", "schedules",
-           "callbacks", "reference", "config", "show_config", "simd", "explain_step", "datasets", "plot",
-           "__version__"]
+           "callbacks", "reference", "config", "show_config", "simd", "load", "load_trainer", "explain_step",
+           "datasets", "plot", "__version__"]
 
 
 def __getattr__(name):
