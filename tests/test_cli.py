@@ -155,6 +155,10 @@ def test_bench_runs_the_quick_benchmarks_or_says_how_to_get_them():
     if benchmark_script() is None:
         out = run("bench")
         assert out.returncode == 1 and "benchmarks/run.py --quick" in out.stderr
+    else:                                   # a source tree: options go on to benchmarks/run.py
+        out = run("bench", "--workloads", "W1")
+        assert out.returncode == 0, out.stderr
+        assert "mode: quick" in out.stdout and "W1 linear 1->1" in out.stdout and "W2" not in out.stdout
 
 
 def _one_line_error(out, *fragments):

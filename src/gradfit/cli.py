@@ -149,7 +149,8 @@ def build_parser():
         "bench", help="run the benchmark suite's quick mode (needs a source checkout)",
         description="Run benchmarks/run.py --quick from the source tree this gradfit comes from. The "
                     "benchmarks are not in the wheel: get the source (git clone or the sdist) to run them.")
-    bench.add_argument("args", nargs=argparse.REMAINDER, help="more options for benchmarks/run.py")
+    bench.epilog = ("Options after `bench` go to benchmarks/run.py, e.g. gradfit bench --workloads W1,W2 "
+                    "--quick is always given.")
     return parser
 
 
@@ -262,19 +263,22 @@ def benchmark_script():
     return path if path.is_file() else None
 
 
-def cmd_bench(args):
+def cmd_bench(options):
     script = benchmark_script()
     if script is None:
         print("gradfit bench: the benchmarks are not part of the installed package; get the source "
               "(git clone, or pip download --no-binary :all: gradfit and unpack it) and run "
               "`python benchmarks/run.py --quick` there", file=sys.stderr)
         return 1
-    return subprocess.call([sys.executable, str(script), "--quick", *args.args])
+    return subprocess.call([sys.executable, str(script), "--quick", *options])
 
 
 def main(argv=None):
     parser = build_parser()
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        if argv[:1] == ["bench"] and not {"-h", "--help"} & set(argv[1:]):
+            return cmd_bench(argv[1:])       # the rest is benchmarks/run.py's to parse
         args = parser.parse_args(argv)
         if args.command == "demo":
             from .demo import run
@@ -289,7 +293,7 @@ def main(argv=None):
             from .config import show_config
             show_config()
             return 0
-        commands = {"fit": cmd_fit, "predict": cmd_predict, "explain": cmd_explain, "bench": cmd_bench}
+        commands = {"fit": cmd_fit, "predict": cmd_predict, "explain": cmd_explain}
         if args.command in commands:
             return commands[args.command](args)
     except BrokenPipeError:          # e.g. `gradfit demo | head`: stop quietly

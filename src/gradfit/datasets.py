@@ -203,9 +203,10 @@ def load_npy(path, target=None):
         raise FileNotFoundError(f"path: {name}: no such file") from None
     except (ValueError, OSError) as e:
         raise ValueError(f"path: {name} is not a readable .npy file ({e})") from None
-    if not isinstance(a, np.ndarray) or a.ndim != 2 or a.dtype.kind not in "biuf":
-        raise ValueError(f"path: {name}: expected a 2-D array of numbers, got "
-                         f"{'a file of several arrays' if not isinstance(a, np.ndarray) else f'shape {a.shape} and dtype {a.dtype}'}")
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"path: {name}: expected a 2-D array of numbers, got a file of several arrays")
+    if a.ndim != 2 or a.dtype.kind not in "biuf":
+        raise ValueError(f"path: {name}: expected a 2-D array of numbers, got shape {a.shape} and dtype {a.dtype}")
     a = a.astype(np.float64)
     if not np.isfinite(a).all():
         raise ValueError(f"path: {name}: expected finite numbers, got NaN or inf")

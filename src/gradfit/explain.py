@@ -265,24 +265,23 @@ class StepExplanation:
         params, n = self.model.params, self.X.shape[0]
         for layer, (W, b) in enumerate(zip(self.model.weights, self.model.biases), start=1):
             inputs = self.X if layer == 1 else self.a[layer - 2]
-            in_names = self._x if layer == 1 else self._an[layer - 2]
             for i in range(W.shape[0]):
                 for j in range(W.shape[1]):
                     factors, notes = self._upstream(layer, j)
                     name = self._param_name(layer, "w", i, j)
                     factors = factors + [(f"d{self._zn[layer - 1][j]}/d{name}", inputs[:, i])]
                     k = offset + i * W.shape[1] + j
-                    out.append(self._parameter(name, k, params[k], factors, notes, in_names[i]))
+                    out.append(self._parameter(name, k, params[k], factors, notes))
             offset += W.size
             for j in range(b.size):
                 factors, notes = self._upstream(layer, j)
                 name = self._param_name(layer, "b", None, j)
                 factors = factors + [(f"d{self._zn[layer - 1][j]}/d{name}", np.ones(n))]
-                out.append(self._parameter(name, offset + j, params[offset + j], factors, notes, None))
+                out.append(self._parameter(name, offset + j, params[offset + j], factors, notes))
             offset += b.size
         return out
 
-    def _parameter(self, name, k, value, factors, notes, _input):
+    def _parameter(self, name, k, value, factors, notes):
         terms = np.column_stack([v for _, v in factors])
         return Parameter(name, k, float(value), float(self.gradient[k]), self.lr,
                          [f for f, _ in factors], terms, notes)
