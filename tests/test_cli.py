@@ -201,3 +201,8 @@ def test_predict_bad_inputs(fitted, tmp_path):
     _one_line_error(run("predict", model, str(tmp_path / "cell.csv")), "column 'b'", "got 'four'")
     (tmp_path / "junk.npz").write_text("not a model")
     _one_line_error(run("predict", str(tmp_path / "junk.npz"), os.path.join(tmp, "train.csv")), "junk.npz")
+
+
+def test_demo_plots_into_a_directory_it_cannot_make(tmp_path):
+    (tmp_path / "file").write_text("")
+    _one_line_error(run("demo", "--plots", str(tmp_path / "file" / "img")), "--plots: cannot create the directory")

@@ -287,6 +287,11 @@ def main(argv=None):
                     import matplotlib  # noqa: F401
                 except ImportError:
                     raise UsageError("--plots needs matplotlib: pip install matplotlib") from None
+                try:
+                    os.makedirs(args.plots, exist_ok=True)
+                except OSError as e:
+                    raise UsageError(f"--plots: cannot create the directory {args.plots} "
+                                     f"({e.strerror or e})") from None
             run(plots=args.plots)
             return 0
         if args.command == "config":
