@@ -502,8 +502,8 @@ def _check_architecture(meta: dict[str, Any]) -> tuple[list[int], list[str], np.
         raise _Bad(f"metadata: model.dtype: expected 'float32' or 'float64', got {_short(dtype_name)}")
     n_params = sum((i + 1) * o for i, o in zip(sizes[:-1], sizes[1:]))
     if n_params > MAX_PARAMS:
-        raise _Bad(f"metadata: the layer sizes give {n_params:.3g} parameters, more than gradfit's limit "
-                   f"of {MAX_PARAMS:.3g}")
+        raise _Bad(f"metadata: the layer sizes give {n_params} parameters, more than gradfit's limit "
+                   f"of {MAX_PARAMS} (2**40)")
     return sizes, acts, np.dtype(dtype_name), n_params
 
 
