@@ -247,6 +247,37 @@ class MLP:
         other.init, other.seed = self.init, self.seed
         return other
 
+    # -- files and other frameworks (gradfit.io, gradfit.interop) ----------
+    def save(self, path):
+        """Writes the model to `path` (one .npz file, exactly that name).
+
+        The file holds the parameters and JSON metadata (format version,
+        layer sizes, activations, dtype, gradfit version); it never holds
+        pickled objects. The write is atomic: `path` holds the old file or
+        the new one, never a partial one. Read it back with ``gradfit.load``.
+        """
+        from .io import save_model
+        save_model(self, path)
+
+    def to_torch(self):
+        """An equivalent ``torch.nn.Sequential`` (Linear layers and activation
+        modules, in the model's dtype). Needs PyTorch."""
+        from .interop import to_torch
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module):
+        """An MLP from a ``torch.nn.Sequential`` of Linear layers and
+        ReLU / Sigmoid / Tanh / Softplus / Identity modules (float32 or float64)."""
+        from .interop import from_torch
+        return from_torch(module)
+
+    def to_onnx(self, path, *, opset=13):
+        """Writes the model as an ONNX graph (Gemm and activation nodes; input
+        "X" of shape (N, n_inputs), output "Y"). Needs the ``onnx`` package."""
+        from .interop import to_onnx
+        to_onnx(self, path, opset=opset)
+
     # copy.copy / copy.deepcopy / pickle (for multiprocessing, joblib): the
     # per-layer views are rebuilt over the new params buffer, never stored
     # as separate arrays that would stop tracking it.

@@ -191,6 +191,18 @@ class Trainer:
         return (f"Trainer({self.model!r}, {self.optimizer!r}, loss={self.loss!r}, epoch={self.epoch}, "
                 f"step={self.step})")
 
+    def save(self, path):
+        """Writes the Trainer to `path` (one .npz file, written atomically):
+        the model, the optimizer (name, settings and state buffer), the step
+        count, the shuffling generator's state, the epoch, the history, the
+        schedule and its position, the early-stopping state, a partial epoch
+        left by a callback's stop, and the settings. Callbacks and
+        validation_data are not saved (nor a function lr_schedule): give them
+        to :func:`gradfit.load_trainer` again. Training resumed from the file
+        continues exactly, bit for bit, as if it had never stopped."""
+        from .io import save_trainer
+        save_trainer(self, path)
+
     def partial_fit(self, X, y, *, sample_weight=None):
         """One more epoch over X, y (see :meth:`fit`)."""
         return self.fit(X, y, epochs=1, sample_weight=sample_weight)
