@@ -6,7 +6,19 @@
 #include "layout.h"
 #include "ops.h"
 
-static int gf_level = -1;   /* -1: not chosen yet */
+/* The path in use; -1: not chosen yet. Read by every call from any thread,
+ * written by gf_simd_set: atomic loads and stores, so that concurrent calls
+ * see one path or the other, never a torn value (_core also chooses it once
+ * at import, before any thread can train). */
+static int gf_level = -1;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GF_LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define GF_STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+#else /* MSVC: aligned int loads and stores are atomic on x86-64 and arm64 */
+#define GF_LOAD(v) (*(volatile int *)&(v))
+#define GF_STORE(v, x) (*(volatile int *)&(v) = (x))
+#endif
 
 int gf_simd_available(int level)
 {
@@ -43,17 +55,20 @@ static int gf_detect(void)
 
 int gf_simd_get(void)
 {
-    if (gf_level < 0)
-        gf_level = gf_detect();
-    return gf_level;
+    int level = GF_LOAD(gf_level);
+    if (level < 0) {
+        level = gf_detect();      /* the same answer in every thread */
+        GF_STORE(gf_level, level);
+    }
+    return level;
 }
 
 int gf_simd_set(int level)
 {
     if (level < 0)
-        gf_level = gf_detect();
+        GF_STORE(gf_level, gf_detect());
     else if (gf_simd_available(level))
-        gf_level = level;
+        GF_STORE(gf_level, level);
     return gf_simd_get();
 }
 

@@ -95,14 +95,14 @@ def test_concurrent_training_of_separate_models_matches_sequential():
         out[i] = (m.params.copy(), r.history["loss"])
 
     sequential, parallel = {}, {}
-    for i in range(4):
+    for i in range(8):
         job(i, sequential)
-    threads = [threading.Thread(target=job, args=(i, parallel)) for i in range(4)]
+    threads = [threading.Thread(target=job, args=(i, parallel)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    for i in range(4):
+    for i in range(8):
         assert np.array_equal(sequential[i][0], parallel[i][0])
         assert sequential[i][1] == parallel[i][1]
     assert not np.array_equal(sequential[0][0], sequential[1][0])

@@ -117,6 +117,7 @@ LOSSES = {"mse": GF_LOSS_MSE, "sse": GF_LOSS_SSE, "cross_entropy": GF_LOSS_CROSS
 OPTIMIZERS = {"sgd": GF_OPT_SGD, "adam": GF_OPT_ADAM, "adamw": GF_OPT_ADAMW}
 
 SIMD_PATHS = {"baseline": GF_SIMD_BASELINE, "avx2": GF_SIMD_AVX2, "avx512": GF_SIMD_AVX512}
+gf_simd_get()      # choose the path once, at import, before any thread can train
 
 
 def simd_available():
