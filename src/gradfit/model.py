@@ -19,6 +19,9 @@ INITS = ("glorot", "he", "zeros")
 # Rows per C call for predict / loss_and_grad: bounds the workspace memory.
 CHUNK_ROWS = 4096
 
+# Multiply-adds per C call of predict (about 0.1 s): Ctrl-C is seen between calls.
+PREDICT_WORK_PER_CALL = 1 << 28
+
 # Sizes beyond these cannot be allocated on any machine; refusing them up
 # front keeps every size computation (here and in C) far from int64 overflow.
 MAX_WIDTH = 2**31 - 1
@@ -329,7 +332,12 @@ class MLP:
     def _predict(self, X):
         out = np.empty((X.shape[0], self.n_outputs), dtype=self._dtype)
         rows = min(X.shape[0], CHUNK_ROWS)
-        _core.predict(self._sizes, self._acts, self._params, X, rows, self._workspace(rows), out)
+        ws = self._workspace(rows)
+        # one C call per ~0.1 s of work, so that Ctrl-C is seen between calls
+        step = max(rows, PREDICT_WORK_PER_CALL // max(1, self.n_params))
+        for start in range(0, X.shape[0], step):
+            _core.predict(self._sizes, self._acts, self._params, X[start:start + step], rows, ws,
+                          out[start:start + step])
         return out
 
     _LOSS_DOC = """

@@ -8,6 +8,7 @@ STOP_REASONS = {
     "diverged": "loss became NaN/inf",
     "early_stopping": "early stopping: no improvement for `patience` epochs",
     "callback": "a callback asked to stop",
+    "interrupted": "interrupted by Ctrl-C",
 }
 
 

@@ -10,6 +10,8 @@ with the GIL released (or in gradfit.reference for backend="numpy").
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -43,6 +45,17 @@ class DivergenceWarning(RuntimeWarning):
     last update, the start of the epoch in which the loss overflowed and the
     values the call started from (by their loss over all the data); the
     warning and ``TrainResult.restored`` say which."""
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training: a KeyboardInterrupt whose ``result`` is the
+    partial TrainResult (history so far, steps, epochs; stop_reason
+    "interrupted"). The parameters are those of the last completed step."""
+
+    def __init__(self, result):
+        super().__init__(f"training interrupted after {result.steps} step(s), {result.epochs} epoch(s); "
+                         f"the partial TrainResult is this exception's .result")
+        self.result = result
 
 
 class Trainer:
@@ -318,11 +331,17 @@ class _Run:
     # -- the loop ------------------------------------------------------------
     def result(self):
         t, m = self.t, self.t.model
+        previous_handler = self._catch_sigint()
         try:
             self._loop()
         finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
             if self.bar is not None:
                 self.bar.close()
+        if self.stop_reason == "interrupted":
+            result = self._result(float("nan"))
+            raise _Interrupted(result)
         if self.stop_reason == "epochs" and self.max_steps is not None and self.steps >= self.max_steps:
             self.stop_reason = "max_steps"
         final_loss = float("nan")
@@ -336,6 +355,10 @@ class _Run:
                 f"training diverged after {self.steps} step(s): the loss became NaN or inf. The parameters "
                 f"were restored to {self.restored}, whose loss over the data is {final_loss:.6g}; try a "
                 f"smaller lr (got {t.optimizer.lr:g}).", DivergenceWarning, stacklevel=4)
+        return self._result(final_loss)
+
+    def _result(self, final_loss):
+        t = self.t
         seconds = time.perf_counter() - self.start_time
         return TrainResult(
             history={k: list(v) for k, v in t.history.items()}, steps=self.steps, epochs=self.epochs_done,
@@ -343,6 +366,28 @@ class _Run:
             stop_reason=self.stop_reason, final_loss=final_loss, grad_norm=self.grad_norm,
             loss_name=t.loss, backend=t.backend, n_samples=self.N, batch_size=self.batch,
             lr=t.optimizer.lr, restored=self.restored)
+
+    # -- Ctrl-C ---------------------------------------------------------------------
+    def _catch_sigint(self):
+        """In the main thread, a first Ctrl-C only asks training to stop: the
+        C call in progress (at most ~0.1 s of work) finishes its step, the
+        bookkeeping completes, and train() / fit() then raise
+        KeyboardInterrupt carrying the partial TrainResult. A second Ctrl-C
+        interrupts at once. Returns the handler to put back, or None."""
+        self.interrupted = False
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            return None                    # someone else handles Ctrl-C: leave it to them
+
+        def on_sigint(signum, frame):
+            if self.interrupted:
+                raise KeyboardInterrupt
+            self.interrupted = True
+
+        signal.signal(signal.SIGINT, on_sigint)
+        return previous
 
     def _reachable(self):
         if self.max_steps is None:
@@ -405,7 +450,9 @@ class _Run:
             b0 = nb
             if status == _core.STATUS_PAUSED:
                 self._progress(e0, b0, _column(acc, e0) if e0 < k else None, lrs[min(e0, k - 1)])
-                if self.stop:              # a callback stopped mid-epoch: keep the partial epoch
+                if self.interrupted and not self.stop:
+                    self.stop, self.stop_reason = True, "interrupted"
+                if self.stop:              # a callback or Ctrl-C stopped mid-epoch: keep the partial epoch
                     if e0 < k:
                         t._pending = (N, idx[e0 * N:(e0 + 1) * N].copy() if idx.size else None, b0,
                                       _column(acc, e0))
@@ -414,6 +461,8 @@ class _Run:
                     return
                 continue
             if status == _core.STATUS_OK:
+                if self.interrupted and not self.stop:
+                    self.stop, self.stop_reason = True, "interrupted"
                 return
             # stopped inside epoch e0 (max_steps, grad_tol or divergence)
             begun = e0 < k and (acc[3][e0] > 0 or status == _core.STATUS_DIVERGED)
