@@ -1,14 +1,24 @@
-"""The `gradfit` command: the demo prints the tutorial's exact numbers."""
+"""The `gradfit` command: the demo prints the tutorial's exact numbers and
+its explained step; fit -> predict round trips through files; bad files and
+bad options end with one line on stderr and exit code 2, never a traceback."""
+import csv
+import io
+import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import gradfit as gf
 
-def run(*args):
+
+def run(*args, cwd=None):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(gf.__file__)), os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-m", "gradfit", *args], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +59,150 @@ def test_config_and_usage():
     assert out.returncode == 0 and "simd_in_use" in out.stdout
     assert run().returncode == 2
     assert run("--version").stdout.startswith("gradfit ")
+
+
+def test_demo_explains_one_step_through_the_121_net(demo):
+    assert "One step through the 1-2-1 softplus net" in demo
+    assert "dL/dw₁₁ = dL/dŷ · dŷ/da₁ · da₁/dz₁ · dz₁/dw₁₁" in demo
+    model = gf.MLP([1, 2, 1], activation="softplus", weights=[[[1.0, -2.0]], [[0.5], [1.5]]],
+                   biases=[[0.1, -0.3], [0.2]])
+    loss, grad = model.loss_and_grad([[0.5]], [1.0])
+    assert f"= {loss:.10g}" in demo
+    assert f"      = {grad[0]:.6g}" in demo                         # dL/dw11, the C core's
+    after = model.copy()
+    after.params = model.params - 0.1 * grad
+    assert f"New loss (after the step): {after.loss([[0.5]], [1.0]):.10g}" in demo
+
+
+def test_demo_has_a_legend_and_says_why_the_lr_drops(demo):
+    assert "legend: '.' data, 'o' model, '*' both" in demo
+    why = next(l for l in demo.splitlines() if "why the lr drops" in l)
+    before, after = map(float, re.findall(r"mse (\S+?)[ )]", why))
+    assert after < before
+
+
+def test_every_subcommand_has_help():
+    for command in ("demo", "config", "fit", "predict", "explain", "bench"):
+        out = run(command, "--help")
+        assert out.returncode == 0 and "usage: gradfit " + command in out.stdout, command
+
+
+def _write_csv(path, X, y, names):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(names)
+        for row, t in zip(X, y):
+            w.writerow([repr(float(v)) for v in row] + [repr(float(t))])
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (120, 2))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2
+    _write_csv(tmp / "train.csv", X, y, ["a", "b", "y"])
+    out = run("fit", "train.csv", "--target", "y", "--layers", "16,16", "--activation", "tanh", "--epochs", "50",
+              "--lr", "0.01", "--out", "model.npz", cwd=tmp)
+    assert out.returncode == 0, out.stderr
+    return tmp, X, y, out
+
+
+def test_fit_shows_progress_prints_the_summary_and_saves(fitted):
+    tmp, X, y, out = fitted
+    assert "MLP([2, 16, 16, 1], tanh, float64)" in out.stdout
+    assert "TrainResult: 50 epoch(s)" in out.stdout and "saved to model.npz" in out.stdout
+    assert "50" in out.stderr                             # the progress bar / lines
+    model = gf.load(tmp / "model.npz")
+    assert model.layer_sizes == (2, 16, 16, 1) and model.activations == ("tanh", "tanh", "identity")
+    assert model.evaluate(X, y, metrics=["r2"])["r2"] > 0.9
+
+
+def test_fit_then_predict_round_trip(fitted):
+    tmp, X, y, _ = fitted
+    out = run("predict", "model.npz", "train.csv", "--target", "y", cwd=tmp)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    assert rows[0] == ["prediction"]
+    pred = np.array([float(r[0]) for r in rows[1:]])
+    model = gf.load(tmp / "model.npz")
+    np.testing.assert_array_equal(pred, model.predict(X)[:, 0])   # repr round-trips every digit
+
+
+def test_explain_on_a_saved_model_and_row(fitted):
+    tmp, X, y, _ = fitted
+    out = run("explain", "--model", "model.npz", "--data", "train.csv", "--target", "y", "--row", "3",
+              "--lr", "0.01", cwd=tmp)
+    assert out.returncode == 0, out.stderr
+    model = gf.load(tmp / "model.npz")
+    loss, grad = model.loss_and_grad(X[3:4], y[3:4])
+    assert f"= {loss:.10g}" in out.stdout and "summarised" in out.stdout
+    assert f"|gradient| = {np.linalg.norm(grad):.6g}" in out.stdout
+
+
+def test_explain_without_a_model_uses_the_121_net():
+    out = run("explain")
+    assert out.returncode == 0, out.stderr
+    assert "dL/dw₁₁ = dL/dŷ · dŷ/da₁ · da₁/dz₁ · dz₁/dw₁₁" in out.stdout
+    out = run("explain", "--markdown")
+    assert "| w₁₁ | 1 |" in out.stdout
+
+
+def test_bench_runs_the_quick_benchmarks_or_says_how_to_get_them():
+    from gradfit.cli import benchmark_script
+    out = run("bench", "--help")
+    assert out.returncode == 0 and "--quick" in out.stdout
+    if benchmark_script() is None:
+        out = run("bench")
+        assert out.returncode == 1 and "benchmarks/run.py --quick" in out.stderr
+    else:                                   # a source tree: options go on to benchmarks/run.py
+        out = run("bench", "--workloads", "W1")
+        assert out.returncode == 0, out.stderr
+        assert "mode: quick" in out.stdout and "W1 linear 1->1" in out.stdout and "W2" not in out.stdout
+
+
+def _one_line_error(out, *fragments):
+    assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gradfit: error: "), out.stderr
+    assert "Traceback" not in out.stderr
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+
+
+@pytest.mark.parametrize("content, args, fragments", [
+    ("a,y\n1,2\n3\n", ["--target", "y"], ["bad.csv line 3", "expected 2 cells"]),           # malformed
+    ("a,y\n1,2\n3,4\n", ["--target", "z"], ["bad.csv has no column 'z'", "a, y"]),          # no target
+    ("a,y\n1,2\nx,4\n", ["--target", "y"], ["bad.csv line 3, column 'a'", "got 'x'"]),      # not a number
+    ("a,y\n1,2\n3,4\n", ["--target", "y", "--layers", "4,x"], ["--layers", "16,16"]),       # bad option
+    ("a,y\n1,2\n3,4\n", ["--target", "y", "--lr", "-1"], ["--lr", "positive number"]),
+    ("a,y\n1,2\n3,4\n", ["--target", "y", "--loss", "hinge"], ["--loss", "invalid choice"]),
+])
+def test_fit_bad_files_and_options(tmp_path, content, args, fragments):
+    (tmp_path / "bad.csv").write_text(content)
+    _one_line_error(run("fit", "bad.csv", *args, "--epochs", "1", "--quiet", cwd=tmp_path), *fragments)
+
+
+def test_fit_missing_data_file(tmp_path):
+    _one_line_error(run("fit", "nothing.csv", "--target", "y", cwd=tmp_path), "nothing.csv: no such file")
+
+
+def test_predict_bad_inputs(fitted, tmp_path):
+    tmp, X, y, _ = fitted
+    model = os.path.join(tmp, "model.npz")
+    _one_line_error(run("predict", str(tmp_path / "none.npz"), os.path.join(tmp, "train.csv")),
+                    "none.npz: no such model file")
+    # the wrong number of features: the target column left in
+    _one_line_error(run("predict", model, os.path.join(tmp, "train.csv")),
+                    "the model takes 2 feature column(s), the file has 3", "--target")
+    (tmp_path / "one.csv").write_text("a\n1\n2\n")
+    _one_line_error(run("predict", model, str(tmp_path / "one.csv")), "the file has 1")
+    (tmp_path / "cell.csv").write_text("a,b\n1,2\n3,four\n")
+    _one_line_error(run("predict", model, str(tmp_path / "cell.csv")), "column 'b'", "got 'four'")
+    (tmp_path / "junk.npz").write_text("not a model")
+    _one_line_error(run("predict", str(tmp_path / "junk.npz"), os.path.join(tmp, "train.csv")), "junk.npz")
+
+
+def test_demo_plots_into_a_directory_it_cannot_make(tmp_path):
+    (tmp_path / "file").write_text("")
+    _one_line_error(run("demo", "--plots", str(tmp_path / "file" / "img")), "--plots: cannot create the directory")

@@ -6,8 +6,9 @@ minibatch SGD, with the whole training loop in C.
     result = gf.train(model, X, y, lr=0.05, batch_size=32, epochs=10, seed=0)
     print(result)
 """
-from . import callbacks, reference, schedules
+from . import callbacks, datasets, reference, schedules
 from .config import config, show_config, simd
+from .explain import explain_step
 from .io import load, load_trainer
 from .model import MLP
 from .optimizers import SGD, Adam, AdamW
@@ -16,5 +17,13 @@ from .training import DivergenceWarning, Trainer, train
 
 __version__ = "0.1.0"
 __all__ = ["MLP", "train", "Trainer", "TrainResult", "DivergenceWarning", "SGD", "Adam", "AdamW", "schedules",
-           "callbacks", "reference", "config", "show_config", "simd", "load", "load_trainer",
-           "__version__"]
+           "callbacks", "reference", "config", "show_config", "simd", "load", "load_trainer", "explain_step",
+           "datasets", "plot", "__version__"]
+
+
+def __getattr__(name):
+    # gradfit.plot imports matplotlib: only when it is first used.
+    if name == "plot":
+        import importlib
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

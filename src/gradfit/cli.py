@@ -1,32 +1,321 @@
-"""The `gradfit` command (also `python -m gradfit`)."""
+"""The `gradfit` command (also `python -m gradfit`).
+
+    gradfit demo [--plots DIR]       the tutorial, with real numbers (and its figures)
+    gradfit fit data.csv --target y --layers 16,16 --activation tanh --epochs 50 --out model.npz
+    gradfit predict model.npz data.csv > predictions.csv
+    gradfit explain [--model m.npz --data d.csv --target y --row N]
+    gradfit bench                    the benchmark suite's quick mode (from a source tree)
+    gradfit config                   versions and the SIMD path
+
+Bad files and bad options end with one line on stderr and exit code 2.
+"""
 import argparse
+import csv
 import os
+import pathlib
+import subprocess
 import sys
 
 from . import __version__
 
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad option or file: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage block) and exit code 2."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _non_negative_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _fraction(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return v
+
+
+def _layers(text):
+    """'16,16' -> [16, 16]; '' or 'none' -> [] (linear regression)."""
+    if text.strip().lower() in ("", "none", "0"):
+        return []
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected hidden widths like 16,16, got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"expected positive hidden widths like 16,16, got {text!r}")
+    return sizes
+
+
+def build_parser():
+    from ._names import ACTIVATIONS, LOSSES, OPTIMIZERS
+    parser = _Parser(prog="gradfit", description="Train small neural networks by backpropagation.")
+    parser.add_argument("--version", action="version", version=f"gradfit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="command", parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="walk through the backpropagation tutorial with real numbers",
+                               description="Walk through the backpropagation tutorial with real numbers.")
+    demo.add_argument("--plots", metavar="DIR",
+                      help="also write the tutorial's figures as PNG files into DIR (needs matplotlib)")
+
+    commands.add_parser("config", help="show versions and the SIMD path in use",
+                        description="Show versions and the SIMD path in use.")
+
+    fit = commands.add_parser(
+        "fit", help="train a model on a CSV or .npy file and save it",
+        description="Train an MLP on a CSV file (a header row names the columns) or a .npy array, "
+                    "show progress, print the model's summary and save it.")
+    fit.add_argument("data", help="CSV file of numbers (with a header naming the columns) or .npy file")
+    fit.add_argument("--target", required=True,
+                     help="the target column: its header name (or its index, e.g. -1 for the last)")
+    fit.add_argument("--layers", type=_layers, default=[16], metavar="W1,W2,...",
+                     help="hidden layer widths (default 16; 'none' for linear regression)")
+    fit.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS),
+                     help="hidden-layer activation (default relu)")
+    fit.add_argument("--loss", default="mse", choices=sorted(LOSSES),
+                     help="loss (default mse); cross_entropy takes class ids 0..K-1 and gets K outputs")
+    fit.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS), help="optimizer (default adam)")
+    fit.add_argument("--lr", type=_positive_float, help="learning rate (default: the optimizer's)")
+    fit.add_argument("--batch-size", type=_positive_int, default=32, help="rows per step (default 32)")
+    fit.add_argument("--epochs", type=_positive_int, default=50, help="epochs (default 50)")
+    fit.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the init and shuffles (default 0)")
+    fit.add_argument("--validation-fraction", type=_fraction, metavar="F",
+                     help="hold out this fraction of the rows for validation")
+    fit.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    fit.add_argument("--out", default="model.npz", help="where to save the model (default model.npz)")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    predict = commands.add_parser(
+        "predict", help="write a model's predictions for a CSV or .npy file as CSV",
+        description="Write the model's outputs for every row as CSV on stdout (one column per output).")
+    predict.add_argument("model", help="a model saved by `gradfit fit` or model.save()")
+    predict.add_argument("data", help="CSV or .npy file of the input features")
+    predict.add_argument("--target", help="a column to leave out (e.g. the training target, if the file has it)")
+    predict.add_argument("--output", choices=["raw", "proba", "class"], default="raw",
+                         help="raw outputs (default), probabilities or class ids (classifiers)")
+
+    explain = commands.add_parser(
+        "explain", help="explain one gradient-descent step, number by number",
+        description="Explain one gradient-descent step: forward values, loss, the chain-rule factors of "
+                    "every gradient, the step and the new loss. Without --model: the tutorial's 1-2-1 "
+                    "softplus net on the sample x = 0.5, y = 1.")
+    explain.add_argument("--model", help="a saved model (needs --data and --target)")
+    explain.add_argument("--data", help="CSV or .npy file holding the sample")
+    explain.add_argument("--target", help="the target column of --data")
+    explain.add_argument("--row", type=_non_negative_int, default=0, help="which data row, from 0 (default 0)")
+    explain.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate (default 0.1)")
+    explain.add_argument("--loss", default="mse", choices=sorted(LOSSES), help="loss (default mse)")
+    explain.add_argument("--markdown", action="store_true", help="print Markdown tables instead of text")
+
+    bench = commands.add_parser(
+        "bench", help="run the benchmark suite's quick mode (needs a source checkout)",
+        description="Run benchmarks/run.py --quick from the source tree this gradfit comes from. The "
+                    "benchmarks are not in the wheel: get the source (git clone or the sdist) to run them.")
+    bench.epilog = ("Options after `bench` go to benchmarks/run.py, e.g. gradfit bench --workloads W1,W2 "
+                    "--quick is always given.")
+    return parser
+
+
+# -- the commands ---------------------------------------------------------------
+def _load_data(path, target):
+    from .datasets import load
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such file")
+    if target is not None and path.lower().endswith(".npy"):
+        try:
+            target = int(target)
+        except ValueError:
+            raise UsageError(f"--target: {path} is a .npy array without column names; give a column index, "
+                             f"got {target!r}") from None
+    X, y = load(path, target)
+    return X, y
+
+
+def _load_model(path):
+    import gradfit
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such model file")
+    try:
+        return gradfit.load(path)
+    except (ValueError, TypeError, KeyError, OSError, EOFError) as e:
+        raise UsageError(f"{path}: not a gradfit model file ({e})") from None
+
+
+def cmd_fit(args):
+    import numpy as np
+
+    from ._targets import CLASSIFICATION
+    from .model import MLP
+    from .training import train
+    X, y = _load_data(args.data, args.target)
+    n_out = 1
+    if args.loss == "cross_entropy":
+        if not np.all(y == np.round(y)) or y.min() < 0:
+            raise UsageError(f"--target: cross_entropy needs class ids 0, 1, ..., got values like {y[0]:g}")
+        y = y.astype(np.int64)
+        n_out = max(int(y.max()) + 1, 2)
+    model = MLP([X.shape[1], *args.layers, n_out], activation=args.activation if args.layers else "identity",
+                dtype=args.dtype, init="he" if args.activation == "relu" else "glorot", seed=args.seed)
+    result = train(model, X, y, loss=args.loss, optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size,
+                   epochs=args.epochs, seed=args.seed, validation_fraction=args.validation_fraction,
+                   progress=not args.quiet)
+    print(model.summary())
+    print(result)
+    metrics = ["accuracy"] if args.loss in CLASSIFICATION else ["r2"]
+    scores = model.evaluate(X, y, loss=args.loss, metrics=metrics)
+    print("  on all the data: " + ", ".join(f"{k} {v:.6g}" for k, v in scores.items()))
+    model.save(args.out)
+    print(f"saved to {args.out}")
+    return 0
+
+
+def cmd_predict(args):
+    model = _load_model(args.model)
+    X, _ = _load_data(args.data, args.target)
+    if X.shape[1] != model.n_inputs:
+        hint = "" if args.target else "; if the file holds the target column, name it with --target"
+        raise UsageError(f"{args.data}: the model takes {model.n_inputs} feature column(s), the file has "
+                         f"{X.shape[1]}{hint}")
+    if args.output == "proba":
+        out = model.predict_proba(X)
+    elif args.output == "class":
+        out = model.predict_class(X).reshape(len(X), -1)
+    else:
+        out = model.predict(X)
+    out = out.reshape(len(X), -1)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["prediction"] if out.shape[1] == 1 else [f"prediction_{k}" for k in range(out.shape[1])])
+    for row in out.tolist():
+        writer.writerow([repr(v) for v in row])     # repr: every digit, the file reads back exactly
+    return 0
+
+
+def cmd_explain(args):
+    import numpy as np
+
+    from .explain import explain_step
+    if args.model is None:
+        if args.data or args.target:
+            raise UsageError("--data and --target go with --model")
+        from .demo import STEP_NET
+        from .model import MLP
+        model = MLP([1, 2, 1], activation="softplus", **STEP_NET)
+        X, y = np.array([[0.5]]), np.array([1.0])
+    else:
+        if args.data is None or args.target is None:
+            raise UsageError("--model needs --data and --target (the sample and its target column)")
+        model = _load_model(args.model)
+        X, y = _load_data(args.data, args.target)
+        if X.shape[1] != model.n_inputs:
+            raise UsageError(f"{args.data}: the model takes {model.n_inputs} feature column(s), the file has "
+                             f"{X.shape[1]} besides the target")
+        if args.row >= len(X):
+            raise UsageError(f"--row: {args.data} has {len(X)} rows (0 to {len(X) - 1}), got {args.row}")
+        X, y = X[args.row:args.row + 1], y[args.row:args.row + 1]
+        if args.loss == "cross_entropy":
+            y = y.astype(np.int64)
+    e = explain_step(model, X, y, lr=args.lr, loss=args.loss)
+    print(e.to_markdown() if args.markdown else e)
+    return 0
+
+
+def benchmark_script():
+    """benchmarks/run.py of the source tree this package was imported from, or None."""
+    path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+    return path if path.is_file() else None
+
+
+def cmd_bench(options):
+    script = benchmark_script()
+    if script is None:
+        print("gradfit bench: the benchmarks are not part of the installed package; get the source "
+              "(git clone, or pip download --no-binary :all: gradfit and unpack it) and run "
+              "`python benchmarks/run.py --quick` there", file=sys.stderr)
+        return 1
+    return subprocess.call([sys.executable, str(script), "--quick", *options])
+
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="gradfit", description="Train small neural networks by backpropagation.")
-    parser.add_argument("--version", action="version", version=f"gradfit {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="command")
-    commands.add_parser("demo", help="walk through the backpropagation tutorial with real numbers")
-    commands.add_parser("config", help="show versions and the SIMD path in use")
-    args = parser.parse_args(argv)
+    parser = build_parser()
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        if argv[:1] == ["bench"] and not {"-h", "--help"} & set(argv[1:]):
+            return cmd_bench(argv[1:])       # the rest is benchmarks/run.py's to parse
+        args = parser.parse_args(argv)
         if args.command == "demo":
             from .demo import run
-            run()
+            if args.plots is not None:
+                try:
+                    import matplotlib  # noqa: F401
+                except ImportError:
+                    raise UsageError("--plots needs matplotlib: pip install matplotlib") from None
+                try:
+                    os.makedirs(args.plots, exist_ok=True)
+                except OSError as e:
+                    raise UsageError(f"--plots: cannot create the directory {args.plots} "
+                                     f"({e.strerror or e})") from None
+            run(plots=args.plots)
             return 0
         if args.command == "config":
             from .config import show_config
             show_config()
             return 0
+        commands = {"fit": cmd_fit, "predict": cmd_predict, "explain": cmd_explain}
+        if args.command in commands:
+            return commands[args.command](args)
     except BrokenPipeError:          # e.g. `gradfit demo | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except UsageError as e:
+        print(f"gradfit: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, TypeError, OSError) as e:
+        # bad files and values found by the library: its message names what is wrong
+        print(f"gradfit: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("gradfit: interrupted", file=sys.stderr)
+        return 130
     parser.print_help()
-    return 2
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":
