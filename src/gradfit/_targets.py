@@ -21,7 +21,7 @@ def check_loss_fits_model(loss, model):
                          "output (use 'binary_cross_entropy' for two classes with one output)")
 
 
-def check_targets(y, n_samples, model, loss, argument="y"):
+def check_targets(y, n_samples, model, loss, argument="y") -> np.ndarray:
     """y as the (N, n_outputs) array of the model's dtype that the C core
     takes. For cross_entropy, int class ids (N,) become one-hot rows; rows
     of probabilities (N, K) are taken as they are (non-negative). For

@@ -118,7 +118,7 @@ def _check_narrowing(source, cast, argument):
         )
 
 
-def check_X(X, n_in, dtype, argument="X"):
+def check_X(X, n_in, dtype, argument="X") -> np.ndarray:
     """X as a (N, n_in) C-contiguous array of dtype, N >= 1, all finite."""
     a = as_float_array(X, argument, dtype)
     if a.ndim != 2:

@@ -8,8 +8,11 @@ True or by calling ``info.stop()``; training then ends after the current
 epoch (``on_epoch_end``) or at once (``on_progress``), with the parameters of
 the last completed step and ``stop_reason="callback"``.
 """
+from __future__ import annotations
+
 import sys
 import time
+from typing import IO, Any
 
 __all__ = ["TrainInfo", "ProgressBar", "as_callbacks"]
 
@@ -38,11 +41,23 @@ class TrainInfo:
     samples_per_second : float
     """
 
-    def __init__(self, **fields):
+    epoch: int
+    epoch_fraction: float
+    epochs: int | None
+    step: int
+    loss: float | None
+    val_loss: float | None
+    lr: float | None
+    history: dict[str, list[float]]
+    model: Any
+    elapsed: float
+    samples_per_second: float
+
+    def __init__(self, **fields: Any) -> None:
         self.__dict__.update(fields)
         self.stop_requested = False
 
-    def stop(self):
+    def stop(self) -> None:
         """Ask training to stop (after this epoch, or now when called from on_progress)."""
         self.stop_requested = True
 
@@ -59,7 +74,7 @@ class _FunctionCallback:
         return self.fn(info)
 
 
-def as_callbacks(callbacks):
+def as_callbacks(callbacks: Any) -> list[Any]:
     """A list of objects with on_epoch_end / on_progress (functions wrapped)."""
     if callbacks is None:
         return []
@@ -95,9 +110,9 @@ class ProgressBar:
         None: use tqdm if it can be imported.
     """
 
-    def __init__(self, file=None, use_tqdm=None):
+    def __init__(self, file: IO[str] | None = None, use_tqdm: bool | None = None) -> None:
         self.file = file or sys.stderr
-        self.bar = None
+        self.bar: Any = None
         if use_tqdm is None or use_tqdm:
             try:
                 import tqdm  # noqa: F401
@@ -119,7 +134,7 @@ class ProgressBar:
         parts["samples/s"] = _si(info.samples_per_second)
         return parts
 
-    def on_progress(self, info):
+    def on_progress(self, info: TrainInfo) -> None:
         if self._tqdm is None:
             return
         if self.bar is None:
@@ -132,7 +147,7 @@ class ProgressBar:
             self.bar.refresh()
             self._last = now
 
-    def on_epoch_end(self, info):
+    def on_epoch_end(self, info: TrainInfo) -> None:
         if self._tqdm is None:
             total = f"/{info.epochs}" if info.epochs else ""
             fields = "  ".join(f"{k} {v}" for k, v in self._postfix(info).items())
@@ -141,7 +156,7 @@ class ProgressBar:
             return
         self.on_progress(info)
 
-    def close(self):
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -1,13 +1,16 @@
 """Build and runtime configuration: versions and the SIMD path in use."""
+from __future__ import annotations
+
 import platform
 import sys
+from typing import IO, Any
 
 import numpy as np
 
 from . import _core
 
 
-def simd(path=None):
+def simd(path: str | None = None) -> str:
     """The SIMD path the C core uses, optionally switching it first.
 
     Parameters
@@ -25,7 +28,7 @@ def simd(path=None):
     return _core.simd_get() if path is None else _core.simd_set(path)
 
 
-def config():
+def config() -> dict[str, Any]:
     """Versions and the SIMD paths, as a dict.
 
     Returns
@@ -45,7 +48,7 @@ def config():
     }
 
 
-def show_config(file=None):
+def show_config(file: IO[str] | None = None) -> None:
     """Prints :func:`config`, one ``key value`` line each.
 
     Parameters

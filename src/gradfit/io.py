@@ -598,7 +598,42 @@ def load_model(path: str | os.PathLike[str], *, with_extra: bool = False) -> Any
 
 def load_trainer(path: str | os.PathLike[str], model: MLP | None = None, *, callbacks: Any = None,
                  validation_data: Any = None, lr_schedule: Any = None, progress: bool | None = None) -> Trainer:
-    """Reads a Trainer saved by ``Trainer.save``; see ``gradfit.load_trainer``."""
+    """Reads a Trainer saved by ``Trainer.save(path)``, ready to continue.
+
+    ``trainer.fit`` then continues exactly (bit for bit) where the saved
+    Trainer was: same parameters, optimizer state, step count, shuffling
+    generator, epoch, history, schedule position, early-stopping state and
+    partial epoch.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    model : MLP, optional
+        Train this model: it must have the file's layer sizes, activations
+        and dtype, and gets the file's parameters. Default: a new MLP.
+    callbacks : list, optional
+        Not saved in the file: give them again (default none).
+    validation_data : tuple, optional
+        Not saved in the file: give it again (unless the Trainer holds out a
+        ``validation_fraction``, which is saved).
+    lr_schedule : Schedule or callable, optional
+        Replaces the saved schedule; required when the saved one was a
+        function or a Schedule class of your own (saved by name only). Its
+        ``set_state`` receives the saved state.
+    progress : bool, optional
+        Default: the saved setting.
+
+    Returns
+    -------
+    Trainer
+
+    Raises
+    ------
+    ValueError
+        ``"<path>: ..."`` when the file is damaged, inconsistent or holds a
+        model only (read that with ``gradfit.load``).
+    FileNotFoundError
+    """
     from .callbacks import as_callbacks
     from .schedules import as_schedule
     from .training import Trainer
@@ -643,7 +678,7 @@ def load_trainer(path: str | os.PathLike[str], model: MLP | None = None, *, call
         vf = _get(t, "validation_fraction", (int, float), w, optional=True)
         epoch = _int(t, "epoch", w, 0, MAX_HISTORY)
         wait = _int(t, "wait", w, 0, 1 << 62)
-        assert epoch is not None and wait is not None
+        assert epoch is not None and wait is not None and patience is not None and split_seed is not None
         history_keys = _get(t, "history_keys", list, w)
         for k in history_keys:
             if k not in _HISTORY_KEYS:
@@ -709,6 +744,7 @@ def load_trainer(path: str | os.PathLike[str], model: MLP | None = None, *, call
         if best is not None:
             value = _float(best, "value", "trainer.best")
             best_epoch = _int(best, "epoch", "trainer.best", 0, epoch)
+            assert value is not None and best_epoch is not None
             best_params = _read_params(archive, "best_params", dtype, n_params) if "best_params" in expected else None
             trainer._best = (value, best_epoch, best_params)
         if pending is not None:

@@ -1,7 +1,13 @@
 """The model: MLP, its initialisation and its flat parameter buffer."""
+from __future__ import annotations
+
+import os
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import _core
 from ._layout import layer_views
@@ -72,8 +78,10 @@ class MLP:
     (3.61, array([-7.98, -3.8 ]))
     """
 
-    def __init__(self, layer_sizes, activation="relu", output_activation="identity",
-                 dtype="float64", init="glorot", seed=None, weights=None, biases=None):
+    def __init__(self, layer_sizes: Sequence[int], activation: str | Sequence[str] = "relu",
+                 output_activation: str = "identity", dtype: DTypeLike = "float64", init: str = "glorot",
+                 seed: int | np.random.Generator | None = None, weights: Sequence[ArrayLike] | None = None,
+                 biases: Sequence[ArrayLike] | None = None) -> None:
         sizes = _check_layer_sizes(layer_sizes)
         n_hidden = len(sizes) - 2
         if isinstance(activation, (list, tuple)):
@@ -108,38 +116,38 @@ class MLP:
 
     # -- architecture (read-only) -----------------------------------------
     @property
-    def layer_sizes(self):
+    def layer_sizes(self) -> tuple[int, ...]:
         """Layer widths ``(n_in, hidden..., n_out)``, a tuple."""
         return tuple(int(s) for s in self._sizes)
 
     @property
-    def activations(self):
+    def activations(self) -> tuple[str, ...]:
         """Activation names, one per layer (the last is the output's), a tuple."""
         return tuple(_ACTIVATION_NAMES[int(a)] for a in self._acts)
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         """numpy.dtype of the parameters: float32 or float64."""
         return self._dtype
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """Number of weights and biases."""
         return self._params.size
 
     @property
-    def n_inputs(self):
+    def n_inputs(self) -> int:
         """Features per sample, ``layer_sizes[0]``."""
         return int(self._sizes[0])
 
     @property
-    def n_outputs(self):
+    def n_outputs(self) -> int:
         """Outputs per sample, ``layer_sizes[-1]``."""
         return int(self._sizes[-1])
 
     # -- parameters -------------------------------------------------------
     @property
-    def params(self):
+    def params(self) -> NDArray[np.floating[Any]]:
         """All weights and biases in one flat array (writable, shared with the views).
 
         Assigning ``model.params = values`` copies into the same buffer after
@@ -147,25 +155,25 @@ class MLP:
         return self._params
 
     @params.setter
-    def params(self, values):
+    def params(self, values: ArrayLike) -> None:
         self.set_params(values)      # copies into the buffer: the views stay valid
 
     @property
-    def weights(self):
+    def weights(self) -> list[NDArray[np.floating[Any]]]:
         """Per-layer weight matrices (IN, OUT), views into params."""
         return list(self._weights)
 
     @weights.setter
-    def weights(self, values):
+    def weights(self, values: Sequence[ArrayLike]) -> None:
         self._set_layers(values, "weights", self._weights)
 
     @property
-    def biases(self):
+    def biases(self) -> list[NDArray[np.floating[Any]]]:
         """Per-layer bias vectors (OUT,), views into params."""
         return list(self._biases)
 
     @biases.setter
-    def biases(self, values):
+    def biases(self, values: Sequence[ArrayLike]) -> None:
         self._set_layers(values, "biases", self._biases)
 
     def _initialise(self, rng):
@@ -196,7 +204,7 @@ class MLP:
         for a, t in zip(arrays, targets):
             t[...] = a
 
-    def set_params(self, params):
+    def set_params(self, params: ArrayLike) -> None:
         """Copies a flat array into the model's parameters.
 
         Parameters
@@ -238,7 +246,7 @@ class MLP:
             offset += b.size
         return f"params[{i}]"
 
-    def copy(self):
+    def copy(self) -> MLP:
         """An independent model with the same architecture and parameters."""
         acts = self.activations
         other = MLP(self.layer_sizes, list(acts[:-1]) or "identity", acts[-1],
@@ -248,7 +256,7 @@ class MLP:
         return other
 
     # -- files and other frameworks (gradfit.io, gradfit.interop) ----------
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the model to `path` (one .npz file, exactly that name).
 
         The file holds the parameters and JSON metadata (format version,
@@ -259,20 +267,20 @@ class MLP:
         from .io import save_model
         save_model(self, path)
 
-    def to_torch(self):
+    def to_torch(self) -> Any:
         """An equivalent ``torch.nn.Sequential`` (Linear layers and activation
         modules, in the model's dtype). Needs PyTorch."""
         from .interop import to_torch
         return to_torch(self)
 
     @classmethod
-    def from_torch(cls, module):
+    def from_torch(cls, module: Any) -> MLP:
         """An MLP from a ``torch.nn.Sequential`` of Linear layers and
         ReLU / Sigmoid / Tanh / Softplus / Identity modules (float32 or float64)."""
         from .interop import from_torch
         return from_torch(module)
 
-    def to_onnx(self, path, *, opset=13):
+    def to_onnx(self, path: str | os.PathLike[str], *, opset: int = 13) -> None:
         """Writes the model as an ONNX graph (Gemm and activation nodes; input
         "X" of shape (N, n_inputs), output "Y"). Needs the ``onnx`` package."""
         from .interop import to_onnx
@@ -304,7 +312,7 @@ class MLP:
     def _workspace(self, rows):
         return np.empty(_core.workspace_len(self._sizes, self._acts, rows), dtype=self._dtype)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[np.floating[Any]]:
         """Forward pass.
 
         Parameters
@@ -361,7 +369,8 @@ class MLP:
         self._check_params_finite()
         return X, y, loss, sw, huber_delta
 
-    def loss_and_grad(self, X, y, loss="mse", sample_weight=None, huber_delta=1.0, l2=0.0):
+    def loss_and_grad(self, X: ArrayLike, y: ArrayLike, loss: str = "mse", sample_weight: ArrayLike | None = None,
+                      huber_delta: float = 1.0, l2: float = 0.0) -> tuple[float, NDArray[np.floating[Any]]]:
         """The loss over all of X, y and its gradient, by the C backward pass.
 
         Parameters
@@ -381,7 +390,7 @@ class MLP:
             raise ValueError(f"l2: expected a finite number >= 0, got {l2!r}")
         return self._loss_and_grad(X, y, loss, sw, huber_delta, float(l2))
 
-    loss_and_grad.__doc__ = loss_and_grad.__doc__ % _LOSS_DOC
+    loss_and_grad.__doc__ = (loss_and_grad.__doc__ or "") % _LOSS_DOC
 
     def _loss_and_grad(self, X, y, loss, sw=None, huber_delta=1.0, l2=0.0):
         grad = np.empty_like(self._params)
@@ -391,7 +400,8 @@ class MLP:
                                 self._workspace(rows), huber_delta=huber_delta, l2=l2)
         return value, grad
 
-    def loss(self, X, y, loss="mse", sample_weight=None, huber_delta=1.0):
+    def loss(self, X: ArrayLike, y: ArrayLike, loss: str = "mse", sample_weight: ArrayLike | None = None,
+             huber_delta: float = 1.0) -> float:
         """The loss over all of X, y, by a forward pass only (no penalty).
 
         Parameters
@@ -403,7 +413,7 @@ class MLP:
         X, y, loss, sw, huber_delta = self._checked(X, y, loss, sample_weight, huber_delta)
         return self._loss(X, y, loss, sw, huber_delta)
 
-    loss.__doc__ = loss.__doc__ % _LOSS_DOC
+    loss.__doc__ = (loss.__doc__ or "") % _LOSS_DOC
 
     def _loss(self, X, y, loss, sw=None, huber_delta=1.0):
         rows = min(X.shape[0], CHUNK_ROWS)
@@ -412,7 +422,7 @@ class MLP:
                           huber_delta=huber_delta)
 
     # -- classification and evaluation -----------------------------------------
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.floating[Any]]:
         """Class probabilities, reading the outputs as logits.
 
         Parameters
@@ -437,7 +447,7 @@ class MLP:
             p = e / e.sum(axis=1, keepdims=True)
         return p.astype(self._dtype)
 
-    def predict_class(self, X):
+    def predict_class(self, X: ArrayLike) -> NDArray[np.int64]:
         """Class ids: the largest output (several outputs) or output > 0 (one output).
 
         Parameters
@@ -451,7 +461,8 @@ class MLP:
         z = self.predict(X)
         return np.argmax(z, axis=1) if self.n_outputs > 1 else (z[:, 0] > 0).astype(np.int64)
 
-    def evaluate(self, X, y, loss="mse", metrics=(), sample_weight=None, huber_delta=1.0):
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: str = "mse", metrics: str | Sequence[str] = (),
+                 sample_weight: ArrayLike | None = None, huber_delta: float = 1.0) -> dict[str, float]:
         """The loss and metrics over a data set, by one forward pass.
 
         Parameters
@@ -492,9 +503,9 @@ class MLP:
                 out["r2"] = float(np.mean(r2))
         return out
 
-    evaluate.__doc__ = evaluate.__doc__ % _LOSS_DOC
+    evaluate.__doc__ = (evaluate.__doc__ or "") % _LOSS_DOC
 
-    def summary(self):
+    def summary(self) -> str:
         """A table of the layers: shapes, parameter counts and activations.
 
         Returns

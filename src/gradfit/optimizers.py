@@ -16,7 +16,10 @@ epoch's learning rate:
     AdamW(..., weight_decay=wd)   W -= lr * wd * W on the weights (not the
                             biases), then the Adam step (decoupled decay)
 """
+from __future__ import annotations
+
 import numbers
+from typing import Any
 
 from ._validate import check_non_negative, check_positive
 
@@ -37,13 +40,13 @@ class Optimizer:
     """Base class. ``name`` is the C core's name for the rule; ``lr`` the
     base learning rate; ``hyper()`` the keyword arguments of the C core."""
 
-    name = None
-    lr = 0.01
+    name: str = ""
+    lr: float = 0.01
 
-    def hyper(self):
+    def hyper(self) -> dict[str, Any]:
         return {}
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.__dict__ == other.__dict__
 
     def __repr__(self):
@@ -65,7 +68,7 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False) -> None:
         self.lr = check_positive(lr, "lr")
         self.momentum = _unit_interval(momentum, "momentum")
         if not isinstance(nesterov, bool):
@@ -74,7 +77,7 @@ class SGD(Optimizer):
             raise ValueError("nesterov: expected momentum > 0 with nesterov=True, got momentum=0")
         self.nesterov = nesterov
 
-    def hyper(self):
+    def hyper(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
 
@@ -90,13 +93,13 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         self.lr = check_positive(lr, "lr")
         self.beta1 = _unit_interval(beta1, "beta1")
         self.beta2 = _unit_interval(beta2, "beta2")
         self.eps = check_positive(eps, "eps")
 
-    def hyper(self):
+    def hyper(self) -> dict[str, Any]:
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
 
@@ -113,18 +116,19 @@ class AdamW(Adam):
 
     name = "adamw"
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.01) -> None:
         super().__init__(lr, beta1, beta2, eps)
         self.weight_decay = check_non_negative(weight_decay, "weight_decay")
 
-    def hyper(self):
+    def hyper(self) -> dict[str, Any]:
         return dict(super().hyper(), weight_decay=self.weight_decay)
 
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 
 
-def as_optimizer(optimizer, lr=None, **hyper):
+def as_optimizer(optimizer: str | Optimizer, lr: float | None = None, **hyper: Any) -> Optimizer:
     """An Optimizer from a name plus keyword arguments, or an Optimizer object
     as is (then lr and the other keywords must not be given as well).
     Keywords that do not apply to the named rule are refused when set."""
@@ -141,7 +145,8 @@ def as_optimizer(optimizer, lr=None, **hyper):
     if key not in _BY_NAME:
         raise ValueError(f"optimizer: expected one of {sorted(_BY_NAME)}, got {optimizer!r}")
     cls = _BY_NAME[key]
-    accepted = cls.__init__.__code__.co_varnames[1:cls.__init__.__code__.co_argcount]
+    init: Any = vars(cls)["__init__"]
+    accepted = init.__code__.co_varnames[1:init.__code__.co_argcount]
     kwargs = {}
     for k, v in hyper.items():
         if v is None:

@@ -69,7 +69,7 @@ class TrainResult:
     lr: float = 0.0
     restored: str | None = None
 
-    def __str__(self):
+    def __str__(self) -> str:
         losses = self.history["loss"]
         first = f"{losses[0]:.6g} -> {losses[-1]:.6g}, " if losses else ""
         rate = _si(self.samples_per_second)
@@ -86,12 +86,12 @@ class TrainResult:
         ]
         return "\n".join(lines)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"TrainResult(epochs={self.epochs}, steps={self.steps}, final_loss={self.final_loss:.6g}, "
                 f"stop_reason={self.stop_reason!r})")
 
 
-def _si(x):
+def _si(x: float) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if x >= scale:
             return f"{x / scale:.3g}{unit}"

@@ -12,8 +12,12 @@ of every epoch is recorded in ``history["lr"]``.
     ReduceOnPlateau(patience, factor)   lr * factor each time the monitored loss
                                         has not improved for `patience` epochs
 """
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Callable
+from typing import Any
 
 from ._validate import check_int, check_non_negative, check_positive
 
@@ -39,21 +43,21 @@ class Schedule:
     and keep their position in ``state()`` / ``set_state()`` so that a
     Trainer resumes them exactly."""
 
-    needs_feedback = False
+    needs_feedback: bool = False
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         raise NotImplementedError
 
-    def update(self, epoch, value):
+    def update(self, epoch: int, value: float) -> None:
         """Called after every epoch with the monitored loss; most schedules ignore it."""
 
-    def state(self):
+    def state(self) -> dict[str, Any]:
         return {}
 
-    def set_state(self, state):
+    def set_state(self, state: dict[str, Any]) -> None:
         pass
 
-    def _args(self):
+    def _args(self) -> str:
         return ""
 
     def __repr__(self):
@@ -63,7 +67,7 @@ class Schedule:
 class Constant(Schedule):
     """The base rate in every epoch."""
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         return base_lr
 
 
@@ -76,14 +80,14 @@ class Step(Schedule):
     factor : float in (0, 1], default 0.1
     """
 
-    def __init__(self, every, factor=0.1):
+    def __init__(self, every: int, factor: float = 0.1) -> None:
         self.every = check_int(every, "every", 1)
         self.factor = _fraction(factor, "factor", closed_top=True)
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         return base_lr * self.factor ** (epoch // self.every)
 
-    def _args(self):
+    def _args(self) -> str:
         return f"every={self.every}, factor={self.factor:g}"
 
 
@@ -95,13 +99,13 @@ class Exponential(Schedule):
     gamma : float in (0, 1]
     """
 
-    def __init__(self, gamma):
+    def __init__(self, gamma: float) -> None:
         self.gamma = _fraction(gamma, "gamma", closed_top=True)
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         return base_lr * self.gamma ** epoch
 
-    def _args(self):
+    def _args(self) -> str:
         return f"gamma={self.gamma:g}"
 
 
@@ -114,13 +118,13 @@ class InverseScaling(Schedule):
     power_t : float > 0, default 0.5
     """
 
-    def __init__(self, power_t=0.5):
+    def __init__(self, power_t: float = 0.5) -> None:
         self.power_t = check_positive(power_t, "power_t")
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         return base_lr / (epoch + 1) ** self.power_t
 
-    def _args(self):
+    def _args(self) -> str:
         return f"power_t={self.power_t:g}"
 
 
@@ -141,14 +145,14 @@ class Cosine(Schedule):
         the schedule (the cosine's last value is at epoch ``epochs - 1``).
     """
 
-    def __init__(self, epochs, warmup=0, min_lr=0.0):
+    def __init__(self, epochs: int, warmup: int = 0, min_lr: float = 0.0) -> None:
         self.epochs = check_int(epochs, "epochs", 1)
         self.warmup = check_int(warmup, "warmup", 0)
         if self.warmup >= self.epochs:
             raise ValueError(f"warmup: expected fewer warm-up epochs than epochs={self.epochs}, got {self.warmup}")
         self.min_lr = check_non_negative(min_lr, "min_lr")
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         if epoch < self.warmup:
             return base_lr * (epoch + 1) / self.warmup
         if epoch >= self.epochs:
@@ -156,7 +160,7 @@ class Cosine(Schedule):
         phase = (epoch - self.warmup) / (self.epochs - self.warmup)
         return self.min_lr + (base_lr - self.min_lr) * (1 + math.cos(math.pi * phase)) / 2
 
-    def _args(self):
+    def _args(self) -> str:
         return f"epochs={self.epochs}, warmup={self.warmup}, min_lr={self.min_lr:g}"
 
 
@@ -174,18 +178,22 @@ class ReduceOnPlateau(Schedule):
     """
 
     needs_feedback = True
+    best: float
+    wait: int
+    scale: float
 
-    def __init__(self, patience=10, factor=0.1, min_delta=0.0, min_lr=0.0):
+    def __init__(self, patience: int = 10, factor: float = 0.1, min_delta: float = 0.0,
+                 min_lr: float = 0.0) -> None:
         self.patience = check_int(patience, "patience", 1)
         self.factor = _fraction(factor, "factor")
         self.min_delta = check_non_negative(min_delta, "min_delta")
         self.min_lr = check_non_negative(min_lr, "min_lr")
         self.set_state({})
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         return max(base_lr * self.scale, self.min_lr) if self.scale < 1 else base_lr
 
-    def update(self, epoch, value):
+    def update(self, epoch: int, value: float) -> None:
         if value < self.best - self.min_delta:
             self.best, self.wait = value, 0
             return
@@ -194,25 +202,25 @@ class ReduceOnPlateau(Schedule):
             self.scale *= self.factor
             self.wait = 0
 
-    def state(self):
+    def state(self) -> dict[str, Any]:
         return {"best": self.best, "wait": self.wait, "scale": self.scale}
 
-    def set_state(self, state):
+    def set_state(self, state: dict[str, Any]) -> None:
         self.best = float(state.get("best", math.inf))
         self.wait = int(state.get("wait", 0))
         self.scale = float(state.get("scale", 1.0))
 
-    def _args(self):
+    def _args(self) -> str:
         return f"patience={self.patience}, factor={self.factor:g}"
 
 
 class _Callable(Schedule):
     """A user's function epoch -> lr."""
 
-    def __init__(self, fn):
+    def __init__(self, fn: Callable[[int], float]) -> None:
         self.fn = fn
 
-    def lr(self, epoch, base_lr):
+    def lr(self, epoch: int, base_lr: float) -> float:
         value = self.fn(epoch)
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
                 math.isfinite(value) and value > 0):
@@ -224,7 +232,7 @@ class _Callable(Schedule):
         return f"lr_schedule({getattr(self.fn, '__name__', repr(self.fn))})"
 
 
-def as_schedule(value):
+def as_schedule(value: Schedule | Callable[[int], float] | None) -> Schedule:
     """None -> Constant(); a Schedule as is; a callable epoch -> lr wrapped."""
     if value is None:
         return Constant()

@@ -7,12 +7,18 @@ each epoch's shuffle order, and does the per-epoch work: history, validation,
 schedules, early stopping, callbacks. The minibatch loop itself runs in C
 with the GIL released (or in gradfit.reference for backend="numpy").
 """
+from __future__ import annotations
+
+import os
 import signal
 import threading
 import time
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _core, reference
 from ._names import BACKENDS, LOSSES, OPTIMIZERS, lookup
@@ -21,9 +27,9 @@ from ._targets import (CLASSIFICATION, check_loss_fits_model, check_sample_weigh
 from ._validate import check_int, check_non_negative, check_positive, check_X
 from .callbacks import ProgressBar, TrainInfo, as_callbacks
 from .model import CHUNK_ROWS, MLP
-from .optimizers import as_optimizer
+from .optimizers import Optimizer, as_optimizer
 from .result import TrainResult
-from .schedules import as_schedule
+from .schedules import Schedule, as_schedule
 
 # How much one C call may do: at most this many samples, and at most this
 # many sample x parameter multiply-adds (about 0.1 s), so that progress,
@@ -127,11 +133,16 @@ class Trainer:
     optimizer : Optimizer
     """
 
-    def __init__(self, model, optimizer="sgd", loss="mse", *, lr=None, momentum=None, nesterov=None,
-                 beta1=None, beta2=None, eps=None, weight_decay=None, l2=0.0, huber_delta=1.0,
-                 batch_size=32, shuffle=True, seed=None, lr_schedule=None, validation_data=None,
-                 validation_fraction=None, early_stopping=False, patience=10, min_delta=0.0,
-                 restore_best_weights=True, callbacks=None, progress=False, backend="c"):
+    def __init__(self, model: MLP, optimizer: str | Optimizer = "sgd", loss: str = "mse", *,
+                 lr: float | None = None, momentum: float | None = None, nesterov: bool | None = None,
+                 beta1: float | None = None, beta2: float | None = None, eps: float | None = None,
+                 weight_decay: float | None = None, l2: float = 0.0, huber_delta: float = 1.0,
+                 batch_size: int | None = 32, shuffle: bool = True, seed: int | np.random.Generator | None = None,
+                 lr_schedule: Schedule | Callable[[int], float] | None = None,
+                 validation_data: Sequence[ArrayLike] | None = None, validation_fraction: float | None = None,
+                 early_stopping: bool = False, patience: int = 10, min_delta: float = 0.0,
+                 restore_best_weights: bool = True, callbacks: Any = None, progress: bool = False,
+                 backend: str = "c") -> None:
         if not isinstance(model, MLP):
             raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
         self.model = model
@@ -174,16 +185,17 @@ class Trainer:
                               dtype=model.dtype)
         self.step_count = np.zeros(1, dtype=np.int64)
         self.epoch = 0
-        self.history = {"loss": [], "lr": []}
+        self.history: dict[str, list[float]] = {"loss": [], "lr": []}
         if self.l2:
             self.history["penalty"] = []
-        self._best = None            # early stopping: (value, epoch, params)
+        self._best: tuple[float, int, np.ndarray | None] | None = None      # early stopping: (value, epoch, params)
         self._wait = 0
-        self._pending = None         # a partial epoch: (N, order, next_batch, sums)
+        # a partial epoch: (N, order, next_batch, sums)
+        self._pending: tuple[int, np.ndarray | None, int, tuple[float, ...]] | None = None
 
     # -- public ----------------------------------------------------------------
     @property
-    def step(self):
+    def step(self) -> int:
         """Updates made so far."""
         return int(self.step_count[0])
 
@@ -191,7 +203,7 @@ class Trainer:
         return (f"Trainer({self.model!r}, {self.optimizer!r}, loss={self.loss!r}, epoch={self.epoch}, "
                 f"step={self.step})")
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the Trainer to `path` (one .npz file, written atomically):
         the model, the optimizer (name, settings and state buffer), the step
         count, the shuffling generator's state, the epoch, the history, the
@@ -203,11 +215,12 @@ class Trainer:
         from .io import save_trainer
         save_trainer(self, path)
 
-    def partial_fit(self, X, y, *, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None) -> TrainResult:
         """One more epoch over X, y (see :meth:`fit`)."""
         return self.fit(X, y, epochs=1, sample_weight=sample_weight)
 
-    def fit(self, X, y, epochs=1, *, sample_weight=None, max_steps=None, grad_tol=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int | None = 1, *, sample_weight: ArrayLike | None = None,
+            max_steps: int | None = None, grad_tol: float | None = None) -> TrainResult:
         """Train `epochs` more epochs, continuing from where the last call stopped.
 
         Parameters
@@ -680,11 +693,17 @@ class _NumpyRunner(_CRunner):
         return reference.grad_norm(grad)
 
 
-def train(model, X, y, *, loss="mse", optimizer="sgd", lr=None, batch_size=32, epochs=1, shuffle=True,
-          seed=None, max_steps=None, grad_tol=None, sample_weight=None, momentum=None, nesterov=None,
-          beta1=None, beta2=None, eps=None, weight_decay=None, l2=0.0, huber_delta=1.0, lr_schedule=None,
-          validation_data=None, validation_fraction=None, early_stopping=False, patience=10,
-          min_delta=0.0, restore_best_weights=True, callbacks=None, progress=False, backend="c"):
+def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimizer: str | Optimizer = "sgd",
+          lr: float | None = None, batch_size: int | None = 32, epochs: int | None = 1, shuffle: bool = True,
+          seed: int | np.random.Generator | None = None, max_steps: int | None = None,
+          grad_tol: float | None = None, sample_weight: ArrayLike | None = None, momentum: float | None = None,
+          nesterov: bool | None = None, beta1: float | None = None, beta2: float | None = None,
+          eps: float | None = None, weight_decay: float | None = None, l2: float = 0.0, huber_delta: float = 1.0,
+          lr_schedule: Schedule | Callable[[int], float] | None = None,
+          validation_data: Sequence[ArrayLike] | None = None, validation_fraction: float | None = None,
+          early_stopping: bool = False, patience: int = 10, min_delta: float = 0.0,
+          restore_best_weights: bool = True, callbacks: Any = None, progress: bool = False,
+          backend: str = "c") -> TrainResult:
     """Train `model` in place by minibatch gradient descent; the one-call form of :class:`Trainer`.
 
     Each step computes the loss and every gradient at the current parameters,

@@ -1,0 +1,49 @@
+# Type stub of the compiled module gradfit._core (src/gradfit/_core.pyx):
+# pointers in, GIL released, status out. Arrays are C-contiguous NumPy arrays
+# of float32 or float64 (one dtype per call), int64 sizes / indices and int32
+# activation ids.
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+_Real = npt.NDArray[np.floating[Any]]
+_I64 = npt.NDArray[np.int64]
+_I32 = npt.NDArray[np.int32]
+_F64 = npt.NDArray[np.float64]
+
+STATUS_OK: int
+STATUS_DIVERGED: int
+STATUS_CONVERGED: int
+STATUS_MAX_STEPS: int
+STATUS_PAUSED: int
+MAX_LEN: int
+
+ACTIVATIONS: dict[str, int]
+LOSSES: dict[str, int]
+OPTIMIZERS: dict[str, int]
+SIMD_PATHS: dict[str, int]
+
+def simd_available() -> list[str]: ...
+def simd_get() -> str: ...
+def simd_set(name: str) -> str: ...
+def _too_large(sizes: _I64, chunk: int | None = ...) -> ValueError: ...
+def n_params(sizes: _I64, acts: _I32) -> int: ...
+def state_len(optim_id: int, n_params: int) -> int: ...
+def workspace_len(sizes: _I64, acts: _I32, chunk: int, optim_id: int | None = ...) -> int: ...
+def _activation(act: int, z: _Real, a: _Real, dadz: _Real) -> None: ...
+def predict(sizes: _I64, acts: _I32, params: _Real, X: _Real, chunk: int, ws: _Real, out: _Real) -> None: ...
+def loss(sizes: _I64, acts: _I32, loss_id: int, params: _Real, X: _Real, y: _Real, sw: _Real, chunk: int,
+         ws: _Real, *, huber_delta: float = ...) -> float: ...
+def loss_grad(sizes: _I64, acts: _I32, loss_id: int, params: _Real, grad: _Real, X: _Real, y: _Real, sw: _Real,
+              idx: _I64, chunk: int, ws: _Real, *, huber_delta: float = ..., l2: float = ...) -> float: ...
+def reset_prev(sizes: _I64, acts: _I32, chunk: int, optim_id: int, params: _Real, state: _Real,
+               step_count: _I64, ws: _Real) -> None: ...
+def _unit_interval(value: float, name: str) -> None: ...
+def train(sizes: _I64, acts: _I32, loss_id: int, optim_id: int, batch: int, chunk: int, max_steps: int,
+          grad_tol: float, max_batches: int, params: _Real, grad: _Real, state: _Real, ws: _Real, X: _Real,
+          y: _Real, sw: _Real, idx: _I64, n_epochs: int, start_batch: int, epoch_lr: _F64, step_count: _I64,
+          epoch_loss: _F64, epoch_penalty: _F64, epoch_weight: _F64, epoch_seen: _I64, *,
+          huber_delta: float = ..., momentum: float = ..., nesterov: bool = ..., beta1: float = ...,
+          beta2: float = ..., eps: float = ..., weight_decay: float = ...,
+          l2: float = ...) -> tuple[int, int, int, int, float]: ...
