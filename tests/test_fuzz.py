@@ -92,6 +92,8 @@ DRIVER = textwrap.dedent(r'''
         except (ValueError, TypeError, RuntimeError) as exc:
             text = str(exc)
             if not message.match(text):
+                import traceback
+                traceback.print_exc()
                 print(f"call {i}: {type(exc).__name__} without an argument name: {text[:300]}")
                 sys.exit(3)
         except Exception as exc:  # noqa: BLE001

@@ -190,6 +190,13 @@ def check_positive(value, argument, allow_none=False):
     return value
 
 
+def check_seed(seed, argument="seed"):
+    """None, an int >= 0 or a numpy Generator (what numpy.random.default_rng takes here)."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    return check_int(seed, argument, 0)
+
+
 def check_non_negative(value, argument):
     """A finite real number >= 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from . import _core
 from ._layout import layer_views
 from ._names import ACTIVATIONS, LOSSES, lookup
-from ._validate import as_float_array, check_dtype, check_X
+from ._validate import as_float_array, check_dtype, check_seed, check_X
 
 INITS = ("glorot", "he", "zeros")
 
@@ -107,7 +107,7 @@ class MLP:
         self._weights, self._biases = layer_views(self._params, sizes)
         self._lock = threading.Lock()
         self.init = lookup(dict.fromkeys(INITS), init, "init")
-        self.seed = seed
+        self.seed = check_seed(seed)
         self._initialise(np.random.default_rng(seed))
         if weights is not None:
             self._set_layers(weights, "weights", self._weights)
@@ -189,6 +189,9 @@ class MLP:
             b[...] = 0
 
     def _set_layers(self, values, argument, targets):
+        if isinstance(values, (str, bytes, np.ndarray)) or not hasattr(values, "__len__"):
+            raise TypeError(f"{argument}: expected a list of {len(targets)} arrays (one per layer), got "
+                            f"{type(values).__name__}")
         if len(values) != len(targets):
             raise ValueError(f"{argument}: expected {len(targets)} arrays (one per layer), got {len(values)}")
         arrays = []
@@ -478,10 +481,17 @@ class MLP:
         dict
             ``{"loss": ..., <metric>: ...}``.
         """
-        unknown = [m for m in metrics if m not in ("accuracy", "r2", "mae")] if not isinstance(metrics, str) \
-            else [metrics]
-        if unknown:
-            raise ValueError(f"metrics: expected names among ['accuracy', 'mae', 'r2'], got {unknown[0]!r}")
+        known = ("accuracy", "r2", "mae")
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        try:
+            metrics = list(metrics)
+        except TypeError:
+            raise TypeError(f"metrics: expected a list of names among {list(known)}, got "
+                            f"{type(metrics).__name__}") from None
+        for name in metrics:
+            if not isinstance(name, str) or name not in known:
+                raise ValueError(f"metrics: expected names among {list(known)}, got {name!r}")
         X, t, loss, sw, huber_delta = self._checked(X, y, loss, sample_weight, huber_delta)
         pred = self._predict(X)
         out = {"loss": self._loss(X, t, loss, sw, huber_delta)}

@@ -24,7 +24,7 @@ from . import _core, reference
 from ._names import BACKENDS, LOSSES, OPTIMIZERS, lookup
 from ._targets import (CLASSIFICATION, check_loss_fits_model, check_sample_weight, check_targets,
                        labels_of, validation_split)
-from ._validate import check_int, check_non_negative, check_positive, check_X
+from ._validate import check_int, check_non_negative, check_positive, check_seed, check_X
 from .callbacks import ProgressBar, TrainInfo, as_callbacks
 from .model import CHUNK_ROWS, MLP
 from .optimizers import Optimizer, as_optimizer
@@ -45,6 +45,12 @@ class DivergenceWarning(RuntimeWarning):
     last update, the start of the epoch in which the loss overflowed and the
     values the call started from (by their loss over all the data); the
     warning and ``TrainResult.restored`` say which."""
+
+
+def _check_bool(value, argument):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{argument}: expected True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -159,8 +165,7 @@ class Trainer:
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"shuffle: expected True or False, got {type(shuffle).__name__} {shuffle!r}")
         self.shuffle = bool(shuffle)
-        if seed is not None and not isinstance(seed, np.random.Generator):
-            check_int(seed, "seed", 0)
+        check_seed(seed)
         self.rng = np.random.default_rng(seed)
         self._split_seed = int(self.rng.spawn(1)[0].integers(1 << 62))
         self.schedule = as_schedule(lr_schedule)
@@ -177,9 +182,9 @@ class Trainer:
         self.early_stopping = bool(early_stopping)
         self.patience = check_int(patience, "patience", 1)
         self.min_delta = check_non_negative(min_delta, "min_delta")
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = _check_bool(restore_best_weights, "restore_best_weights")
         self.callbacks = as_callbacks(callbacks)
-        self.progress = bool(progress)
+        self.progress = _check_bool(progress, "progress")
 
         self.state = np.zeros(_core.state_len(OPTIMIZERS[self.optimizer.name], model.n_params),
                               dtype=model.dtype)
