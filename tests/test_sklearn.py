@@ -23,6 +23,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import gradfit as gf  # noqa: E402
 from gradfit.sklearn import GradfitClassifier, GradfitRegressor  # noqa: E402
 
+# short runs on purpose; test_convergence_warning checks the warning itself
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 # -- scikit-learn's own estimator checks -------------------------------------------------
 # max_iter=100 as scikit-learn's own test instances of MLPRegressor / MLPClassifier
@@ -443,3 +446,13 @@ def test_verbose_prints_each_epoch(capsys):
         GradfitRegressor((4,), max_iter=3, verbose=True, random_state=0).fit(X, y)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Iteration")]
     assert len(lines) == 3 and lines[0].startswith("Iteration 1, loss = ")
+
+
+def test_convergence_warning_only_when_max_iter_is_reached():
+    X, y, _ = _data()
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(2\)"):
+        GradfitRegressor((4,), max_iter=2, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = GradfitRegressor((4,), max_iter=5000, tol=1e-2, n_iter_no_change=2, random_state=0).fit(X, y)
+    assert est.n_iter_ < 5000
