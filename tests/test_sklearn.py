@@ -137,7 +137,7 @@ def test_grid_search_classifier_on_digits_matches_mlp_classifier():
     settings = dict(hidden_layer_sizes=(64,), solver="adam", max_iter=50, batch_size=64, alpha=1e-4,
                     random_state=0)
     grid = {"net__learning_rate_init": [1e-3, 1e-2]}
-    ours, t_ours, search = _grid(GradfitClassifier(**settings), X, y, grid)
+    ours, t_ours, _ = _grid(GradfitClassifier(**settings), X, y, grid)
     theirs, t_theirs, _ = _grid(MLPClassifier(**settings), X, y, grid)
     print(f"digits accuracy: gradfit {ours:.3f} in {t_ours:.2f} s, MLPClassifier {theirs:.3f} in {t_theirs:.2f} s")
     assert ours >= theirs - 0.05
@@ -203,7 +203,7 @@ def test_zero_weights_equal_dropping_rows(Est):
     # Full batch: the batches then do not depend on which rows are present, so
     # weight 0 must give exactly the model fitted without those rows (the
     # target scaling and the alpha mapping use the weights as well).
-    X, y, rng = _data()
+    X, y, _ = _data()
     if Est is GradfitClassifier:
         y = np.digitize(X[:, 0], [-0.5, 0.5])
     w = np.ones(X.shape[0])

@@ -76,7 +76,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.multiclass import (
+    check_classification_targets,
+    type_of_target,
+    unique_labels,
+)
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
 from .model import MLP
@@ -87,12 +91,12 @@ try:                                   # scikit-learn >= 1.6
 except ImportError:                    # pragma: no cover - older scikit-learn
     _sk_validate_data = None
 
-try:                                   # scikit-learn >= 1.6
+try:                                   # scikit-learn >= 1.3
     from sklearn.base import _fit_context
 except ImportError:                    # pragma: no cover
     _fit_context = None
 
-__all__ = ["GradfitRegressor", "GradfitClassifier"]
+__all__ = ["GradfitClassifier", "GradfitRegressor"]
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh",
                 "relu": "relu", "softplus": "softplus"}
@@ -152,8 +156,7 @@ class _EpochRule:
                 est._no_improvement_count += 1
             else:
                 est._no_improvement_count = 0
-            if last < est.best_loss_:
-                est.best_loss_ = last
+            est.best_loss_ = min(est.best_loss_, last)
         if self.stop_allowed and est._no_improvement_count > est.n_iter_no_change:
             est._stopped_early = True
             if est.verbose:
