@@ -10,6 +10,7 @@ with the GIL released (or in gradfit.reference for backend="numpy").
 from __future__ import annotations
 
 import os
+import os
 import signal
 import threading
 import time
@@ -125,6 +126,8 @@ class Trainer:
     progress : bool, default False
         Show a progress bar (tqdm if installed, else a line per epoch).
     backend : {"c", "numpy"}, default "c"
+    checkpoint, checkpoint_every, checkpoint_seconds : optional
+        Write the Trainer to this file while it trains; see :meth:`set_checkpoint`.
 
     Attributes
     ----------
@@ -148,7 +151,8 @@ class Trainer:
                  validation_data: Sequence[ArrayLike] | None = None, validation_fraction: float | None = None,
                  early_stopping: bool = False, patience: int = 10, min_delta: float = 0.0,
                  restore_best_weights: bool = True, callbacks: Any = None, progress: bool = False,
-                 backend: str = "c") -> None:
+                 backend: str = "c", checkpoint: str | os.PathLike[str] | None = None,
+                 checkpoint_every: int | None = None, checkpoint_seconds: float | None = None) -> None:
         if not isinstance(model, MLP):
             raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
         self.model = model
@@ -185,6 +189,7 @@ class Trainer:
         self.restore_best_weights = _check_bool(restore_best_weights, "restore_best_weights")
         self.callbacks = as_callbacks(callbacks)
         self.progress = _check_bool(progress, "progress")
+        self.set_checkpoint(checkpoint, checkpoint_every, checkpoint_seconds)
 
         self.state = np.zeros(_core.state_len(OPTIMIZERS[self.optimizer.name], model.n_params),
                               dtype=model.dtype)
@@ -219,6 +224,32 @@ class Trainer:
         continues exactly, bit for bit, as if it had never stopped."""
         from .io import save_trainer
         save_trainer(self, path)
+
+    def set_checkpoint(self, path: str | os.PathLike[str] | None, every: int | None = None,
+                       seconds: float | None = None) -> None:
+        """Write the Trainer (model included) to `path` while it trains.
+
+        Parameters
+        ----------
+        path : str or path-like or None
+            The checkpoint file (``trainer.save`` format, written atomically:
+            a temporary file, fsync, rename). None turns checkpoints off.
+        every : int, optional
+            Every `every` epochs (default 1 when `seconds` is not given).
+        seconds : float, optional
+            At the first point (end of an epoch, or a pause of the C core in
+            the middle of one) at least `seconds` after the last checkpoint.
+
+        ``gf.load_trainer(path)`` then ``fit(X, y, epochs=target - trainer.epoch)``
+        resumes bit for bit, whenever the process was killed.
+        """
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"checkpoint: expected a file path or None, got {type(path).__name__}")
+        every = check_int(every, "checkpoint_every", 1, allow_none=True)
+        seconds = check_positive(seconds, "checkpoint_seconds", allow_none=True)
+        if path is not None and every is None and seconds is None:
+            every = 1
+        self.checkpoint, self.checkpoint_every, self.checkpoint_seconds = path, every, seconds
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None) -> TrainResult:
         """One more epoch over X, y (see :meth:`fit`)."""
@@ -324,7 +355,9 @@ class _Run:
             self.bar = ProgressBar()
             self.callbacks.append(self.bar)
         self.epoch_work = bool(val is not None or trainer.early_stopping or self.callbacks
-                               or trainer.schedule.needs_feedback or (grad_tol and not self.full_batch))
+                               or trainer.schedule.needs_feedback or (grad_tol and not self.full_batch)
+                               or trainer.checkpoint is not None)
+        self.last_checkpoint = time.monotonic()
         self.initial = (m.params.copy(), trainer.state.copy(), trainer.step_count.copy())
         self.steps = self.epochs_done = self.seen = 0
         self.grad_norm = None
@@ -454,6 +487,9 @@ class _Run:
             e0 += done
             b0 = nb
             if status == _core.STATUS_PAUSED:
+                if e0 < k:
+                    self._checkpoint((N, idx[e0 * N:(e0 + 1) * N].copy() if idx.size else None, b0,
+                                      _column(acc, e0)))
                 self._progress(e0, b0, _column(acc, e0) if e0 < k else None, lrs[min(e0, k - 1)])
                 if self.interrupted and not self.stop:
                     self.stop, self.stop_reason = True, "interrupted"
@@ -524,6 +560,26 @@ class _Run:
                     info.stop()
             if info.stop_requested and not self.stop:
                 self.stop, self.stop_reason = True, "callback"
+        self._checkpoint()
+
+    def _checkpoint(self, pending=None):
+        """Writes the checkpoint if one is due: `pending` is the partial epoch
+        when called in the middle of an epoch (only the seconds rule applies there)."""
+        t = self.t
+        if t.checkpoint is None:
+            return
+        now = time.monotonic()
+        due = t.checkpoint_seconds is not None and now - self.last_checkpoint >= t.checkpoint_seconds
+        if pending is None and t.checkpoint_every is not None and t.epoch % t.checkpoint_every == 0:
+            due = True
+        if not due:
+            return
+        saved, t._pending = t._pending, pending if pending is not None else t._pending
+        try:
+            t.save(t.checkpoint)
+        finally:
+            t._pending = saved
+        self.last_checkpoint = time.monotonic()
 
     def _progress(self, epochs_done_in_chunk, next_batch, sums, lr):
         if not self.callbacks:
@@ -708,7 +764,8 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
           validation_data: Sequence[ArrayLike] | None = None, validation_fraction: float | None = None,
           early_stopping: bool = False, patience: int = 10, min_delta: float = 0.0,
           restore_best_weights: bool = True, callbacks: Any = None, progress: bool = False,
-          backend: str = "c") -> TrainResult:
+          backend: str = "c", checkpoint: str | os.PathLike[str] | None = None,
+          checkpoint_every: int | None = None, checkpoint_seconds: float | None = None) -> TrainResult:
     """Train `model` in place by minibatch gradient descent; the one-call form of :class:`Trainer`.
 
     Each step computes the loss and every gradient at the current parameters,
@@ -757,8 +814,9 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
         forward and backward pass over all the data per epoch.
     sample_weight, momentum, nesterov, beta1, beta2, eps, weight_decay, l2, huber_delta, lr_schedule,
     validation_data, validation_fraction, early_stopping, patience, min_delta, restore_best_weights,
-    callbacks, progress
-        As for :class:`Trainer` and :meth:`Trainer.fit`.
+    callbacks, progress, checkpoint, checkpoint_every, checkpoint_seconds
+        As for :class:`Trainer` and :meth:`Trainer.fit` (checkpoints: see
+        :meth:`Trainer.set_checkpoint`).
     backend : {"c", "numpy"}, default "c"
         "c": the compiled core. "numpy": ``gradfit.reference``, the same
         algorithm in NumPy (the correctness oracle and benchmark baseline).
@@ -811,7 +869,8 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
                       validation_data=validation_data, validation_fraction=validation_fraction,
                       early_stopping=early_stopping, patience=patience, min_delta=min_delta,
                       restore_best_weights=restore_best_weights, callbacks=callbacks, progress=progress,
-                      backend=backend)
+                      backend=backend, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                      checkpoint_seconds=checkpoint_seconds)
     result = trainer.fit(X, y, epochs, sample_weight=sample_weight, max_steps=max_steps, grad_tol=grad_tol)
     seen = result.samples_per_second * result.seconds
     result.seconds = time.perf_counter() - start_time
