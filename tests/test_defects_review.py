@@ -242,7 +242,8 @@ def test_final_loss_is_a_forward_pass_and_seconds_cover_the_whole_call(monkeypat
     if hasattr(training._core, "loss"):         # the forward-only loss of the C core
         monkeypatch.setattr(training._core, "loss", fake_forward(training._core.loss))
     monkeypatch.setattr(training._core, "loss_grad", fake_loss_grad)
-    monkeypatch.setattr(training, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"]))
+    monkeypatch.setattr(training, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"],
+                                                                 monotonic=lambda: clock["now"]))
     X, y = line_data()
     r = gf.train(gf.MLP([1, 4, 1], seed=0), X, y, lr=0.01, epochs=2, seed=0)
     assert not any(backward_after_training)     # no gradient pass just for final_loss
