@@ -304,7 +304,7 @@ def test_summary_lists_layers_and_counts():
 
 # -- acceptance 7: unsupported combinations ---------------------------------------
 
-@pytest.mark.parametrize("make_model,kwargs,y,match", [
+UNSUPPORTED = [
     (lambda: gf.MLP([2, 3], output_activation="sigmoid"), dict(loss="cross_entropy"), [0, 1, 2, 0],
      r"^loss: 'cross_entropy' takes logits.*'identity', got 'sigmoid'"),
     (lambda: gf.MLP([2, 3]), dict(loss="cross_entropy"), [0, 1, 3, 0], r"^y: expected class ids in \[0, 3\).*3"),
@@ -327,7 +327,10 @@ def test_summary_lists_layers_and_counts():
     (lambda: gf.MLP([2, 1]), dict(validation_data=([[1.0, 2.0]], [1.0, 2.0])), [0, 1, 1, 0], r"^validation_data\[1\]:"),
     (lambda: gf.MLP([2, 1]), dict(validation_data=([[1.0]], [1.0])), [0, 1, 1, 0], r"^validation_data\[0\]:"),
     (lambda: gf.MLP([2, 1]), dict(patience=0, early_stopping=True), [0, 1, 1, 0], r"^patience:"),
-], ids=lambda v: v if isinstance(v, str) else None)
+]
+
+
+@pytest.mark.parametrize("make_model,kwargs,y,match", UNSUPPORTED, ids=lambda v: v if isinstance(v, str) else None)
 def test_unsupported_combinations_raise_and_leave_the_model_unchanged(make_model, kwargs, y, match):
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     try:

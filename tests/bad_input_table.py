@@ -1,0 +1,112 @@
+"""Renders docs/bad_input.md: every bad input of the bad-input tests, tried for
+real, with the exception and message it gets. tests/test_bad_input_doc.py
+checks that the committed page is what this renders now.
+
+    python tests/bad_input_table.py > docs/bad_input.md
+"""
+import os
+import sys
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import gradfit as gf  # noqa: E402
+
+
+def _outcome(call):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            call()
+    except Exception as exc:  # noqa: BLE001 - we record what happens
+        return type(exc).__name__, str(exc).splitlines()[0]
+    return "(accepted)", ""
+
+
+def _cell(text):
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def rows():
+    import test_bad_input as bad
+    import test_trainer as tr
+    out = []
+    for case, overrides, _, _ in bad.TRAIN_CASES:
+        kwargs = dict(X=bad.X_GOOD, y=bad.Y_GOOD, lr=0.01, batch_size=4, epochs=2)
+        kwargs.update(overrides)
+        X, y = kwargs.pop("X"), kwargs.pop("y")
+        out.append(("gf.train", case, *_outcome(lambda: gf.train(bad.model(), X, y, **kwargs))))
+    for case, overrides, _, _ in bad.MODEL_CASES:
+        kwargs = dict(layer_sizes=[2, 3, 1], activation="tanh")
+        kwargs.update(overrides)
+        out.append(("gf.MLP", case, *_outcome(lambda: gf.MLP(**kwargs))))
+    X4 = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    for make_model, kwargs, y, match in tr.UNSUPPORTED:
+        case = ", ".join(f"{k}={v!r}" if not callable(v) else k for k, v in kwargs.items())
+        out.append(("gf.train (features)", case, *_outcome(lambda: gf.train(make_model(), X4, y, epochs=2, **kwargs))))
+    m = gf.MLP([3, 2, 1], seed=0)
+    for case, call in [("predict(one sample as 1-D)", lambda: m.predict(np.ones(3))),
+                       ("predict(1e39 into float32)", lambda: gf.MLP([2, 1], dtype="float32").predict([[1e39, 0]])),
+                       ("params with NaN, then predict", lambda: (m.params.__setitem__(0, np.nan), m.predict(np.ones((1, 3))))),
+                       ("load(missing file)", lambda: gf.load("/nonexistent/model.npz")),
+                       ("load(random bytes)", lambda: gf.load(_random_file())),
+                       ("MLP([3, 2**40, 1])", lambda: gf.MLP([3, 2**40, 1])),
+                       ("evaluate(metrics=['auc'])", lambda: gf.MLP([3, 1]).evaluate(np.ones((2, 3)), [1, 2], metrics=["auc"]))]:
+        out.append(("model / io", case, *_outcome(call)))
+    from sklearn.exceptions import NotFittedError  # noqa: F401 - the estimators need scikit-learn
+    from gradfit.sklearn import GradfitClassifier, GradfitRegressor
+    Xs = np.random.default_rng(0).normal(size=(20, 3))
+    for case, call in [("GradfitRegressor(hidden_layer_sizes=(0,)).fit",
+                        lambda: GradfitRegressor(hidden_layer_sizes=(0,)).fit(Xs, Xs[:, 0])),
+                       ("GradfitRegressor().fit(y with NaN)", lambda: GradfitRegressor().fit(Xs, np.r_[np.nan, Xs[1:, 0]])),
+                       ("GradfitClassifier().fit(one class)", lambda: GradfitClassifier().fit(Xs, np.zeros(20))),
+                       ("GradfitRegressor().predict before fit", lambda: GradfitRegressor().predict(Xs))]:
+        out.append(("gradfit.sklearn", case, *_outcome(call)))
+    for case in CLI_CASES:
+        out.append(("gradfit (command line)", " ".join(case), *_cli_outcome(case)))
+    return out
+
+
+CLI_CASES = [["fit", "/nonexistent.csv", "--target", "y"], ["fit", "{csv}", "--target", "nope"],
+             ["fit", "{csv}", "--target", "y", "--layers", "x,y"], ["fit", "{csv}", "--target", "y", "--lr", "nan"],
+             ["predict", "/nonexistent.npz", "{csv}"], ["predict", "{csv}", "{csv}"], ["nonsense-command"]]
+
+
+def _cli_outcome(args):
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = os.path.join(tmp, "d.csv")
+        with open(csv, "w") as f:
+            f.write("a,b,y\n1,2,3\n4,5,6\n7,8,9\n")
+        argv = [a.replace("{csv}", csv) for a in args]
+        proc = subprocess.run([sys.executable, "-m", "gradfit", *argv], capture_output=True, text=True, timeout=120)
+        message = " ".join(line for line in proc.stderr.splitlines() if line.strip()).replace(tmp, "$DIR")
+    return f"exit {proc.returncode}", message
+
+
+def _random_file():
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "gradfit-random-bytes.npz")
+    with open(path, "wb") as f:
+        f.write(np.random.default_rng(0).bytes(300))
+    return path
+
+
+def render():
+    lines = ["# Bad inputs and the errors they get", "",
+             "Every row was tried for real by `tests/bad_input_table.py` (and "
+             "`tests/test_bad_input_doc.py` checks that this page is current). "
+             "Each error names the argument first, says what was expected and what was "
+             "given, and comes before any training: the model is unchanged. The command line "
+             "turns each into one line on stderr and exit code 2.", "",
+             "| function | bad input | exception | message |", "|---|---|---|---|"]
+    for where, case, exc, msg in rows():
+        msg = msg.replace(os.environ.get("TMPDIR", "/tmp"), "$TMPDIR")
+        lines.append(f"| {where} | {_cell(case)} | {exc} | {_cell(msg)} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
