@@ -149,14 +149,26 @@ def new_gradfit_model(wl):
                   dtype=wl.dtype, init="glorot", seed=0)
 
 
-def make_gradfit_runner(backend):
+def gradfit_supports_threads():
+    """True once gf.train accepts n_threads= (the C core's products run on a
+    thread pool; see _core.train's n_threads)."""
+    import inspect
+    try:
+        return "n_threads" in inspect.signature(gf.train).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def make_gradfit_runner(backend, n_threads=None):
+    extra = {} if n_threads is None else {"n_threads": n_threads}
+
     def run(wl, X, y, epochs):
         model = new_gradfit_model(wl)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             start = time.perf_counter()
             result = gf.train(model, X, y, loss=wl.loss, lr=wl.lr, batch_size=wl.batch_size,
-                              epochs=epochs, shuffle=True, seed=0, backend=backend)
+                              epochs=epochs, shuffle=True, seed=0, backend=backend, **extra)
             seconds = time.perf_counter() - start
         problem = ""
         if result.stop_reason != "epochs":
@@ -774,6 +786,9 @@ def parse_args(argv):
     p.add_argument("--jax", action="store_true",
                    help="also time JAX (a jitted step per batch, and one lax.scan per epoch), if jax is "
                         "importable; pins the process to one CPU")
+    p.add_argument("--threads", type=int, default=2, metavar="N",
+                   help="also time the C core with n_threads=N (default 2; 1: no such column), once "
+                        "gf.train accepts n_threads=; not together with --jax")
     p.add_argument("--markdown", action="store_true", help="print the results as Markdown tables")
     p.add_argument("--json", default=None, metavar="PATH",
                    help="also write the header lines and the result rows to PATH as JSON")
@@ -811,15 +826,25 @@ def main(argv=None):
         else:
             runners["torch"] = make_torch_runner(torch)
 
+    if args.threads > 1:
+        name = f"c-{args.threads}threads"
+        if args.jax:
+            progress(f"--threads: no {name} column with --jax, which pins the process to one CPU")
+        elif not gradfit_supports_threads():
+            progress(f"--threads: gf.train has no n_threads= yet; no {name} column")
+        else:
+            runners[name] = make_gradfit_runner("c", n_threads=args.threads)
+
     pinned = None
     if args.jax:
+        # pinned before jax starts its threads: they inherit the one-CPU mask
+        pinned = pin_to_one_cpu()
         try:
             import jax
         except ImportError:
             progress("--jax: jax is not importable; running without the JAX columns")
         else:
             runners.update(make_jax_runners(jax))
-            pinned = pin_to_one_cpu()
 
     busy = busy_cores()            # before any of our own work
     head = header_lines(args, repeats, shrink, torch, busy)
