@@ -41,6 +41,8 @@ SHAPES = [
     (64, 64, 64, 1),
     (70, 300, 40, 260),       # K > k block in the forward product and in dz1
     (270, 12, 36, 7),         # K = batch > k block in dW1, dW2
+    (1, 1024, 1024, 2),       # the widest layers, one row
+    (256, 1024, 520, 3),      # the widest input, the largest batch of the benchmarks
 ]
 
 
