@@ -75,9 +75,9 @@ def test_predict_works_in_bounded_calls_and_gives_the_same_numbers(monkeypatch):
     whole = m.predict(X)
     calls, real = [], model_module._core.predict
 
-    def counting(*args):
+    def counting(*args, **kwargs):
         calls.append(args[3].shape[0])
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(model_module._core, "predict", counting)
     monkeypatch.setattr(model_module, "PREDICT_WORK_PER_CALL", 5000 * m.n_params)

@@ -409,7 +409,7 @@ def test_standardize_y_protects_raw_targets():
 # -- parameters ------------------------------------------------------------------------------------
 def test_bad_parameters_name_the_parameter():
     X, y, _ = _data()
-    for bad in [dict(solver="lbfgs"), dict(n_threads=2), dict(batch_size=0), dict(activation="gelu"),
+    for bad in [dict(solver="lbfgs"), dict(n_threads=0), dict(batch_size=0), dict(activation="gelu"),
                 dict(learning_rate_init=0.0), dict(dtype="float16"), dict(loss="poisson")]:
         with pytest.raises(ValueError, match=f"'{next(iter(bad))}' parameter"):
             GradfitRegressor(**bad).fit(X, y)

@@ -398,3 +398,19 @@ def test_a_stop_from_on_progress_is_resumed_mid_epoch_exactly(monkeypatch):
     assert t1.epoch == t2.epoch == 3 and t1.step == t2.step
     assert np.array_equal(m1.params, m2.params) and np.array_equal(t1.state, t2.state)
     assert t1.history["loss"] == t2.history["loss"]
+
+
+def test_n_threads_gives_the_same_numbers_bit_for_bit():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 128))
+    y = X[:, 0] * X[:, 1]
+    runs = []
+    for n in (1, 2, 3):
+        m = gf.MLP([128, 256, 256, 1], activation="relu", seed=0)
+        r = gf.train(m, X, y, optimizer="adam", lr=1e-3, batch_size=200, epochs=2, seed=0, n_threads=n)
+        runs.append((m.params.copy(), r.history["loss"], m.predict(X, n_threads=n)))
+    for other in runs[1:]:
+        assert np.array_equal(runs[0][0], other[0]) and runs[0][1] == other[1]
+        assert np.array_equal(runs[0][2], other[2])
+    with pytest.raises(ValueError, match=r"^n_threads: expected an integer in \[1, 64\]"):
+        gf.Trainer(gf.MLP([2, 1]), n_threads=0)

@@ -190,6 +190,15 @@ def check_positive(value, argument, allow_none=False):
     return value
 
 
+def check_threads(n_threads, argument="n_threads"):
+    """An int in [1, 64]: the threads the C core may use for one call's products."""
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(f"{argument}: expected an integer in [1, 64], got {type(n_threads).__name__} {n_threads!r}")
+    if not 1 <= n_threads <= 64:
+        raise ValueError(f"{argument}: expected an integer in [1, 64], got {n_threads!r}")
+    return int(n_threads)
+
+
 def check_seed(seed, argument="seed"):
     """None, an int >= 0 or a numpy Generator (what numpy.random.default_rng takes here)."""
     if seed is None or isinstance(seed, np.random.Generator):

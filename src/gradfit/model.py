@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from . import _core
 from ._layout import layer_views
 from ._names import ACTIVATIONS, LOSSES, lookup
-from ._validate import as_float_array, check_dtype, check_seed, check_X
+from ._validate import as_float_array, check_dtype, check_seed, check_threads, check_X
 
 INITS = ("glorot", "he", "zeros")
 
@@ -315,7 +315,7 @@ class MLP:
     def _workspace(self, rows):
         return np.empty(_core.workspace_len(self._sizes, self._acts, rows), dtype=self._dtype)
 
-    def predict(self, X: ArrayLike) -> NDArray[np.floating[Any]]:
+    def predict(self, X: ArrayLike, n_threads: int = 1) -> NDArray[np.floating[Any]]:
         """Forward pass.
 
         Parameters
@@ -323,6 +323,9 @@ class MLP:
         X : array_like of shape (n_samples, n_inputs)
             Finite input rows; integer and float32/float64 data are converted
             to the model's dtype.
+        n_threads : int, default 1
+            Threads for the matrix products of wide layers (any number gives
+            the same numbers, bit for bit).
 
         Returns
         -------
@@ -330,9 +333,9 @@ class MLP:
         """
         X = check_X(X, self.n_inputs, self._dtype)
         self._check_params_finite()
-        return self._predict(X)
+        return self._predict(X, check_threads(n_threads))
 
-    def _predict(self, X):
+    def _predict(self, X: NDArray[Any], n_threads: int = 1) -> NDArray[Any]:
         out = np.empty((X.shape[0], self.n_outputs), dtype=self._dtype)
         rows = min(X.shape[0], CHUNK_ROWS)
         ws = self._workspace(rows)
@@ -340,7 +343,7 @@ class MLP:
         step = max(rows, PREDICT_WORK_PER_CALL // max(1, self.n_params))
         for start in range(0, X.shape[0], step):
             _core.predict(self._sizes, self._acts, self._params, X[start:start + step], rows, ws,
-                          out[start:start + step])
+                          out[start:start + step], n_threads=n_threads)
         return out
 
     _LOSS_DOC = """
@@ -418,11 +421,11 @@ class MLP:
 
     loss.__doc__ = (loss.__doc__ or "") % _LOSS_DOC
 
-    def _loss(self, X, y, loss, sw=None, huber_delta=1.0):
+    def _loss(self, X, y, loss, sw=None, huber_delta=1.0, n_threads=1):
         rows = min(X.shape[0], CHUNK_ROWS)
         return _core.loss(self._sizes, self._acts, LOSSES[loss], self._params, X, y,
                           _NO_WEIGHTS[self._dtype.char] if sw is None else sw, rows, self._workspace(rows),
-                          huber_delta=huber_delta)
+                          huber_delta=huber_delta, n_threads=n_threads)
 
     # -- classification and evaluation -----------------------------------------
     def predict_proba(self, X: ArrayLike) -> NDArray[np.floating[Any]]:
@@ -492,9 +495,9 @@ class MLP:
         for name in metrics:
             if not isinstance(name, str) or name not in known:
                 raise ValueError(f"metrics: expected names among {list(known)}, got {name!r}")
-        X, t, loss, sw, huber_delta = self._checked(X, y, loss, sample_weight, huber_delta)
-        pred = self._predict(X)
-        out = {"loss": self._loss(X, t, loss, sw, huber_delta)}
+        Xc, t, loss, sw, huber_delta = self._checked(X, y, loss, sample_weight, huber_delta)
+        pred = self._predict(Xc)
+        out = {"loss": self._loss(Xc, t, loss, sw, huber_delta)}
         for name in metrics:
             if name == "accuracy":
                 if self.n_outputs > 1:

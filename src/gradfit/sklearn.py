@@ -62,8 +62,8 @@ How the parameters map onto gradfit
   gradients: plain training diverged at lr = 0.01 and reached R^2 0.08 at
   lr = 0.001, where standardized targets train well at the default settings.
   ``partial_fit`` takes the mean and std of the first batch it sees.
-- ``n_threads``: training runs on one thread; only None or 1 is accepted
-  for now.
+- ``n_threads``: threads for the matrix products of wide layers (None: 1);
+  any number gives the same numbers, bit for bit.
 """
 import warnings
 from numbers import Integral, Real
@@ -193,7 +193,7 @@ class _GradfitBase(BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "dtype": [StrOptions({"auto", "float32", "float64"})],
-        "n_threads": [Options(Integral, {1}), None],
+        "n_threads": [Interval(Integral, 1, 64, closed="both"), None],
     }
 
     # -- fitted attributes that live in the network --------------------------------
@@ -264,7 +264,7 @@ class _GradfitBase(BaseEstimator):
             l2 = scale * float(self.alpha) / (batch * mean_w)
         self._loss_scale = scale
         return Trainer(model, self.solver, loss, lr=lr, l2=l2, batch_size=batch, shuffle=bool(self.shuffle),
-                       seed=seed, **kw)
+                       seed=seed, n_threads=self.n_threads or 1, **kw)
 
     def _reset_curves(self):
         self.n_iter_ = 0
@@ -389,8 +389,9 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
     standardize_y : bool, default True
         Train on standardized targets and transform predictions back.
     dtype : {"auto", "float32", "float64"}, default "auto"
-    n_threads : None or 1, default None
-        Training is single-threaded for now.
+    n_threads : int in [1, 64] or None, default None
+        Threads for the matrix products of wide layers (None: 1); the same
+        numbers for any value.
 
     Attributes
     ----------
@@ -533,7 +534,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         The dtype is the network's (float32 after float32 training)."""
         X = self._check_X_predict(X)
         m = self.trainer_.model
-        out = m._predict(X)
+        out = m._predict(X, self.n_threads or 1)
         if self.standardize_y:
             out = (out * self.y_scale_ + self.y_mean_).astype(m.dtype)
         return out.ravel() if self._y_1d else out
@@ -672,7 +673,7 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
     def _proba(self, X):
         """Class probabilities (n_samples, n_classes) of the network's dtype, X already validated."""
         m = self.trainer_.model
-        z = m._predict(X).astype(np.float64)
+        z = m._predict(X, self.n_threads or 1).astype(np.float64)
         if z.shape[1] == 1:
             p1 = np.empty_like(z[:, 0])
             pos = z[:, 0] >= 0
@@ -694,13 +695,13 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
     def decision_function(self, X):
         """The logits: shape (n_samples,) for two classes (positive: classes_[1]), else (n_samples, n_classes)."""
         X = self._check_X_predict(X)
-        z = self.trainer_.model._predict(X)
+        z = self.trainer_.model._predict(X, self.n_threads or 1)
         return z[:, 0] if z.shape[1] == 1 else z
 
     def predict(self, X):
         """Predicted class labels, shape (n_samples,)."""
         X = self._check_X_predict(X)
-        z = self.trainer_.model._predict(X)
+        z = self.trainer_.model._predict(X, self.n_threads or 1)
         ids = (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
         return self.classes_[ids]
 
@@ -712,7 +713,7 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         """log(predict_proba(X)), computed from the logits (finite for confident predictions)."""
         X = self._check_X_predict(X)
         m = self.trainer_.model
-        z = m._predict(X).astype(np.float64)
+        z = m._predict(X, self.n_threads or 1).astype(np.float64)
         if z.shape[1] == 1:
             z = np.column_stack([np.zeros_like(z[:, 0]), z[:, 0]])
         zmax = z.max(axis=1, keepdims=True)

@@ -25,7 +25,7 @@ from . import _core, reference
 from ._names import BACKENDS, LOSSES, OPTIMIZERS, lookup
 from ._targets import (CLASSIFICATION, check_loss_fits_model, check_sample_weight, check_targets,
                        labels_of, validation_split)
-from ._validate import check_int, check_non_negative, check_positive, check_seed, check_X
+from ._validate import check_int, check_non_negative, check_positive, check_seed, check_threads, check_X
 from .callbacks import ProgressBar, TrainInfo, as_callbacks
 from .model import CHUNK_ROWS, MLP
 from .optimizers import Optimizer, as_optimizer
@@ -128,6 +128,10 @@ class Trainer:
     backend : {"c", "numpy"}, default "c"
     checkpoint, checkpoint_every, checkpoint_seconds : optional
         Write the Trainer to this file while it trains; see :meth:`set_checkpoint`.
+    n_threads : int, default 1
+        Threads for the matrix products of wide layers (products under ~2M
+        multiply-adds stay on one thread). Any number gives the same numbers,
+        bit for bit.
 
     Attributes
     ----------
@@ -152,7 +156,8 @@ class Trainer:
                  early_stopping: bool = False, patience: int = 10, min_delta: float = 0.0,
                  restore_best_weights: bool = True, callbacks: Any = None, progress: bool = False,
                  backend: str = "c", checkpoint: str | os.PathLike[str] | None = None,
-                 checkpoint_every: int | None = None, checkpoint_seconds: float | None = None) -> None:
+                 checkpoint_every: int | None = None, checkpoint_seconds: float | None = None,
+                 n_threads: int = 1) -> None:
         if not isinstance(model, MLP):
             raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
         self.model = model
@@ -190,6 +195,7 @@ class Trainer:
         self.callbacks = as_callbacks(callbacks)
         self.progress = _check_bool(progress, "progress")
         self.set_checkpoint(checkpoint, checkpoint_every, checkpoint_seconds)
+        self.n_threads = check_threads(n_threads)
 
         self.state = np.zeros(_core.state_len(OPTIMIZERS[self.optimizer.name], model.n_params),
                               dtype=model.dtype)
@@ -603,7 +609,7 @@ class _Run:
 
     # -- losses and divergence ------------------------------------------------------
     def _data_loss(self):
-        return self.t.model._loss(self.X, self.y, self.t.loss, self.sw, self.t.huber_delta)
+        return self.t.model._loss(self.X, self.y, self.t.loss, self.sw, self.t.huber_delta, self.t.n_threads)
 
     def _restore_best(self):
         """After a divergence: the candidate (params, state, step count) with
@@ -717,7 +723,8 @@ class _CRunner:
         return _core.train(
             m._sizes, m._acts, self.loss_id, self.optim_id, self.batch, self.chunk, max_steps, grad_tol,
             max_batches, m.params, self.grad, t.state, self.ws, self.X, self.y, self.sw, idx, n_epochs,
-            start_batch, lrs, t.step_count, acc[0], acc[1], acc[2], acc[3], **self.hyper)
+            start_batch, lrs, t.step_count, acc[0], acc[1], acc[2], acc[3], **self.hyper,
+            n_threads=t.n_threads)
 
     def previous(self):
         """The params before the last update (the workspace starts with them)."""
@@ -765,7 +772,8 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
           early_stopping: bool = False, patience: int = 10, min_delta: float = 0.0,
           restore_best_weights: bool = True, callbacks: Any = None, progress: bool = False,
           backend: str = "c", checkpoint: str | os.PathLike[str] | None = None,
-          checkpoint_every: int | None = None, checkpoint_seconds: float | None = None) -> TrainResult:
+          checkpoint_every: int | None = None, checkpoint_seconds: float | None = None,
+          n_threads: int = 1) -> TrainResult:
     """Train `model` in place by minibatch gradient descent; the one-call form of :class:`Trainer`.
 
     Each step computes the loss and every gradient at the current parameters,
@@ -814,7 +822,7 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
         forward and backward pass over all the data per epoch.
     sample_weight, momentum, nesterov, beta1, beta2, eps, weight_decay, l2, huber_delta, lr_schedule,
     validation_data, validation_fraction, early_stopping, patience, min_delta, restore_best_weights,
-    callbacks, progress, checkpoint, checkpoint_every, checkpoint_seconds
+    callbacks, progress, checkpoint, checkpoint_every, checkpoint_seconds, n_threads
         As for :class:`Trainer` and :meth:`Trainer.fit` (checkpoints: see
         :meth:`Trainer.set_checkpoint`).
     backend : {"c", "numpy"}, default "c"
@@ -870,7 +878,7 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
                       early_stopping=early_stopping, patience=patience, min_delta=min_delta,
                       restore_best_weights=restore_best_weights, callbacks=callbacks, progress=progress,
                       backend=backend, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                      checkpoint_seconds=checkpoint_seconds)
+                      checkpoint_seconds=checkpoint_seconds, n_threads=n_threads)
     result = trainer.fit(X, y, epochs, sample_weight=sample_weight, max_steps=max_steps, grad_tol=grad_tol)
     seen = result.samples_per_second * result.seconds
     result.seconds = time.perf_counter() - start_time
