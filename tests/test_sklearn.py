@@ -458,3 +458,60 @@ def test_convergence_warning_only_when_max_iter_is_reached():
         warnings.simplefilter("error", ConvergenceWarning)
         est = GradfitRegressor((4,), max_iter=5000, tol=1e-2, n_iter_no_change=2, random_state=0).fit(X, y)
     assert est.n_iter_ < 5000
+
+
+# -- est.save / gradfit.sklearn.load ------------------------------------------------
+
+@pytest.mark.parametrize("make,labels", [
+    (lambda: GradfitRegressor((5,), max_iter=5, random_state=0), None),
+    (lambda: GradfitClassifier((5,), max_iter=5, random_state=0), np.array(["a", "b", "c"] * 20)),
+    (lambda: GradfitClassifier((5,), max_iter=5, random_state=0), np.array([3, 7] * 30)),
+])
+def test_saved_estimator_predicts_and_continues_exactly(make, labels, tmp_path):
+    import warnings
+    from gradfit.sklearn import load
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X[:, 0] - X[:, 1] if labels is None else labels
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make().fit(X, y)
+        path = tmp_path / "est.npz"
+        est.save(path)
+        back = load(path)
+        assert type(back) is type(est)
+        np.testing.assert_array_equal(back.predict(X), est.predict(X))
+        assert back.get_params() == est.get_params()
+        assert back.loss_curve_ == est.loss_curve_ and back.n_features_in_ == 3
+        est.partial_fit(X, y)
+        back.partial_fit(X, y)
+    np.testing.assert_array_equal(back.model_.params, est.model_.params)
+
+
+def test_sklearn_load_refuses_a_plain_model_file_and_damage(tmp_path):
+    import json
+    import zipfile
+
+    import gradfit as gf
+    from gradfit.sklearn import load
+    path = tmp_path / "m.npz"
+    gf.MLP([2, 1]).save(path)
+    with pytest.raises(ValueError, match="not a saved gradfit.sklearn estimator"):
+        load(path)
+    est = GradfitRegressor((3,), max_iter=2, random_state=0).fit(np.ones((10, 2)) * np.arange(10)[:, None],
+                                                                np.arange(10.0))
+    good = tmp_path / "e.npz"
+    est.save(good)
+    meta = json.loads(np.load(good)["metadata"].tobytes())
+    meta["extra"]["estimator"]["state"]["y_mean_"] = {"array": [1, 2], "shape": [5], "dtype": "<f8"}
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename == "metadata.npy":
+                buf = __import__("io").BytesIO()
+                np.save(buf, np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+                data = buf.getvalue()
+            zout.writestr(item, data)
+    with pytest.raises(ValueError, match=r"y_mean_: expected 5 values"):
+        load(bad)
