@@ -10,8 +10,8 @@
 #      plain loops;
 #   3. builds and runs the same driver natively (every SIMD path of this CPU);
 #   4. compiles the baseline kernels for aarch64 with -fopt-info-vec and
-#      fails unless each hot function (products, activations, loss gradient,
-#      sgd update) has a vectorized loop, and the objects hold NEON
+#      fails unless each hot function (products and their micro-kernels,
+#      activations, loss gradient, sgd update) has a vectorized loop, and the objects hold NEON
 #      fused multiply-adds (fmla on .4s / .2d vectors).
 # Self-contained; needs root for apt-get (or the packages already present).
 # Exits non-zero on any failure.
@@ -99,6 +99,13 @@ for dt in f32 f64; do
     check_fn ops.inc no $products
     if [ "$found" -eq 0 ]; then
         echo "  FAIL $dt: no product function (matmul*/gemm*) has a vectorized loop"; status=1
+    fi
+    # the packed products' micro-kernels (ukernel*), when the core has them,
+    # are the hottest loops of all: each must vectorize
+    ukernels=$(grep -oE "FN\(ukernel[a-z_]*\)\(" csrc/ops.inc | sed -E 's/FN\(([a-z_]+)\)\(/\1/' | sort -u)
+    if [ -n "$ukernels" ]; then
+        # shellcheck disable=SC2086
+        check_fn ops.inc yes $ukernels
     fi
     total=$(grep -c "optimized: loop vectorized" "$report" || true)
     vec=".4s"; [ "$dt" = f64 ] && vec=".2d"
