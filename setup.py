@@ -93,8 +93,11 @@ class BuildExt(build_ext):
         flags = flags + os.environ.get("GRADFIT_CFLAGS", "").split()
         cmd = " ".join(getattr(self.compiler, "compiler_so", None) or [self.compiler.compiler_type])
         print(f"gradfit: compiler family {family} ({cmd}); flags {' '.join(flags)}", flush=True)
+        # csrc/pool.c: the products' worker threads (pthreads; MSVC builds run serially)
+        threads = ["-pthread"] if family in ("gcc", "clang") else []
         for ext in self.extensions:
-            ext.extra_compile_args = list(flags) + list(ext.extra_compile_args or [])
+            ext.extra_compile_args = list(flags) + threads + list(ext.extra_compile_args or [])
+            ext.extra_link_args = threads + list(ext.extra_link_args or [])
         super().build_extensions()
 
 

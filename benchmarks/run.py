@@ -1,10 +1,12 @@
 """Training-throughput benchmarks for gradfit: C core vs the NumPy baseline
-and a hand-written NumPy loop (and, with --torch, a plain PyTorch loop).
+and a hand-written NumPy loop (and, with --torch, a plain PyTorch loop; with
+--jax, a jitted JAX step and a lax.scan per epoch).
 
     python benchmarks/run.py                     # all workloads, 3 timed runs each
     python benchmarks/run.py --quick             # N / 10, 1 timed run: a smoke test
     python benchmarks/run.py --workloads W1,W3 --repeat 5
     python benchmarks/run.py --torch --markdown  # add PyTorch, print Markdown
+    python benchmarks/run.py --jax               # add JAX (jit step, lax.scan per epoch)
     python benchmarks/run.py --json rows.json    # also write the result rows as JSON
 
 Everything runs single-threaded: the BLAS/OpenMP thread counts are pinned to 1
@@ -18,6 +20,10 @@ import os
 PINNED_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 for _var in PINNED_THREAD_VARS:
     os.environ[_var] = "1"
+# JAX (--jax): XLA's CPU backend on one thread. The flags alone do not hold
+# it to one core, so --jax also pins the process to one CPU (main()).
+XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + XLA_SINGLE_THREAD).strip()
 
 import argparse  # noqa: E402
 import ctypes  # noqa: E402
@@ -143,14 +149,26 @@ def new_gradfit_model(wl):
                   dtype=wl.dtype, init="glorot", seed=0)
 
 
-def make_gradfit_runner(backend):
+def gradfit_supports_threads():
+    """True once gf.train accepts n_threads= (the C core's products run on a
+    thread pool; see _core.train's n_threads)."""
+    import inspect
+    try:
+        return "n_threads" in inspect.signature(gf.train).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def make_gradfit_runner(backend, n_threads=None):
+    extra = {} if n_threads is None else {"n_threads": n_threads}
+
     def run(wl, X, y, epochs):
         model = new_gradfit_model(wl)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             start = time.perf_counter()
             result = gf.train(model, X, y, loss=wl.loss, lr=wl.lr, batch_size=wl.batch_size,
-                              epochs=epochs, shuffle=True, seed=0, backend=backend)
+                              epochs=epochs, shuffle=True, seed=0, backend=backend, **extra)
             seconds = time.perf_counter() - start
         problem = ""
         if result.stop_reason != "epochs":
@@ -298,6 +316,108 @@ def make_torch_runner(torch):
     return run
 
 
+def make_jax_runners(jax):
+    """Two JAX versions of the same training (same initial weights, the same
+    NumPy shuffle as gradfit's seed 0, plain SGD): "jax-step", a jitted step
+    called once per minibatch from Python; "jax-scan", each epoch gathered
+    with X[perm] and run as one jitted lax.scan over its full batches (the
+    last, shorter batch by the jitted step). Compilation happens before the
+    stopwatch starts (a first call on arrays of the same shapes)."""
+    jnp = jax.numpy
+
+    def forward(params, x, acts):
+        for (W, b), act in zip(params, acts):
+            x = x @ W + b
+            if act == "tanh":
+                x = jnp.tanh(x)
+            elif act == "relu":
+                x = jnp.maximum(x, 0)
+            elif act == "softplus":
+                x = jnp.logaddexp(0, x)
+            elif act == "sigmoid":
+                x = jax.nn.sigmoid(x)
+        return x
+
+    def make_loss(wl, acts):
+        def loss(params, x, y):
+            pred = forward(params, x, acts)
+            if wl.loss == "cross_entropy":
+                return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(pred, axis=1), axis=1))
+            return jnp.mean(jnp.square(pred - y))
+        return loss
+
+    def setup(wl):
+        if wl.loss not in ("mse", "cross_entropy"):
+            raise NotImplementedError(f"no JAX loss for {wl.loss!r}")
+        model = new_gradfit_model(wl)
+        acts = list(model.activations)
+        params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in zip(model.weights, model.biases)]
+        loss = jax.jit(make_loss(wl, acts))
+        lr = wl.lr
+
+        @jax.jit
+        def step(params, x, y):
+            g = jax.grad(loss)(params, x, y)
+            return jax.tree_util.tree_map(lambda p, d: p - lr * d, params, g)
+
+        @jax.jit
+        def epoch(params, xs, ys):
+            def body(p, batch):
+                return step(p, batch[0], batch[1]), None
+            return jax.lax.scan(body, params, (xs, ys))[0]
+
+        return params, loss, step, epoch
+
+    def batches(n, bs):
+        return [(s, min(s + bs, n)) for s in range(0, n, bs)]
+
+    def run_step(wl, X, y, epochs):
+        params, loss, step, _ = setup(wl)
+        n, bs = X.shape[0], wl.batch_size
+        for a, b in {(0, min(bs, n)), batches(n, bs)[-1]}:       # compile every batch shape
+            jax.block_until_ready(step(params, jnp.asarray(X[a:b]), jnp.asarray(y[a:b])))
+        jax.block_until_ready(loss(params, jnp.asarray(X), jnp.asarray(y)))
+        start = time.perf_counter()
+        rng = np.random.default_rng(0)
+        for _ in range(epochs):
+            perm = rng.permutation(n)
+            Xe, ye = X[perm], y[perm]
+            for a, b in batches(n, bs):
+                params = step(params, Xe[a:b], ye[a:b])
+        final = float(loss(params, X, y))
+        seconds = time.perf_counter() - start
+        return RunResult(seconds, final, "" if np.isfinite(final) else "diverged")
+
+    def run_scan(wl, X, y, epochs):
+        params, loss, step, epoch = setup(wl)
+        n, bs = X.shape[0], wl.batch_size
+        full = n // bs
+
+        @jax.jit
+        def train_epoch(params, Xj, yj, perm):
+            """One epoch: the gather of the whole epoch, a scan over its full
+            batches, then the last, shorter batch."""
+            Xe, ye = Xj[perm], yj[perm]
+            params = epoch(params, Xe[:full * bs].reshape(full, bs, -1), ye[:full * bs].reshape(full, bs, -1))
+            if full * bs < n:
+                params = step(params, Xe[full * bs:], ye[full * bs:])
+            return params
+
+        Xj, yj = jnp.asarray(X), jnp.asarray(y)
+        jax.block_until_ready(train_epoch(params, Xj, yj, jnp.arange(n)))       # compile
+        jax.block_until_ready(loss(params, Xj, yj))
+        start = time.perf_counter()
+        rng = np.random.default_rng(0)
+        Xj, yj = jnp.asarray(X), jnp.asarray(y)
+        for _ in range(epochs):
+            params = train_epoch(params, Xj, yj, jnp.asarray(rng.permutation(n)))
+        final = float(loss(params, Xj, yj))
+        seconds = time.perf_counter() - start
+        return RunResult(seconds, final, "" if np.isfinite(final) else "diverged")
+
+    return {"jax-step": run_step, "jax-scan": run_scan}
+
+
 # ---------------------------------------------------------------------------
 # Measurement
 # ---------------------------------------------------------------------------
@@ -313,6 +433,8 @@ class Row:
     loss_rel_diff: float = float("nan")          # |loss - numpy loss| / |numpy loss|
     runs: int = 0
     status: str = ""                             # "" = measured, else why not
+    gflops: float = float("nan")                 # achieved GFLOP/s (FLOP_WORKLOADS only)
+    peak_share: float = float("nan")             # gflops / the measured 1-core peak of the dtype
 
 
 def warm_up(wl, runner, X, y):
@@ -370,7 +492,41 @@ def measure_workload(wl, runners, X, y, repeats, progress):
     return [rows[b] for b in runners]
 
 
-def run_all(workloads, runners, repeats, shrink, progress):
+FLOP_WORKLOADS = ("W3", "W4", "W5")    # arithmetic-bound enough for GFLOP/s to mean something
+
+
+def training_flops(wl, n):
+    """Floating-point operations of one training run on n rows, counting the
+    matrix products only (2 per multiply-add): per sample and epoch the
+    forward product, dW and, above the first layer, the input gradient; plus
+    the final loss's forward pass over the n rows."""
+    sizes = wl.layer_sizes
+    macs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    per_step_sample = 2 * (2 * sum(macs) + sum(macs[1:]))
+    return n * wl.epochs * per_step_sample + n * 2 * sum(macs)
+
+
+def measure_peak(dtypes, size):
+    """The machine's 1-core matrix-product rate: GFLOP/s of a size x size
+    product through NumPy's BLAS (pinned to 1 thread above), best of 3."""
+    peak = {}
+    rng = np.random.default_rng(1)
+    for dt in dtypes:
+        a = rng.normal(size=(size, size)).astype(dt)
+        b = rng.normal(size=(size, size)).astype(dt)
+        a @ b                                            # warm-up
+        best = min(_timed(lambda: a @ b) for _ in range(3))
+        peak[dt] = 2 * size ** 3 / best / 1e9
+    return peak
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run_all(workloads, runners, repeats, shrink, progress, peak=None):
     rows = []
     for wl in workloads:
         n = wl.n // shrink
@@ -391,6 +547,12 @@ def run_all(workloads, runners, repeats, shrink, progress):
                 row.ratio = row.samples_per_second / base.samples_per_second
                 if np.isfinite(base.final_loss) and base.final_loss != 0:
                     row.loss_rel_diff = abs(row.final_loss - base.final_loss) / abs(base.final_loss)
+        if wl.id in FLOP_WORKLOADS:
+            for row in wl_rows.values():
+                if not row.status.startswith(("error", "skipped")):
+                    row.gflops = training_flops(wl, n) / (n * wl.epochs / row.samples_per_second) / 1e9
+                    if peak and peak.get(wl.dtype):
+                        row.peak_share = row.gflops / peak[wl.dtype]
         rows.extend(wl_rows.values())
     return rows
 
@@ -532,13 +694,14 @@ def _fmt(x, spec):
 
 def table(rows, workloads, markdown):
     by_id = {w.id: w for w in workloads}
-    head = ["workload", "backend", "samples/s (median)", "spread", "vs numpy", "final loss", "loss rel. diff vs numpy"]
+    head = ["workload", "backend", "samples/s (median)", "spread", "vs numpy", "final loss", "loss rel. diff vs numpy",
+            "GFLOP/s", "% of 1-core peak"]
     body = []
     for r in rows:
         wl = by_id[r.workload]
         label = f"{r.workload} {wl.description}"
         if r.status.startswith(("skipped", "error")):
-            body.append([label, r.backend, r.status, "", "", "", ""])
+            body.append([label, r.backend, r.status, "", "", "", "", "", ""])
             continue
         body.append([
             label, r.backend, _fmt_rate(r.samples_per_second),
@@ -546,16 +709,18 @@ def table(rows, workloads, markdown):
             _fmt(r.ratio, ".2f") + "x" if np.isfinite(r.ratio) else "-",
             _fmt(r.final_loss, ".8g"),
             "(baseline)" if r.backend == BASELINE else _fmt(r.loss_rel_diff, ".1e"),
+            _fmt(r.gflops, ".1f"),
+            _fmt(100 * r.peak_share, ".0f") + "%" if np.isfinite(r.peak_share) else "-",
         ])
     if markdown:
         out = ["| " + " | ".join(head) + " |",
-               "|" + "|".join(["---", "---", "---:", "---:", "---:", "---:", "---:"]) + "|"]
+               "|" + "|".join(["---", "---"] + ["---:"] * 7) + "|"]
         out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
         return out
     widths = [max([len(h)] + [len(row[i]) for row in body
                               if i < 2 or not row[2].startswith(("skipped", "error"))])
               for i, h in enumerate(head)]
-    right = {2, 3, 4, 5, 6}
+    right = {2, 3, 4, 5, 6, 7, 8}
 
     def line(cells):
         if cells[2].startswith(("skipped", "error")):
@@ -596,6 +761,18 @@ def workload_table(workloads, shrink, markdown):
 
 # ---------------------------------------------------------------------------
 
+def pin_to_one_cpu():
+    """Pins this process to one CPU (the one it runs on), so that no framework
+    can use a second core; returns the CPU, or None where affinity is not
+    available."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    cpu = cpus[-1]
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -606,6 +783,12 @@ def parse_args(argv):
     p.add_argument("--workloads", default=None, metavar="W1,W2",
                    help="comma-separated workload ids (default: all: " + ",".join(w.id for w in WORKLOADS) + ")")
     p.add_argument("--torch", action="store_true", help="also time a plain PyTorch loop, if torch is importable")
+    p.add_argument("--jax", action="store_true",
+                   help="also time JAX (a jitted step per batch, and one lax.scan per epoch), if jax is "
+                        "importable; pins the process to one CPU")
+    p.add_argument("--threads", type=int, default=2, metavar="N",
+                   help="also time the C core with n_threads=N (default 2; 1: no such column), once "
+                        "gf.train accepts n_threads=; not together with --jax")
     p.add_argument("--markdown", action="store_true", help="print the results as Markdown tables")
     p.add_argument("--json", default=None, metavar="PATH",
                    help="also write the header lines and the result rows to PATH as JSON")
@@ -643,10 +826,39 @@ def main(argv=None):
         else:
             runners["torch"] = make_torch_runner(torch)
 
+    if args.threads > 1:
+        name = f"c-{args.threads}threads"
+        if args.jax:
+            progress(f"--threads: no {name} column with --jax, which pins the process to one CPU")
+        elif not gradfit_supports_threads():
+            progress(f"--threads: gf.train has no n_threads= yet; no {name} column")
+        else:
+            runners[name] = make_gradfit_runner("c", n_threads=args.threads)
+
+    pinned = None
+    if args.jax:
+        # pinned before jax starts its threads: they inherit the one-CPU mask
+        pinned = pin_to_one_cpu()
+        try:
+            import jax
+        except ImportError:
+            progress("--jax: jax is not importable; running without the JAX columns")
+        else:
+            runners.update(make_jax_runners(jax))
+
     busy = busy_cores()            # before any of our own work
     head = header_lines(args, repeats, shrink, torch, busy)
+    if pinned is not None:
+        head.append(f"--jax: the whole process pinned to CPU {pinned} (os.sched_setaffinity); XLA_FLAGS="
+                    f"{os.environ.get('XLA_FLAGS', '')}")
+    peak = None
+    dtypes = sorted({w.dtype for w in args.selected if w.id in FLOP_WORKLOADS})
+    if dtypes:
+        peak = measure_peak(dtypes, 512 if args.quick else 2048)
+        head.append("1-core peak (a NumPy BLAS matrix product, 1 thread, best of 3): "
+                    + ", ".join(f"{dt} {v:.1f} GFLOP/s" for dt, v in peak.items()))
     started = time.perf_counter()
-    rows = run_all(args.selected, runners, repeats, shrink, progress)
+    rows = run_all(args.selected, runners, repeats, shrink, progress, peak)
     elapsed = time.perf_counter() - started
 
     md = args.markdown
@@ -670,7 +882,7 @@ def main(argv=None):
                                      for w in args.selected],
                        "rows": [{k: (v if not isinstance(v, float) or np.isfinite(v) else None)
                                  for k, v in dataclasses.asdict(r).items()} for r in rows],
-                       "total_seconds": elapsed}, f, indent=1)
+                       "peak_gflops": peak, "total_seconds": elapsed}, f, indent=1)
     return 0
 
 

@@ -8,6 +8,20 @@ turns a C status into a Python exception or a return value. No numerics here.
 """
 from libc.stdint cimport int32_t, int64_t
 
+cdef extern from "pool.h":
+    int gf_threads_set(int n) nogil
+    int GF_MAX_THREADS
+
+MAX_THREADS = GF_MAX_THREADS
+
+
+cdef int _threads(n_threads) except -1:
+    """n_threads checked: an int in [1, GF_MAX_THREADS]."""
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or not (1 <= n_threads <= GF_MAX_THREADS):
+        raise ValueError(f"n_threads: expected an integer in [1, {GF_MAX_THREADS}], got {n_threads!r}")
+    return n_threads
+
+
 cdef extern from "gradfit.h":
     # the enums' ids, defined once in C
     ctypedef enum gf_act:
@@ -249,14 +263,17 @@ def _activation(int32_t act, const real[::1] z, real[::1] a, real[::1] dadz):
 
 def predict(const int64_t[::1] sizes, const int32_t[::1] acts,
             const real[::1] params, const real[:, ::1] X, int64_t chunk,
-            real[::1] ws, real[:, ::1] out):
-    """out (N, OUT) = forward pass of X (N, IN)."""
+            real[::1] ws, real[:, ::1] out, *, n_threads=1):
+    """out (N, OUT) = forward pass of X (N, IN). n_threads: threads for the
+    matrix products (the results do not depend on it)."""
     cdef gf_net net = _net(sizes, acts)
     cdef int status
     cdef int64_t N = X.shape[0]
+    cdef int nt = _threads(n_threads)
     if N == 0:
         return
     with nogil:
+        gf_threads_set(nt)
         if real is float:
             status = gf_predict_f32(&net, &params[0], &X[0, 0], N, chunk, &ws[0], &out[0, 0])
         else:
@@ -266,7 +283,7 @@ def predict(const int64_t[::1] sizes, const int32_t[::1] acts,
 
 def loss(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id,
          const real[::1] params, const real[:, ::1] X, const real[:, ::1] y,
-         const real[::1] sw, int64_t chunk, real[::1] ws, *, double huber_delta=1.0):
+         const real[::1] sw, int64_t chunk, real[::1] ws, *, double huber_delta=1.0, n_threads=1):
     """The data loss over all rows of X, y by forward passes only: the
     weighted mean sum_i w_i l_i / sum_i w_i (0 if the weights sum to 0), or
     for sse the weighted sum. sw: (N,) sample weights or empty (all ones).
@@ -281,7 +298,9 @@ def loss(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id,
         swp = &sw[0]
     if N == 0:
         raise ValueError("X: expected at least one row, got 0")
+    cdef int nt = _threads(n_threads)
     with nogil:
+        gf_threads_set(nt)
         if real is float:
             status = gf_loss_f32(&net, loss_id, huber_delta, &params[0], &X[0, 0], &y[0, 0], swp,
                                  N, chunk, &ws[0], &value)
@@ -319,7 +338,7 @@ cdef _check_common(gf_net *net, const int64_t[::1] sizes, const real[::1] params
 def loss_grad(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id,
               const real[::1] params, real[::1] grad, const real[:, ::1] X,
               const real[:, ::1] y, const real[::1] sw, const int64_t[::1] idx,
-              int64_t chunk, real[::1] ws, *, double huber_delta=1.0, double l2=0.0):
+              int64_t chunk, real[::1] ws, *, double huber_delta=1.0, double l2=0.0, n_threads=1):
     """The data loss over the rows of X (or rows idx) and grad = its
     gradient; returns the loss (weighted as in `loss`). With l2 > 0 the value
     also includes the L2 penalty l2/2 * sum of the squared weight entries (not
@@ -341,7 +360,9 @@ def loss_grad(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id
         swp = &sw[0]
     if n == 0:
         raise ValueError("X: expected at least one row, got 0")
+    cdef int nt = _threads(n_threads)
     with nogil:
+        gf_threads_set(nt)
         if real is float:
             status = gf_loss_grad_f32(&net, loss_id, huber_delta, l2, &params[0], &grad[0],
                                       &X[0, 0], &y[0, 0], swp, ip, n, chunk, &ws[0], &value)
@@ -403,11 +424,14 @@ def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, in
           int64_t[::1] step_count, double[::1] epoch_loss, double[::1] epoch_penalty,
           double[::1] epoch_weight, int64_t[::1] epoch_seen, *,
           double huber_delta=1.0, double momentum=0.0, bint nesterov=False, double beta1=0.9,
-          double beta2=0.999, double eps=1e-8, double weight_decay=0.0, double l2=0.0):
+          double beta2=0.999, double eps=1e-8, double weight_decay=0.0, double l2=0.0, n_threads=1):
     """Runs gf_train: the minibatch loop over n_epochs epochs from batch
     start_batch of the first; returns (status, steps, epochs_completed,
     next_batch, grad_norm). The epoch_* sums are added to (see gradfit.h's
-    gf_epoch_sums); state, step_count and ws carry over between calls."""
+    gf_epoch_sums); state, step_count and ws carry over between calls.
+    n_threads: threads for the matrix products; the results do not depend
+    on it (each thread computes its own columns of every product, with the
+    same sums in the same order)."""
     cdef gf_net net = _net(sizes, acts)
     cdef gf_train_cfg cfg
     cdef gf_train_out out
@@ -485,7 +509,9 @@ def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, in
     sums.penalty = &epoch_penalty[0]
     sums.weight = &epoch_weight[0]
     sums.seen = &epoch_seen[0]
+    cdef int nt = _threads(n_threads)
     with nogil:
+        gf_threads_set(nt)
         if real is float:
             status = gf_train_f32(&net, &cfg, &params[0], &grad[0], sp, &ws[0], &X[0, 0], &y[0, 0],
                                   swp, N, ip, n_epochs, start_batch, &epoch_lr[0], &step_count[0],

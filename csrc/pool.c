@@ -1,0 +1,165 @@
+/* A pthread pool for the products (see pool.h). Workers are created on the
+ * first parallel run and live for the process; they sleep on a condition
+ * variable between tasks. Builds without pthreads (MSVC) run every part in
+ * the caller. */
+#include "pool.h"
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#define GF_HAVE_PTHREADS 1
+#include <pthread.h>
+#else
+#define GF_HAVE_PTHREADS 0
+#endif
+
+#if defined(_MSC_VER)
+static __declspec(thread) int gf_n_threads = 1;
+#else
+static _Thread_local int gf_n_threads = 1;
+#endif
+
+int gf_threads_set(int n)
+{
+    gf_n_threads = n < 1 ? 1 : (n > GF_MAX_THREADS ? GF_MAX_THREADS : n);
+    return gf_n_threads;
+}
+
+int gf_threads_get(void)
+{
+    return gf_n_threads;
+}
+
+static void gf_run_serial(void (*fn)(void *, int, int), void *arg, int n_parts)
+{
+    for (int p = 0; p < n_parts; p++)
+        fn(arg, p, n_parts);
+}
+
+#if GF_HAVE_PTHREADS
+/* One task at a time: `busy` guards the pool (a caller that finds it taken
+ * runs its parts alone); `mu`/`cv` carry the task to the workers, `done_cv`
+ * the completions back. */
+static struct {
+    pthread_mutex_t busy;
+    pthread_mutex_t mu;
+    pthread_cond_t cv, done_cv;
+    int n_workers;                  /* started so far */
+    int failed;                     /* creation failed: never try again */
+    unsigned long generation;       /* bumped for every task */
+    void (*fn)(void *, int, int);
+    void *arg;
+    int n_parts;
+    int next_part;                  /* the next part a worker takes */
+    int pending;                    /* parts not finished yet */
+} gf_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+             PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0,
+             0, 0, 0, 0, 0};
+
+static void *gf_worker(void *unused)
+{
+    (void)unused;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&gf_pool.mu);
+    for (;;) {
+        while (gf_pool.generation == seen || gf_pool.next_part >= gf_pool.n_parts) {
+            seen = gf_pool.generation;
+            pthread_cond_wait(&gf_pool.cv, &gf_pool.mu);
+        }
+        seen = gf_pool.generation;
+        while (gf_pool.next_part < gf_pool.n_parts) {
+            const int part = gf_pool.next_part++;
+            void (*fn)(void *, int, int) = gf_pool.fn;
+            void *arg = gf_pool.arg;
+            const int n = gf_pool.n_parts;
+            pthread_mutex_unlock(&gf_pool.mu);
+            fn(arg, part, n);
+            pthread_mutex_lock(&gf_pool.mu);
+            if (--gf_pool.pending == 0)
+                pthread_cond_signal(&gf_pool.done_cv);
+        }
+    }
+    return NULL;
+}
+
+/* A forked child has the pool's memory but none of its threads: start
+ * afresh there. */
+static void gf_pool_after_fork_child(void)
+{
+    pthread_mutex_init(&gf_pool.busy, NULL);
+    pthread_mutex_init(&gf_pool.mu, NULL);
+    pthread_cond_init(&gf_pool.cv, NULL);
+    pthread_cond_init(&gf_pool.done_cv, NULL);
+    gf_pool.n_workers = 0;
+    gf_pool.generation = 0;
+    gf_pool.n_parts = gf_pool.next_part = gf_pool.pending = 0;
+}
+
+/* Workers up to `want` (called with `busy` held); returns how many exist. */
+static int gf_pool_grow(int want)
+{
+    static int atfork_done = 0;
+    if (!atfork_done) {
+        if (pthread_atfork(NULL, NULL, gf_pool_after_fork_child) != 0)
+            gf_pool.failed = 1;
+        atfork_done = 1;
+    }
+    while (!gf_pool.failed && gf_pool.n_workers < want) {
+        pthread_t t;
+        pthread_attr_t attr;
+        if (pthread_attr_init(&attr) != 0) {
+            gf_pool.failed = 1;
+            break;
+        }
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, (size_t)1 << 20);
+        const int rc = pthread_create(&t, &attr, gf_worker, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc != 0) {
+            gf_pool.failed = gf_pool.n_workers == 0;
+            break;
+        }
+        gf_pool.n_workers++;
+    }
+    return gf_pool.n_workers;
+}
+
+void gf_pool_run(void (*fn)(void *, int, int), void *arg, int n_parts)
+{
+    const int threads = gf_n_threads;
+    if (n_parts <= 1 || threads <= 1 || pthread_mutex_trylock(&gf_pool.busy) != 0) {
+        gf_run_serial(fn, arg, n_parts);
+        return;
+    }
+    const int workers = gf_pool_grow(threads - 1);
+    if (workers < 1) {
+        pthread_mutex_unlock(&gf_pool.busy);
+        gf_run_serial(fn, arg, n_parts);
+        return;
+    }
+    pthread_mutex_lock(&gf_pool.mu);
+    gf_pool.fn = fn;
+    gf_pool.arg = arg;
+    gf_pool.n_parts = n_parts;
+    gf_pool.next_part = 0;
+    gf_pool.pending = n_parts;
+    gf_pool.generation++;
+    pthread_cond_broadcast(&gf_pool.cv);
+    /* the caller works too, taking parts like a worker */
+    while (gf_pool.next_part < gf_pool.n_parts) {
+        const int part = gf_pool.next_part++;
+        pthread_mutex_unlock(&gf_pool.mu);
+        fn(arg, part, n_parts);
+        pthread_mutex_lock(&gf_pool.mu);
+        --gf_pool.pending;
+    }
+    while (gf_pool.pending > 0)
+        pthread_cond_wait(&gf_pool.done_cv, &gf_pool.mu);
+    gf_pool.n_parts = 0;
+    pthread_mutex_unlock(&gf_pool.mu);
+    pthread_mutex_unlock(&gf_pool.busy);
+}
+#else
+void gf_pool_run(void (*fn)(void *, int, int), void *arg, int n_parts)
+{
+    gf_run_serial(fn, arg, n_parts);
+}
+#endif
