@@ -43,6 +43,7 @@ def run(tmp_path, name, mode):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
     ref = run(tmp_path, "ref.npz", "fresh")
     while not (tmp_path / "ref.npz").exists() and ref.poll() is None:

@@ -115,6 +115,7 @@ except KeyboardInterrupt as exc:
 '''
 
 
+@pytest.mark.slow
 def test_sigint_to_a_wide_net_on_a_million_rows_stops_within_one_c_call(tmp_path):
     """Acceptance 1 of the reliability issue, measured in work rather than
     seconds (no wall-clock assert): after SIGINT the run makes at most one C

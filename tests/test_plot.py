@@ -37,6 +37,7 @@ def _check_image(path):
     return image
 
 
+@pytest.mark.slow
 def test_demo_writes_the_figures(tmp_path):
     out = subprocess.run([sys.executable, "-m", "gradfit", "demo", "--plots", str(tmp_path / "img")],
                          capture_output=True, text=True, env=_env(), timeout=300)

@@ -118,6 +118,7 @@ def _grid(est, X, y, grid):
     return search.score(Xte, yte), time.perf_counter() - start, search
 
 
+@pytest.mark.slow
 def test_grid_search_regressor_on_diabetes_matches_mlp_regressor():
     X, y = load_diabetes(return_X_y=True)
     settings = dict(hidden_layer_sizes=(32,), solver="adam", max_iter=200, batch_size=64, alpha=1e-4,
@@ -132,6 +133,7 @@ def test_grid_search_regressor_on_diabetes_matches_mlp_regressor():
     assert ours > 0.3
 
 
+@pytest.mark.slow
 def test_grid_search_classifier_on_digits_matches_mlp_classifier():
     X, y = load_digits(return_X_y=True)
     settings = dict(hidden_layer_sizes=(64,), solver="adam", max_iter=50, batch_size=64, alpha=1e-4,
