@@ -247,7 +247,7 @@ def test_final_loss_is_a_forward_pass_and_seconds_cover_the_whole_call(monkeypat
     X, y = line_data()
     r = gf.train(gf.MLP([1, 4, 1], seed=0), X, y, lr=0.01, epochs=2, seed=0)
     assert not any(backward_after_training)     # no gradient pass just for final_loss
-    assert r.seconds == 100                     # the one forward pass is inside the timing
+    assert r.seconds == 100                     # fake clock (no wall time): the forward pass is inside the timing
     assert np.isfinite(r.final_loss)
 
 
