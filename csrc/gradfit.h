@@ -153,11 +153,20 @@ int64_t gf_n_params(const gf_net *net);
 /* Elements of optimizer state: sgd P (momentum), adam and adamw 2P (m, v);
  * -1 for an unknown optimizer or P out of range. */
 int64_t gf_state_len(int32_t optim, int64_t P);
-/* Workspace length for chunks of `chunk` rows and an optimizer state of
- * state_len elements (0 for prediction and losses only); -1 if it exceeds
- * GF_MAX_LEN (or chunk < 1, state_len < 0). The typed entry points return
- * GF_ERR_SIZE then. */
+/* What a workspace is for: gf_predict and gf_loss (forward passes only),
+ * gf_loss_grad (forward and backward), or gf_train and gf_reset_prev (also
+ * copies of the params, state and step count before the last update). A
+ * bigger kind serves a smaller one's calls too. */
+typedef enum { GF_WS_FORWARD = 0, GF_WS_GRAD = 1, GF_WS_TRAIN = 2 } gf_ws_kind;
+/* Workspace length for gf_train / gf_reset_prev with chunks of `chunk` rows
+ * and an optimizer state of state_len elements; -1 if it exceeds GF_MAX_LEN
+ * (or chunk < 1, state_len < 0). The typed entry points return GF_ERR_SIZE
+ * then. */
 int64_t gf_workspace_len(const gf_net *net, int64_t chunk, int64_t state_len);
+/* The same for a workspace of the given kind (state_len counts for
+ * GF_WS_TRAIN only); -1 also for an unknown kind. */
+int64_t gf_workspace_len_kind(const gf_net *net, int64_t chunk, int32_t kind,
+                              int64_t state_len);
 
 /* Test hook: act_forward on the SIMD path in use. a (n) = f(z) for the
  * activation `act` (gf_act); dadz (n) = f'(z) unless dadz is NULL. Returns

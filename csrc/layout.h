@@ -5,10 +5,19 @@
  *
  * prev, prev_state and prev_t are the params, optimizer state (S elements,
  * gf_state_len) and step count (an int64_t stored in the bytes of 2
- * elements) before the last update, to which a divergence rolls back; a
- * workspace for prediction and losses only has S = 0 and no prev_t. C is the
- * workspace capacity in rows ("chunk"); z_l and a_l are (C,OUT_l); tmp holds
- * max over layers of IN*OUT elements (W^T).
+ * elements) before the last update, to which a divergence rolls back. C is
+ * the workspace capacity in rows ("chunk"); z_l and a_l are (C,OUT_l); tmp
+ * is the matrix products' packing scratch.
+ *
+ * Three kinds (gf_ws_kind): GF_WS_TRAIN has all of it, with tmp of max over
+ * layers of IN*OUT elements (every product of the backward pass packs from
+ * it). GF_WS_GRAD (gf_loss_grad) has no prev, prev_state or prev_t.
+ * GF_WS_FORWARD (gf_predict, gf_loss) has no prev either and a tmp sized
+ * for forward products only: max over layers of min(IN, GF_KC_BOUND) * OUT,
+ * or 1 element when C < 4 (products of fewer than 4 rows never pack). That
+ * is enough for the packed product to pick the same k blocks as with a
+ * training workspace, so a forward pass gives the same bits in every kind.
+ * (A 2048-2048-1 net predicting one row: 0.1 MB instead of 67 MB.)
  */
 #ifndef GRADFIT_LAYOUT_H
 #define GRADFIT_LAYOUT_H
@@ -44,17 +53,27 @@ static inline int64_t gf_len_add(int64_t a, int64_t b)
     return a + b;
 }
 
+/* An upper bound of the packed product's k block (KC_MAX in ops.inc, which
+ * checks it). */
+#define GF_KC_BOUND 256
+
 typedef struct {
     int64_t prev, prev_state, prev_t, xb, yb, layers, da, db, tmp;   /* element offsets */
     int64_t end;    /* the workspace length; -1 if it exceeds GF_MAX_LEN */
 } gf_ws_layout;
 
-/* Scratch for dense_backward's W^T: max over layers of IN*OUT (-1 if too large). */
-static inline int64_t gf_scratch_len(const gf_net *net)
+/* Packing scratch: max over layers of IN*OUT, or for a forward-only
+ * workspace of min(IN, GF_KC_BOUND)*OUT (1 if C < 4); -1 if too large. */
+static inline int64_t gf_scratch_len(const gf_net *net, gf_ws_kind kind, int64_t C)
 {
     int64_t len = 1;
+    if (kind == GF_WS_FORWARD && C < 4)
+        return len;
     for (int64_t l = 0; l < net->n_layers; l++) {
-        const int64_t w = gf_len_mul(net->sizes[l], net->sizes[l + 1]);
+        int64_t in = net->sizes[l];
+        if (kind == GF_WS_FORWARD && in > GF_KC_BOUND)
+            in = GF_KC_BOUND;
+        const int64_t w = gf_len_mul(in, net->sizes[l + 1]);
         if (w < 0)
             return -1;
         if (w > len)
@@ -64,14 +83,17 @@ static inline int64_t gf_scratch_len(const gf_net *net)
 }
 
 /* The offsets for P params (gf_n_params), S elements of optimizer state and
- * chunks of C rows. Every sum is checked: if any exceeds GF_MAX_LEN (or P or
+ * chunks of C rows, in a workspace of the given kind (P and S only count
+ * for GF_WS_TRAIN). Every sum is checked: if any exceeds GF_MAX_LEN (or P or
  * S is -1), end is -1 and the offsets must not be used. */
 static inline gf_ws_layout gf_layout(const gf_net *net, int64_t P, int64_t S,
-                                     int64_t C)
+                                     int64_t C, gf_ws_kind kind)
 {
     gf_ws_layout o;
     const int64_t L = net->n_layers;
     const int64_t width = gf_len_mul(C, gf_max_width(net));
+    if (kind != GF_WS_TRAIN)
+        P = S = 0;
     o.prev = 0;
     o.prev_state = P;
     o.prev_t = gf_len_add(P, S);
@@ -85,7 +107,7 @@ static inline gf_ws_layout gf_layout(const gf_net *net, int64_t P, int64_t S,
     o.db = gf_len_add(o.da, width);
     o.tmp = gf_len_add(o.db, width);
     /* the workspace ends with the scratch for W^T */
-    o.end = C < 1 ? -1 : gf_len_add(o.tmp, gf_scratch_len(net));
+    o.end = C < 1 ? -1 : gf_len_add(o.tmp, gf_scratch_len(net, kind, C));
     return o;
 }
 #endif

@@ -271,10 +271,10 @@ def test_state_and_workspace_lengths():
     assert _core.state_len(_core.OPTIMIZERS["sgd"], P) == P
     assert _core.state_len(_core.OPTIMIZERS["adam"], P) == 2 * P
     assert _core.state_len(_core.OPTIMIZERS["adamw"], P) == 2 * P
-    base = _core.workspace_len(m._sizes, m._acts, 4)
-    # room for the prev state and the prev step count (2 elements)
-    assert _core.workspace_len(m._sizes, m._acts, 4, _core.OPTIMIZERS["adam"]) == base + 2 * P + 2
-    assert _core.workspace_len(m._sizes, m._acts, 4, _core.OPTIMIZERS["sgd"]) == base + P + 2
+    base = _core.workspace_len(m._sizes, m._acts, 4)      # loss_grad's: no copies of params and state
+    # room for the prev params, the prev state and the prev step count (2 elements)
+    assert _core.workspace_len(m._sizes, m._acts, 4, _core.OPTIMIZERS["adam"]) == base + P + 2 * P + 2
+    assert _core.workspace_len(m._sizes, m._acts, 4, _core.OPTIMIZERS["sgd"]) == base + P + P + 2
     with pytest.raises(ValueError, match="^optim_id: "):
         _core.state_len(7, P)
 

@@ -57,14 +57,21 @@ def test_workspace_overflow_is_refused(chunk):
 
 
 def test_ordinary_sizes_are_unchanged():
-    # the layout: prev (P) | xb (C,IN) | yb (C,OUT) | z,a per layer (2 C OUT_l) |
-    # dA, dB (C, widest) | W^T scratch (max IN*OUT)
+    # the layout: [train: prev (P) | prev state (S) | prev step (2)] | xb (C,IN) | yb (C,OUT) |
+    # z,a per layer (2 C OUT_l) | dA, dB (C, widest) | packing scratch (max IN*OUT; forward
+    # only: max min(IN, 256)*OUT, 1 element for C < 4)
     sizes, acts = _net([3, 5, 2])
     P = 4 * 5 + 6 * 2
     assert _core.n_params(sizes, acts) == P
     C = 7
-    want = P + C * 3 + C * 2 + 2 * C * 5 + 2 * C * 2 + 2 * C * 5 + 3 * 5
-    assert _core.workspace_len(sizes, acts, C) == want
+    rows = C * 3 + C * 2 + 2 * C * 5 + 2 * C * 2 + 2 * C * 5
+    assert _core.workspace_len(sizes, acts, C) == rows + 3 * 5
+    assert _core.workspace_len(sizes, acts, C, forward_only=True) == rows + 3 * 5
+    assert _core.workspace_len(sizes, acts, 3, forward_only=True) == rows * 3 // C + 1
+    assert _core.workspace_len(sizes, acts, C, _core.OPTIMIZERS["sgd"]) == P + P + 2 + rows + 3 * 5
+    sizes, acts = _net([300, 4])
+    assert (_core.workspace_len(sizes, acts, C) - _core.workspace_len(sizes, acts, C, forward_only=True)
+            == 300 * 4 - 256 * 4)
 
 
 def test_predict_refuses_a_workspace_that_does_not_fit():

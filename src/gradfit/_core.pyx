@@ -77,6 +77,8 @@ cdef extern from "gradfit.h":
     int64_t gf_n_params(const gf_net *net) nogil
     int64_t gf_state_len(int32_t optim, int64_t P) nogil
     int64_t gf_workspace_len(const gf_net *net, int64_t chunk, int64_t state_len) nogil
+    int64_t gf_workspace_len_kind(const gf_net *net, int64_t chunk, int32_t kind, int64_t state_len) nogil
+    int GF_WS_FORWARD, GF_WS_GRAD, GF_WS_TRAIN
     int gf_act_forward_f32(float *a, float *dadz, const float *z, int64_t n, int32_t act) nogil
     int gf_act_forward_f64(double *a, double *dadz, const double *z, int64_t n, int32_t act) nogil
 
@@ -223,18 +225,25 @@ def state_len(int32_t optim_id, int64_t n_params):
     return n
 
 
-def workspace_len(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chunk, optim_id=None):
-    """Workspace elements for chunks of `chunk` rows. optim_id None: for
-    predict, loss and loss_grad only; an optimizer id: also room for train's
-    copies of the params, optimizer state and step count before the last
-    update (what a divergence rolls back to)."""
+def workspace_len(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chunk, optim_id=None, *,
+                  forward_only=False):
+    """Workspace elements for chunks of `chunk` rows. An optimizer id: for
+    train and reset_prev (with room for the copies of the params, optimizer
+    state and step count before the last update, what a divergence rolls
+    back to); None: for loss_grad, predict and loss; None with forward_only:
+    for predict and loss only (a much smaller packing scratch and no copy
+    of the params)."""
     cdef gf_net net = _net(sizes, acts)
     if chunk < 1:
         raise ValueError(f"internal: chunk must be >= 1, got {chunk}")
     cdef int64_t S = 0
+    cdef int32_t kind = GF_WS_GRAD
     if optim_id is not None:
         S = state_len(optim_id, gf_n_params(&net))
-    cdef int64_t n = gf_workspace_len(&net, chunk, S)
+        kind = GF_WS_TRAIN
+    elif forward_only:
+        kind = GF_WS_FORWARD
+    cdef int64_t n = gf_workspace_len_kind(&net, chunk, kind, S)
     if n < 0:
         raise _too_large(sizes, chunk)
     return n
@@ -270,6 +279,20 @@ def predict(const int64_t[::1] sizes, const int32_t[::1] acts,
     cdef int status
     cdef int64_t N = X.shape[0]
     cdef int nt = _threads(n_threads)
+    cdef int64_t need = gf_workspace_len_kind(&net, chunk, GF_WS_FORWARD, 0)
+    if params.shape[0] != gf_n_params(&net):
+        raise ValueError(f"params: expected {gf_n_params(&net)} entries, got {params.shape[0]}")
+    if X.shape[1] != sizes[0]:
+        raise ValueError(f"X: expected {sizes[0]} columns, got {X.shape[1]}")
+    if out.shape[0] != N or out.shape[1] != sizes[sizes.shape[0] - 1]:
+        raise ValueError(f"out: expected shape ({N}, {sizes[sizes.shape[0] - 1]}), "
+                         f"got ({out.shape[0]}, {out.shape[1]})")
+    if chunk < 1:
+        raise ValueError(f"chunk: expected an integer >= 1, got {chunk}")
+    if need < 0:
+        raise _too_large(sizes, chunk)
+    if ws.shape[0] < need:
+        raise ValueError(f"ws: expected at least {need} entries for chunks of {chunk} rows, got {ws.shape[0]}")
     if N == 0:
         return
     with nogil:
@@ -293,7 +316,7 @@ def loss(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id,
     cdef double value = 0
     cdef const real *swp = NULL
     cdef int64_t N = X.shape[0]
-    _check_common(&net, sizes, params, X, y, sw, chunk, ws, 0)
+    _check_common(&net, sizes, params, X, y, sw, chunk, ws, GF_WS_FORWARD, 0)
     if sw.shape[0] > 0:
         swp = &sw[0]
     if N == 0:
@@ -313,7 +336,7 @@ def loss(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id,
 
 cdef _check_common(gf_net *net, const int64_t[::1] sizes, const real[::1] params,
                    const real[:, ::1] X, const real[:, ::1] y, const real[::1] sw,
-                   int64_t chunk, real[::1] ws, int64_t S):
+                   int64_t chunk, real[::1] ws, int32_t kind, int64_t S):
     """Buffer lengths every entry point relies on."""
     cdef int64_t P = gf_n_params(net)
     cdef int64_t need
@@ -328,7 +351,7 @@ cdef _check_common(gf_net *net, const int64_t[::1] sizes, const real[::1] params
         raise ValueError(f"sw: expected 0 (all ones) or {X.shape[0]} sample weights, got {sw.shape[0]}")
     if chunk < 1:
         raise ValueError(f"chunk: expected an integer >= 1, got {chunk}")
-    need = gf_workspace_len(net, chunk, S)
+    need = gf_workspace_len_kind(net, chunk, kind, S)
     if need < 0:
         raise _too_large(sizes, chunk)
     if ws.shape[0] < need:
@@ -350,7 +373,7 @@ def loss_grad(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id
     cdef const int64_t *ip = NULL
     cdef const real *swp = NULL
     cdef int64_t n = X.shape[0]
-    _check_common(&net, sizes, params, X, y, sw, chunk, ws, 0)
+    _check_common(&net, sizes, params, X, y, sw, chunk, ws, GF_WS_GRAD, 0)
     if grad.shape[0] != params.shape[0]:
         raise ValueError(f"grad: expected {params.shape[0]} entries, got {grad.shape[0]}")
     if idx.shape[0] > 0:
@@ -444,7 +467,7 @@ def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, in
     cdef int64_t P = gf_n_params(&net)
     cdef int64_t S = state_len(optim_id, P)
     cdef Py_ssize_t e
-    _check_common(&net, sizes, params, X, y, sw, chunk, ws, S)
+    _check_common(&net, sizes, params, X, y, sw, chunk, ws, GF_WS_TRAIN, S)
     if loss_id not in LOSSES.values():
         raise ValueError(f"loss_id: expected one of {sorted(LOSSES.values())}, got {loss_id}")
     if grad.shape[0] != P:

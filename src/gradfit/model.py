@@ -225,9 +225,11 @@ class MLP:
     def _check_params_finite(self):
         """Raises ValueError if NaN or inf was written into the parameters
         (through model.params[...] or a weights/biases view)."""
-        finite = np.isfinite(self._params)
-        if finite.all():
+        p = self._params
+        # min and max propagate NaN and show an inf, without a temporary as large as params
+        if p.size == 0 or (np.isfinite(p.min()) and np.isfinite(p.max())):
             return
+        finite = np.isfinite(p)
         first = int(np.flatnonzero(~finite)[0])
         raise ValueError(
             f"params: expected finite parameters, but the model holds "
@@ -312,8 +314,9 @@ class MLP:
         self._lock = threading.Lock()
 
     # -- computation (C core) ---------------------------------------------
-    def _workspace(self, rows):
-        return np.empty(_core.workspace_len(self._sizes, self._acts, rows), dtype=self._dtype)
+    def _workspace(self, rows, forward_only=False):
+        return np.empty(_core.workspace_len(self._sizes, self._acts, rows, forward_only=forward_only),
+                        dtype=self._dtype)
 
     def predict(self, X: ArrayLike, n_threads: int = 1) -> NDArray[np.floating[Any]]:
         """Forward pass.
@@ -338,7 +341,7 @@ class MLP:
     def _predict(self, X: NDArray[Any], n_threads: int = 1) -> NDArray[Any]:
         out = np.empty((X.shape[0], self.n_outputs), dtype=self._dtype)
         rows = min(X.shape[0], CHUNK_ROWS)
-        ws = self._workspace(rows)
+        ws = self._workspace(rows, forward_only=True)
         # one C call per ~0.1 s of work, so that Ctrl-C is seen between calls
         step = max(rows, PREDICT_WORK_PER_CALL // max(1, self.n_params))
         for start in range(0, X.shape[0], step):
@@ -424,7 +427,8 @@ class MLP:
     def _loss(self, X, y, loss, sw=None, huber_delta=1.0, n_threads=1):
         rows = min(X.shape[0], CHUNK_ROWS)
         return _core.loss(self._sizes, self._acts, LOSSES[loss], self._params, X, y,
-                          _NO_WEIGHTS[self._dtype.char] if sw is None else sw, rows, self._workspace(rows),
+                          _NO_WEIGHTS[self._dtype.char] if sw is None else sw, rows,
+                          self._workspace(rows, forward_only=True),
                           huber_delta=huber_delta, n_threads=n_threads)
 
     # -- classification and evaluation -----------------------------------------
