@@ -95,6 +95,7 @@ class Chunks:
 
     def _blocks(self) -> Iterator[tuple[Any, ...]]:
         """The blocks of one epoch, each a tuple of 2 or 3 items."""
+        it: Any
         if self._factory is not None:
             it = self._factory()
             if not hasattr(it, "__iter__"):
@@ -105,7 +106,7 @@ class Chunks:
                 raise ValueError("X: this Chunks wraps a one-shot iterator that was already read")
             it = self._source
             self._used = True
-        for i, block in enumerate(it):                                   # type: ignore[union-attr]
+        for i, block in enumerate(it):
             if not isinstance(block, (tuple, list)) or len(block) not in (2, 3):
                 raise TypeError(f"X: chunk {i}: expected a tuple (X, y) or (X, y, sample_weight), "
                                 f"got {type(block).__name__}")
@@ -159,7 +160,8 @@ def read_parquet(path: str | os.PathLike[str] | list[str | os.PathLike[str]], ta
     if weight is not None and not isinstance(weight, str):
         raise TypeError(f"weight: expected a column name or None, got {type(weight).__name__}")
     try:
-        import pyarrow.parquet as pq
+        import importlib
+        pq = importlib.import_module("pyarrow.parquet")     # an optional extra, imported here only
     except ImportError as exc:
         raise ImportError('read_parquet needs pyarrow: pip install "gradfit[parquet]"') from exc
 

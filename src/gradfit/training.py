@@ -459,7 +459,8 @@ class _Run:
         final_loss = float("nan")
         if self.stop_reason != "diverged":
             final_loss = self._data_loss()
-            if self.steps > 0 and not (np.isfinite(m.params).all() and np.isfinite(final_loss)):
+            unreadable = getattr(self, "no_final_loss", False)      # a one-shot stream, read once already
+            if self.steps > 0 and not (np.isfinite(m.params).all() and (unreadable or np.isfinite(final_loss))):
                 self.stop_reason = "diverged"      # the last update overflowed
         if self.stop_reason == "diverged":
             final_loss = self._restore_best()
@@ -1036,6 +1037,7 @@ class _OutOfCoreRun(_Run):
         self.restored = None
         self.last_chunk = None
         self.max_batches = max(1, WORK_PER_CALL // max(1, self.batch * m.n_params))
+        self.no_final_loss = isinstance(source, _StreamSource) and source.chunks.one_shot
         t = trainer
         self.snapshot = (t.epoch, {k: list(v) for k, v in t.history.items()}, copy.deepcopy(t._best), t._wait,
                          copy.deepcopy(t.rng.bit_generator.state), copy.deepcopy(t.schedule), t._pending)
@@ -1170,7 +1172,7 @@ class _OutOfCoreRun(_Run):
         """The loss over all the data at the current parameters, block by block
         (a weighted mean of the blocks' losses; sse: their sum)."""
         t, m = self.t, self.t.model
-        if getattr(self.source.chunks if isinstance(self.source, _StreamSource) else None, "one_shot", False):
+        if self.no_final_loss:
             return float("nan")                 # a one-shot iterator cannot be read again
         total = weight = 0.0
         for X, y, sw in self.source.blocks():
