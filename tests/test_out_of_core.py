@@ -170,7 +170,6 @@ def test_nan_in_the_file_is_refused_before_training(tmp_path):
 @pytest.mark.parametrize("kw, match", [
     (dict(validation_fraction=0.2), r"^validation_fraction: not available when X is a numpy.memmap"),
     (dict(grad_tol=1e-3), r"^grad_tol: not available"),
-    (dict(batch_size=None), r"^batch_size: None"),
     (dict(chunk_rows=0), r"^chunk_rows: expected an integer >= 1, got 0"),
     (dict(window_chunks=0), r"^window_chunks: expected an integer >= 1, got 0"),
 ])
@@ -178,6 +177,12 @@ def test_out_of_core_refusals(data, kw, match):
     _, _, Xm, ym = data
     with pytest.raises(ValueError, match=match):
         gf.train(gf.MLP([3, 1], seed=0), Xm, ym, **kw)
+
+
+def test_full_batch_on_a_memmap_reads_it_in_place_like_an_array(data):
+    X, y, Xm, ym = data
+    a, b, ra, rb = _pair(X, y, Xm, ym, batch_size=None, lr=0.1, epochs=3)
+    assert np.array_equal(a.params, b.params) and ra.final_loss == rb.final_loss
 
 
 def test_bad_shuffle_value():

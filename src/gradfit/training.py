@@ -321,7 +321,8 @@ class Trainer:
             raise ValueError("epochs: None (no epoch limit) needs max_steps to bound the run, got max_steps=None")
         model = self.model
         from .data import Chunks
-        if isinstance(X, (np.memmap, Chunks)):
+        # a memmap in full-batch mode takes the in-memory path (the C core reads the file in place)
+        if isinstance(X, Chunks) or (isinstance(X, np.memmap) and self.batch_size is not None):
             return self._fit_out_of_core(X, y, epochs, sample_weight, max_steps, grad_tol, start_time)
         X = check_X(X, model.n_inputs, model.dtype)
         y = check_targets(y, X.shape[0], model, self.loss)
@@ -1239,8 +1240,8 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
         ``numpy.load(path, mmap_mode="r")``) or a :class:`gradfit.data.Chunks`
         stream is read block by block: memory is bounded by the block and
         window sizes, not by n_samples (see docs/out_of_core.md; then y is
-        None for a Chunks, and validation_fraction, grad_tol and
-        batch_size=None are refused).
+        None for a Chunks, and validation_fraction and grad_tol are refused;
+        a memmap with batch_size=None is read in place as an array).
     y : array_like of shape (n_samples, n_outputs), or (n_samples,) for one output
         Finite targets; for ``loss="cross_entropy"`` int class ids (n_samples,)
         or one-hot / probability rows.
