@@ -44,7 +44,7 @@ def _core_error_message(error):
 
 _load_core()
 
-from . import callbacks, datasets, reference, schedules  # noqa: E402
+from . import callbacks, data, datasets, reference, schedules  # noqa: E402
 from .config import config, show_config, simd
 from .explain import explain_step
 from .io import load, load_trainer
@@ -55,7 +55,7 @@ from .training import DivergenceWarning, Trainer, train
 
 __all__ = ["MLP", "train", "Trainer", "TrainResult", "DivergenceWarning", "SGD", "Adam", "AdamW", "schedules",
            "callbacks", "reference", "config", "show_config", "simd", "load", "load_trainer", "explain_step",
-           "datasets", "plot", "__version__"]
+           "datasets", "data", "plot", "__version__"]
 
 
 def __getattr__(name):

@@ -224,3 +224,44 @@ def check_dtype(dtype, argument="dtype"):
     if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"{argument}: expected 'float32' or 'float64', got {dtype!r}")
     return dt
+
+
+def check_finite_chunked(a, argument, chunk_rows, dtype=None):
+    """check_finite for data larger than memory: reads `a` (e.g. a memmap) by
+    blocks of `chunk_rows` rows, so the scratch memory is one block, not N
+    rows. With `dtype`, each block is also cast to it, which catches values
+    that overflow a narrower dtype. The message is the same as check_finite's,
+    with the index counted in the whole array."""
+    first = None
+    bad = 0
+    for start in range(0, a.shape[0], chunk_rows):
+        block = a[start:start + chunk_rows]
+        if dtype is not None:
+            block = as_float_array(block, argument, dtype) if block.dtype != dtype else np.asarray(block)
+        finite = np.isfinite(block)
+        if not finite.all():
+            bad += int(finite.size - np.count_nonzero(finite))
+            if first is None:
+                where = np.argwhere(~finite)[0]
+                first = (int(where[0]) + start,) + tuple(int(i) for i in where[1:])
+    if bad:
+        raise ValueError(f"{argument}: expected finite values, got {bad} NaN or inf value(s) (the first at index "
+                         f"{first})")
+
+
+def check_X_shape(X, n_in, argument="X"):
+    """The shape checks of check_X without reading the values (for a memmap)."""
+    shape = X.shape
+    if len(shape) != 2:
+        raise ValueError(f"{argument}: expected a 2-D array (n_samples, {n_in}), got {len(shape)}-D shape {shape}")
+    if shape[0] == 0:
+        raise ValueError(f"{argument}: expected at least one sample, got shape {shape}")
+    if shape[1] != n_in:
+        raise ValueError(f"{argument}: expected {n_in} feature(s) per sample (layer_sizes[0]), got shape {shape}")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{argument}: expected real numbers, got {_describe(X)}")
+
+
+def check_chunk_rows(value, argument="chunk_rows"):
+    """Rows per block read from memory-mapped data: an int >= 1."""
+    return check_int(value, argument, 1)

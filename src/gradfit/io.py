@@ -284,6 +284,9 @@ def save_trainer(trainer: Trainer, path: str | os.PathLike[str], *, extra: dict[
         "huber_delta": trainer.huber_delta,
         "batch_size": trainer.batch_size,
         "shuffle": trainer.shuffle,
+        "shuffle_auto": bool(getattr(trainer, "_shuffle_auto", False)),
+        "chunk_rows": int(getattr(trainer, "chunk_rows", 65536)),
+        "window_chunks": int(getattr(trainer, "window_chunks", 8)),
         "split_seed": int(trainer._split_seed),
         "validation_fraction": trainer.validation_fraction,
         "early_stopping": trainer.early_stopping,
@@ -671,7 +674,14 @@ def load_trainer(path: str | os.PathLike[str], model: MLP | None = None, *, call
         if backend not in BACKENDS:
             raise _Bad(f"metadata: trainer.backend: expected one of {list(BACKENDS)}, got {_short(backend)}")
         numbers = {k: _get(t, k, (int, float), w) for k in ("l2", "huber_delta", "min_delta")}
-        flags = {k: _get(t, k, bool, w) for k in ("shuffle", "early_stopping", "restore_best_weights", "progress")}
+        flags = {k: _get(t, k, bool, w) for k in ("early_stopping", "restore_best_weights", "progress")}
+        shuffle = _get(t, "shuffle", (bool, str), w)
+        if shuffle not in (True, False, "window"):
+            raise _Bad(f"metadata: trainer.shuffle: expected true, false or 'window', got {_short(shuffle)}")
+        if _get(t, "shuffle_auto", bool, w, optional=True):
+            shuffle = None
+        chunk_rows = _int(t, "chunk_rows", w, 1, 1 << 62, optional=True) or 65536
+        window_chunks = _int(t, "window_chunks", w, 1, 1 << 62, optional=True) or 8
         batch_size = _int(t, "batch_size", w, 1, 1 << 62, optional=True)
         patience = _int(t, "patience", w, 1, 1 << 62)
         split_seed = _int(t, "split_seed", w, 0, (1 << 62) - 1)
@@ -728,7 +738,8 @@ def load_trainer(path: str | os.PathLike[str], model: MLP | None = None, *, call
             target = MLP(sizes, activation=acts[:-1] or "identity", output_activation=acts[-1], dtype=dtype,
                          init="zeros")
         trainer = Trainer(target, optimizer, loss, l2=numbers["l2"], huber_delta=numbers["huber_delta"],
-                          batch_size=batch_size, shuffle=flags["shuffle"], lr_schedule=schedule,
+                          batch_size=batch_size, shuffle=shuffle, lr_schedule=schedule,
+                          chunk_rows=chunk_rows, window_chunks=window_chunks,
                           validation_fraction=vf,
                           early_stopping=flags["early_stopping"], patience=patience,
                           min_delta=numbers["min_delta"], restore_best_weights=flags["restore_best_weights"],

@@ -9,7 +9,7 @@ with the GIL released (or in gradfit.reference for backend="numpy").
 """
 from __future__ import annotations
 
-import os
+import copy
 import os
 import signal
 import threading
@@ -25,7 +25,8 @@ from . import _core, reference
 from ._names import BACKENDS, LOSSES, OPTIMIZERS, lookup
 from ._targets import (CLASSIFICATION, check_loss_fits_model, check_sample_weight, check_targets,
                        labels_of, validation_split)
-from ._validate import check_int, check_non_negative, check_positive, check_seed, check_threads, check_X
+from ._validate import (as_float_array, check_finite_chunked, check_int, check_non_negative, check_positive,
+                        check_seed, check_threads, check_X, check_X_shape)
 from .callbacks import ProgressBar, TrainInfo, as_callbacks
 from .model import CHUNK_ROWS, MLP
 from .optimizers import Optimizer, as_optimizer
@@ -46,6 +47,17 @@ class DivergenceWarning(RuntimeWarning):
     last update, the start of the epoch in which the loss overflowed and the
     values the call started from (by their loss over all the data); the
     warning and ``TrainResult.restored`` say which."""
+
+
+def _check_shuffle(value):
+    """True, False or "window" (None: True, with memmaps and streams getting "window" at fit time)."""
+    if value is None:
+        return True
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str) and value == "window":
+        return "window"
+    raise TypeError(f"shuffle: expected True, False, 'window' or None, got {type(value).__name__} {value!r}")
 
 
 def _check_bool(value, argument):
@@ -101,7 +113,19 @@ class Trainer:
         Where the huber loss turns from quadratic to linear.
     batch_size : int or None, default 32
         Rows per step; None is full-batch gradient descent.
-    shuffle : bool, default True
+    shuffle : bool, "window" or None, default None
+        True: each epoch visits the rows in a uniform random order
+        (``rng.permutation(N)``). "window": the rows are cut into blocks of
+        `chunk_rows`, the block order is shuffled, and the rows of each
+        window of `window_chunks` consecutive blocks are shuffled together
+        (whole blocks are read: the mode for data larger than memory).
+        False: the given order. None: True for in-memory arrays, "window"
+        for ``numpy.memmap`` and :class:`gradfit.data.Chunks` input.
+    chunk_rows : int, default 65536
+        Rows per block of ``shuffle="window"``, and rows read at a time from
+        a memmap.
+    window_chunks : int, default 8
+        Blocks shuffled together by ``shuffle="window"``.
     seed : int, numpy.random.Generator or None
         Seeds the shuffles (and the validation split).
     lr_schedule : gradfit.schedules.Schedule or callable, optional
@@ -150,14 +174,15 @@ class Trainer:
                  lr: float | None = None, momentum: float | None = None, nesterov: bool | None = None,
                  beta1: float | None = None, beta2: float | None = None, eps: float | None = None,
                  weight_decay: float | None = None, l2: float = 0.0, huber_delta: float = 1.0,
-                 batch_size: int | None = 32, shuffle: bool = True, seed: int | np.random.Generator | None = None,
+                 batch_size: int | None = 32, shuffle: bool | str | None = None,
+                 seed: int | np.random.Generator | None = None,
                  lr_schedule: Schedule | Callable[[int], float] | None = None,
                  validation_data: Sequence[ArrayLike] | None = None, validation_fraction: float | None = None,
                  early_stopping: bool = False, patience: int = 10, min_delta: float = 0.0,
                  restore_best_weights: bool = True, callbacks: Any = None, progress: bool = False,
                  backend: str = "c", checkpoint: str | os.PathLike[str] | None = None,
                  checkpoint_every: int | None = None, checkpoint_seconds: float | None = None,
-                 n_threads: int = 1) -> None:
+                 n_threads: int = 1, chunk_rows: int = 65536, window_chunks: int = 8) -> None:
         if not isinstance(model, MLP):
             raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
         self.model = model
@@ -171,9 +196,10 @@ class Trainer:
         self.l2 = check_non_negative(l2, "l2")
         self.huber_delta = check_positive(huber_delta, "huber_delta")
         self.batch_size = check_int(batch_size, "batch_size", 1, allow_none=True)
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle: expected True or False, got {type(shuffle).__name__} {shuffle!r}")
-        self.shuffle = bool(shuffle)
+        self._shuffle_auto = shuffle is None
+        self.shuffle = _check_shuffle(shuffle)
+        self.chunk_rows = check_int(chunk_rows, "chunk_rows", 1)
+        self.window_chunks = check_int(window_chunks, "window_chunks", 1)
         check_seed(seed)
         self.rng = np.random.default_rng(seed)
         self._split_seed = int(self.rng.spawn(1)[0].integers(1 << 62))
@@ -294,6 +320,10 @@ class Trainer:
         if epochs is None and max_steps is None:
             raise ValueError("epochs: None (no epoch limit) needs max_steps to bound the run, got max_steps=None")
         model = self.model
+        from .data import Chunks
+        # a memmap in full-batch mode takes the in-memory path (the C core reads the file in place)
+        if isinstance(X, Chunks) or (isinstance(X, np.memmap) and self.batch_size is not None):
+            return self._fit_out_of_core(X, y, epochs, sample_weight, max_steps, grad_tol, start_time)
         X = check_X(X, model.n_inputs, model.dtype)
         y = check_targets(y, X.shape[0], model, self.loss)
         sw = check_sample_weight(sample_weight, X.shape[0], model.dtype)
@@ -311,6 +341,45 @@ class Trainer:
         try:
             model._check_params_finite()
             return _Run(self, X, y, sw, val, epochs, max_steps, grad_tol, start_time).result()
+        finally:
+            model._lock.release()
+
+    def _fit_out_of_core(self, X, y, epochs, sample_weight, max_steps, grad_tol, start_time):
+        """fit() for a memmap or a Chunks stream: checked and read block by block."""
+        from .data import Chunks
+        model = self.model
+        kind = "a Chunks stream" if isinstance(X, Chunks) else "a numpy.memmap"
+        if self.validation_fraction is not None:
+            raise ValueError(f"validation_fraction: not available when X is {kind} (the split would copy the "
+                             f"training rows into memory); pass validation_data=(X_val, y_val) instead")
+        if grad_tol is not None:
+            raise ValueError(f"grad_tol: not available when X is {kind} (it needs a full pass over the data "
+                             f"after every epoch); use max_steps, epochs or early_stopping")
+        if self.batch_size is None:
+            raise ValueError(f"batch_size: None (full-batch) needs every row in memory at once; give an integer "
+                             f"when X is {kind}")
+        mode = "window" if self._shuffle_auto else self.shuffle
+        if isinstance(X, Chunks):
+            if y is not None:
+                raise ValueError(f"y: expected None when X is a Chunks stream (its blocks hold the targets), "
+                                 f"got {type(y).__name__}")
+            if sample_weight is not None:
+                raise ValueError("sample_weight: expected None when X is a Chunks stream; give the weights as "
+                                 "the third item of each block (X, y, sample_weight)")
+            if mode is True:
+                raise ValueError("shuffle: True (a uniform permutation of all rows) needs random access to the "
+                                 "rows; a Chunks stream takes 'window' or False")
+            X._check_epochs(epochs)
+            source: _MemmapSource | _StreamSource = _StreamSource(X, self)
+        else:
+            source = _MemmapSource(X, y, sample_weight, self)
+        if not model._lock.acquire(blocking=False):
+            raise RuntimeError("model: already being trained (in another thread); train a copy "
+                               "(model.copy()) or wait for the other call to return")
+        try:
+            model._check_params_finite()
+            return _OutOfCoreRun(self, source, mode, self.validation_data, epochs, max_steps,
+                                 start_time).result()
         finally:
             model._lock.release()
 
@@ -391,7 +460,8 @@ class _Run:
         final_loss = float("nan")
         if self.stop_reason != "diverged":
             final_loss = self._data_loss()
-            if self.steps > 0 and not (np.isfinite(m.params).all() and np.isfinite(final_loss)):
+            unreadable = getattr(self, "no_final_loss", False)      # a one-shot stream, read once already
+            if self.steps > 0 and not (np.isfinite(m.params).all() and (unreadable or np.isfinite(final_loss))):
                 self.stop_reason = "diverged"      # the last update overflowed
         if self.stop_reason == "diverged":
             final_loss = self._restore_best()
@@ -449,7 +519,8 @@ class _Run:
         # a partial epoch left by the last call (stopped by a callback) is finished first
         pending = t._pending if (t._pending is not None and t._pending[0] == N) else None
         t._pending = None
-        orders = _EpochOrders(N, min(per_call, reachable), t.rng) if t.shuffle and not self.full_batch else None
+        orders = (_EpochOrders(N, min(per_call, reachable), t.rng, t.shuffle, t.chunk_rows, t.window_chunks)
+                  if t.shuffle and not self.full_batch else None)
         max_batches = max(1, WORK_PER_CALL // max(1, self.batch * m.n_params))
         planned = reachable
         while planned > 0 and not self.stop:
@@ -666,15 +737,34 @@ def _column(acc, e):
     return tuple(float(a[e]) for a in acc)
 
 
+def window_orders(N, chunk_rows, window_chunks, rng):
+    """One epoch of shuffle="window" over rows 0..N-1, window by window.
+
+    The rows are cut into blocks of `chunk_rows` (the last may be shorter);
+    ``rng.permutation(n_blocks)`` orders the blocks; then for every window of
+    `window_chunks` consecutive blocks in that order, the window's rows (its
+    blocks' rows, concatenated) are shuffled in place by ``rng.shuffle``.
+    Yields each window's row numbers (int64): the epoch's order is their
+    concatenation. The same seed gives the same order whatever the storage."""
+    n_blocks = -(-N // chunk_rows)
+    blocks = rng.permutation(n_blocks)
+    for w in range(0, n_blocks, window_chunks):
+        rows = np.concatenate([np.arange(b * chunk_rows, min((b + 1) * chunk_rows, N), dtype=np.int64)
+                               for b in blocks[w:w + window_chunks]])
+        rng.shuffle(rows)
+        yield rows
+
+
 class _EpochOrders:
     """Each epoch's visiting order, rng.permutation(N), drawn into reused
     buffers (0..N-1 copied in, then shuffled in place: the same numbers as
     rng.permutation, without a fresh allocation per epoch). Exactly one
     order is drawn per epoch begun, whatever the chunking."""
 
-    def __init__(self, N, per_call, rng):
+    def __init__(self, N, per_call, rng, mode=True, chunk_rows=0, window_chunks=0):
         self.N, self.rng = N, rng
-        self.identity = np.arange(N, dtype=np.int64)
+        self.mode, self.chunk_rows, self.window_chunks = mode, chunk_rows, window_chunks
+        self.identity = np.arange(N, dtype=np.int64) if mode is True else None
         self.buffer = np.empty(N * per_call, dtype=np.int64)
 
     def draw(self, k, first=None):
@@ -683,6 +773,12 @@ class _EpochOrders:
             order = self.buffer[e * self.N:(e + 1) * self.N]
             if e == 0 and first is not None:
                 np.copyto(order, first)
+                continue
+            if self.mode == "window":
+                at = 0
+                for rows in window_orders(self.N, self.chunk_rows, self.window_chunks, self.rng):
+                    order[at:at + rows.size] = rows
+                    at += rows.size
                 continue
             np.copyto(order, self.identity)
             self.rng.shuffle(order)
@@ -761,8 +857,363 @@ class _NumpyRunner(_CRunner):
         return reference.grad_norm(grad)
 
 
+class _MemmapSource:
+    """A numpy.memmap X (y and sample_weight: memmaps or arrays), checked up
+    front block by block, then read block by block in each epoch's order."""
+
+    def __init__(self, X, y, sw, trainer):
+        m = trainer.model
+        self.t, self.model, self.loss, self.dtype = trainer, m, trainer.loss, m.dtype
+        self.chunk_rows = trainer.chunk_rows
+        check_X_shape(X, m.n_inputs)
+        self.X = X
+        self.N = self.n_rows = X.shape[0]
+        if y is None:
+            raise ValueError("y: expected the targets (an array or a memmap with one row per row of X), got None")
+        self.y = y if isinstance(y, np.ndarray) else np.asarray(y)
+        if self.y.ndim == 0 or self.y.shape[0] != self.N:
+            raise ValueError(f"y: expected {self.N} rows to match X, got shape {self.y.shape}")
+        self.sw = None
+        if sample_weight_given(sw):
+            self.sw = sw if isinstance(sw, np.ndarray) else np.asarray(sw)
+            if self.sw.ndim == 2 and self.sw.shape[1] == 1:
+                self.sw = self.sw.reshape(-1)
+            if self.sw.shape != (self.N,):
+                raise ValueError(f"sample_weight: expected shape ({self.N},) to match X, got shape {self.sw.shape}")
+        self._check()
+
+    def _check(self):
+        """Every value checked before any training, one block of rows at a time."""
+        check_finite_chunked(self.X, "X", self.chunk_rows, self.dtype)
+        any_weight = False
+        for start in range(0, self.N, self.chunk_rows):
+            rows = slice(start, min(start + self.chunk_rows, self.N))
+            try:
+                self.targets(rows)
+            except ValueError as exc:
+                raise ValueError(f"{exc} (in rows {rows.start}..{rows.stop - 1})") from None
+            if self.sw is not None:
+                w = as_float_array(self.sw[rows], "sample_weight", self.dtype)
+                bad = ~np.isfinite(w) | (w < 0)
+                if bad.any():
+                    i = int(np.flatnonzero(bad)[0])
+                    raise ValueError(f"sample_weight: expected finite weights >= 0, got {float(w[i])!r} at index "
+                                     f"{start + i}")
+                any_weight = any_weight or bool((w > 0).any())
+        if self.sw is not None and not any_weight:
+            raise ValueError("sample_weight: expected at least one weight > 0, got all zeros")
+
+    def targets(self, rows):
+        n = len(range(self.N)[rows]) if isinstance(rows, slice) else rows.size
+        return check_targets(self.y[rows], n, self.model, self.loss)
+
+    def block(self, rows):
+        """(X, y, sample_weight) of the rows (a slice: a view of the file when
+        X has the model's dtype; row numbers: a gathered copy)."""
+        X = as_float_array(self.X[rows], "X", self.dtype)
+        sw = None if self.sw is None else as_float_array(self.sw[rows], "sample_weight", self.dtype)
+        return X, self.targets(rows), sw
+
+    def pieces(self, mode, rng, window_chunks):
+        """One epoch's rows in order, as blocks of at most chunk_rows rows."""
+        N, C = self.N, self.chunk_rows
+        if mode is False:
+            for start in range(0, N, C):
+                yield self.block(slice(start, min(start + C, N)))
+        elif mode is True:
+            order = rng.permutation(N)             # the same numbers as _EpochOrders.draw
+            for start in range(0, N, C):
+                yield self.block(order[start:start + C])
+        else:
+            for rows in window_orders(N, C, window_chunks, rng):
+                for start in range(0, rows.size, C):
+                    yield self.block(rows[start:start + C])
+
+    def skip(self, mode, rng, window_chunks):
+        """Draws one epoch's orders without reading any row."""
+        if mode is True:
+            rng.permutation(self.N)
+        elif mode == "window":
+            for _ in window_orders(self.N, self.chunk_rows, window_chunks, rng):
+                pass
+
+    def blocks(self):
+        """The rows in file order (for the loss over all the data)."""
+        return self.pieces(False, None, 0)
+
+
+def sample_weight_given(sw):
+    return sw is not None
+
+
+class _StreamSource:
+    """A gradfit.data.Chunks stream: each block is checked as it arrives."""
+
+    def __init__(self, chunks, trainer):
+        m = trainer.model
+        self.chunks, self.t, self.model, self.loss, self.dtype = chunks, trainer, m, trainer.loss, m.dtype
+        self.n_rows = None                  # known after one whole epoch
+
+    def blocks(self):
+        m = self.model
+        for i, block in enumerate(self.chunks._blocks()):
+            X = check_X(block[0], m.n_inputs, self.dtype, f"X[chunk {i}]")
+            y = check_targets(block[1], X.shape[0], m, self.loss, f"y[chunk {i}]")
+            sw = None
+            if len(block) == 3 and block[2] is not None:
+                sw = as_float_array(block[2], f"sample_weight[chunk {i}]", self.dtype)
+                if sw.ndim == 2 and sw.shape[1] == 1:
+                    sw = sw.reshape(-1)
+                if sw.shape != (X.shape[0],):
+                    raise ValueError(f"sample_weight[chunk {i}]: expected shape ({X.shape[0]},) to match its X, "
+                                     f"got shape {sw.shape}")
+                bad = ~np.isfinite(sw) | (sw < 0)
+                if bad.any():
+                    raise ValueError(f"sample_weight[chunk {i}]: expected finite weights >= 0, got "
+                                     f"{float(sw[np.flatnonzero(bad)[0]])!r}")
+            yield X, y, sw
+
+    def pieces(self, mode, rng, window_chunks):
+        if mode is False:
+            yield from self.blocks()
+            return
+        window: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+        for block in self.blocks():
+            window.append(block)
+            if len(window) == window_chunks:
+                yield self._shuffled(window, rng)
+                window = []
+        if window:
+            yield self._shuffled(window, rng)
+
+    @staticmethod
+    def _shuffled(window, rng):
+        weighted = [b[2] is not None for b in window]
+        if any(weighted) and not all(weighted):
+            raise ValueError("sample_weight: expected every block to carry weights or none to, got a mix")
+        X = np.concatenate([b[0] for b in window])
+        y = np.concatenate([b[1] for b in window])
+        sw = np.concatenate([b[2] for b in window]) if weighted[0] else None
+        order = np.arange(X.shape[0], dtype=np.int64)
+        rng.shuffle(order)
+        return X[order], y[order], None if sw is None else sw[order]
+
+    def skip(self, mode, rng, window_chunks):
+        """The rest of a stream's window orders depend on its block sizes: not redrawn."""
+
+
+class _OutOfCoreRun(_Run):
+    """One fit call on a memmap or a stream: each epoch's rows arrive in
+    blocks (in the epoch's order), are cut into segments of whole batches
+    (a batch that straddles two blocks is gathered), and each segment is one
+    C call over its rows in order. The C core only sees batches and adds to
+    the epoch's sums batch by batch, so the numbers are the same, bit for bit,
+    as one call over the whole order."""
+
+    def __init__(self, trainer, source, mode, val, epochs, max_steps, start_time):
+        self.t, self.source, self.mode, self.val = trainer, source, mode, val
+        m = trainer.model
+        self.X = np.zeros((0, m.n_inputs), dtype=m.dtype)
+        self.y = np.zeros((0, m.n_outputs), dtype=m.dtype)
+        self.sw = None
+        self.epochs, self.max_steps, self.grad_tol, self.start_time = epochs, max_steps, None, start_time
+        self.N = source.n_rows or 0
+        self.batch = trainer.batch_size if not self.N else min(trainer.batch_size, self.N)
+        self.spe = max(1, -(-self.N // self.batch))
+        self.full_batch = False
+        runner_class = _CRunner if trainer.backend == "c" else _NumpyRunner
+        self.runner = runner_class(trainer, self.batch, self.X, self.y, None)
+        self.callbacks = list(trainer.callbacks)
+        self.bar = None
+        if trainer.progress:
+            self.bar = ProgressBar()
+            self.callbacks.append(self.bar)
+        self.epoch_work = True
+        self.last_checkpoint = time.monotonic()
+        self.initial = (m.params.copy(), trainer.state.copy(), trainer.step_count.copy())
+        self.steps = self.epochs_done = self.seen = 0
+        self.grad_norm = None
+        self.stop_reason = "epochs"
+        self.stop = False
+        self.restored = None
+        self.last_chunk = None
+        self.max_batches = max(1, WORK_PER_CALL // max(1, self.batch * m.n_params))
+        self.no_final_loss = isinstance(source, _StreamSource) and source.chunks.one_shot
+        t = trainer
+        self.snapshot = (t.epoch, {k: list(v) for k, v in t.history.items()}, copy.deepcopy(t._best), t._wait,
+                         copy.deepcopy(t.rng.bit_generator.state), copy.deepcopy(t.schedule), t._pending)
+
+    def result(self):
+        try:
+            return super().result()
+        except (ValueError, TypeError, OSError):
+            self._rollback()        # a block failed its checks mid-run: as if the call never happened
+            raise
+
+    def _rollback(self):
+        t, m = self.t, self.t.model
+        m.params[...], t.state[...], t.step_count[...] = self.initial
+        epoch, history, best, wait, rng_state, schedule, pending = self.snapshot
+        t.epoch, t.history, t._best, t._wait, t.schedule, t._pending = epoch, history, best, wait, schedule, pending
+        t.rng.bit_generator.state = rng_state
+        self.runner.reset_prev()
+
+    def _loop(self):
+        t = self.t
+        t._pending = None
+        if self.epochs == 0 or self.max_steps == 0:
+            return
+        done = 0
+        while (self.epochs is None or done < self.epochs) and not self.stop:
+            if self.max_steps is not None and self.steps >= self.max_steps:
+                break
+            self._epoch(t.schedule.lr(t.epoch, t.optimizer.lr))
+            done += 1
+
+    def _epoch(self, lr):
+        t = self.t
+        B = self.batch
+        lrs = np.array([lr], dtype=np.float64)
+        acc = (np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1, dtype=np.int64))
+        rng_state = copy.deepcopy(t.rng.bit_generator.state)
+        pieces = self.source.pieces(self.mode, t.rng, t.window_chunks)
+        carry = None
+        status = _core.STATUS_OK
+        complete = False
+        for X, y, sw in pieces:
+            start, n = 0, X.shape[0]
+            if carry is not None:               # a batch that straddles two blocks
+                take = min(B - carry[0].shape[0], n)
+                carry = tuple(None if c is None else np.concatenate([c, p[:take]])
+                              for c, p in zip(carry, (X, y, sw)))
+                start = take
+                if carry[0].shape[0] == B:
+                    status = self._segment(carry, lrs, acc)
+                    carry = None
+            whole = (n - start) // B * B
+            if status == _core.STATUS_OK and whole:
+                status = self._segment(tuple(None if a is None else a[start:start + whole] for a in (X, y, sw)),
+                                       lrs, acc)
+            if status == _core.STATUS_OK and start + whole < n and carry is None:
+                carry = tuple(None if a is None else a[start + whole:].copy() for a in (X, y, sw))
+            if status != _core.STATUS_OK or self.stop:
+                break
+            if self._budget_out():
+                # the step budget ran out: the epoch is complete only if no row is left
+                if carry is None and next(pieces, None) is None:
+                    complete = True
+                else:
+                    status = _core.STATUS_MAX_STEPS
+                break
+            if self.N and self.callbacks:
+                self._ooc_progress(float(acc[3][0]) / self.N)
+                if self.stop:
+                    break
+            if self.interrupted:
+                self.stop, self.stop_reason = True, "interrupted"
+                break
+        else:
+            if carry is not None:               # the last, shorter batch
+                status = self._segment(carry, lrs, acc)
+            complete = status == _core.STATUS_OK and not self.stop
+        if complete:
+            if self.source.n_rows is None:      # a stream: its length is known now
+                self.source.n_rows = self.N = int(acc[3][0])
+                self.spe = max(1, -(-self.N // B))
+            self._end_epoch(_column(acc, 0), lr)
+            return
+        # stopped inside the epoch: a partial epoch, whose orders count as drawn
+        pieces.close()
+        t.rng.bit_generator.state = rng_state
+        self.source.skip(self.mode, t.rng, t.window_chunks)
+        if acc[3][0] > 0:
+            self._end_epoch(_column(acc, 0), lr, partial=True)
+        if not self.stop:
+            self.stop = True
+            self.stop_reason = {_core.STATUS_MAX_STEPS: "max_steps",
+                                _core.STATUS_DIVERGED: "diverged"}.get(status, self.stop_reason)
+        self.diverged_in = 0
+
+    def _budget_out(self):
+        return self.max_steps is not None and self.steps >= self.max_steps
+
+    def _segment(self, seg, lrs, acc):
+        """C calls over the rows of seg = (X, y, sw), in order, in whole batches (but the epoch's last)."""
+        r = self.runner
+        r.X, r.y = seg[0], seg[1]
+        r.sw = seg[2] if seg[2] is not None else np.empty(0, dtype=self.t.model.dtype)
+        start_batch = 0
+        while True:
+            budget = -1 if self.max_steps is None else self.max_steps - self.steps
+            status, s, done, nb, gnorm = r.run(_NO_INDEX, 1, start_batch, lrs, self.max_batches, budget, 0.0, acc)
+            self.steps += s
+            if status == _core.STATUS_PAUSED:
+                start_batch = nb
+                if self.interrupted:
+                    self.stop, self.stop_reason = True, "interrupted"
+                    return status
+                continue
+            if status == _core.STATUS_MAX_STEPS and done == 1:
+                return _core.STATUS_OK          # the segment is done; _epoch sees the budget is out
+            return status
+
+    def _ooc_progress(self, fraction):
+        info = self._info(fraction)
+        for cb in self.callbacks:
+            if hasattr(cb, "on_progress") and cb.on_progress(info) is True:
+                info.stop()
+        if info.stop_requested:
+            self.stop, self.stop_reason = True, "callback"
+
+    def _checkpoint(self, pending=None):
+        if pending is None:
+            super()._checkpoint()
+
+    def _data_loss(self):
+        """The loss over all the data at the current parameters, block by block
+        (a weighted mean of the blocks' losses; sse: their sum)."""
+        t, m = self.t, self.t.model
+        if self.no_final_loss:
+            return float("nan")                 # a one-shot iterator cannot be read again
+        total = weight = 0.0
+        for X, y, sw in self.source.blocks():
+            value = m._loss(X, y, t.loss, sw, t.huber_delta, t.n_threads)
+            w = float(X.shape[0]) if sw is None else float(np.sum(sw, dtype=np.float64))
+            if t.loss == "sse":
+                total += value
+            else:
+                total += value * w
+                weight += w
+        if t.loss == "sse":
+            return float(total)
+        return float(total / weight) if weight > 0 else 0.0
+
+    def _restore_best(self):
+        """After a divergence: the values before the last update (the C core
+        restored them) or the values the call started from, whichever has the
+        lower loss over all the data."""
+        t, m = self.t, self.t.model
+        cands = [("the values before the last update", (m.params.copy(), t.state.copy(), t.step_count.copy())),
+                 ("the values the call started from", self.initial)]
+        best = None
+        for label, (p, st, c) in cands:
+            if not np.isfinite(p).all():
+                continue
+            m.params[...] = p
+            value = self._data_loss()
+            if np.isfinite(value) and (best is None or value < best[0]):
+                best = (value, label, (p, st, c))
+        if best is None:
+            best = (float("nan"), "the values the call started from", self.initial)
+        m.params[...], t.state[...], t.step_count[...] = best[2]
+        self.runner.reset_prev()
+        self.restored = best[1]
+        return best[0]
+
+
 def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimizer: str | Optimizer = "sgd",
-          lr: float | None = None, batch_size: int | None = 32, epochs: int | None = 1, shuffle: bool = True,
+          lr: float | None = None, batch_size: int | None = 32, epochs: int | None = 1,
+          shuffle: bool | str | None = None,
           seed: int | np.random.Generator | None = None, max_steps: int | None = None,
           grad_tol: float | None = None, sample_weight: ArrayLike | None = None, momentum: float | None = None,
           nesterov: bool | None = None, beta1: float | None = None, beta2: float | None = None,
@@ -773,7 +1224,7 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
           restore_best_weights: bool = True, callbacks: Any = None, progress: bool = False,
           backend: str = "c", checkpoint: str | os.PathLike[str] | None = None,
           checkpoint_every: int | None = None, checkpoint_seconds: float | None = None,
-          n_threads: int = 1) -> TrainResult:
+          n_threads: int = 1, chunk_rows: int = 65536, window_chunks: int = 8) -> TrainResult:
     """Train `model` in place by minibatch gradient descent; the one-call form of :class:`Trainer`.
 
     Each step computes the loss and every gradient at the current parameters,
@@ -783,9 +1234,14 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
     ----------
     model : MLP
         The network to train; its parameters are updated in place.
-    X : array_like of shape (n_samples, n_inputs)
+    X : array_like of shape (n_samples, n_inputs), numpy.memmap or gradfit.data.Chunks
         Finite input rows (converted to the model's dtype; a pandas DataFrame
-        works if every column is numeric).
+        works if every column is numeric). A ``numpy.memmap`` (e.g.
+        ``numpy.load(path, mmap_mode="r")``) or a :class:`gradfit.data.Chunks`
+        stream is read block by block: memory is bounded by the block and
+        window sizes, not by n_samples (see docs/out_of_core.md; then y is
+        None for a Chunks, and validation_fraction and grad_tol are refused;
+        a memmap with batch_size=None is read in place as an array).
     y : array_like of shape (n_samples, n_outputs), or (n_samples,) for one output
         Finite targets; for ``loss="cross_entropy"`` int class ids (n_samples,)
         or one-hot / probability rows.
@@ -803,10 +1259,19 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
     epochs : int or None, default 1
         Passes over the data. None means no epoch limit (then max_steps is
         required).
-    shuffle : bool, default True
-        Visit the rows in the order ``rng.permutation(n_samples)`` each epoch,
-        with ``rng = numpy.random.default_rng(seed)``. Full-batch steps do not
-        depend on the order and are not shuffled.
+    shuffle : bool, "window" or None, default None
+        True: visit the rows in the order ``rng.permutation(n_samples)`` each
+        epoch, with ``rng = numpy.random.default_rng(seed)``. "window":
+        shuffle the order of blocks of `chunk_rows` rows, then the rows
+        within each window of `window_chunks` blocks (reads whole blocks;
+        see :func:`gradfit.training.window_orders`). False: the given order.
+        None: True for in-memory arrays, "window" for a memmap or a Chunks
+        stream. Full-batch steps do not depend on the order and are not
+        shuffled.
+    chunk_rows : int, default 65536
+        Rows per block (shuffle="window", and reads from a memmap).
+    window_chunks : int, default 8
+        Blocks whose rows shuffle="window" mixes together.
     seed : int, numpy.random.Generator or None
         Seed of the shuffles. An int (or None for fresh entropy) starts a new
         generator on every call, so calling train() again with the same int
@@ -878,7 +1343,8 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
                       early_stopping=early_stopping, patience=patience, min_delta=min_delta,
                       restore_best_weights=restore_best_weights, callbacks=callbacks, progress=progress,
                       backend=backend, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                      checkpoint_seconds=checkpoint_seconds, n_threads=n_threads)
+                      checkpoint_seconds=checkpoint_seconds, n_threads=n_threads, chunk_rows=chunk_rows,
+                      window_chunks=window_chunks)
     result = trainer.fit(X, y, epochs, sample_weight=sample_weight, max_steps=max_steps, grad_tol=grad_tol)
     seen = result.samples_per_second * result.seconds
     result.seconds = time.perf_counter() - start_time
