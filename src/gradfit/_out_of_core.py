@@ -1,0 +1,371 @@
+"""Training on data that need not fit in memory: a numpy.memmap X, or a
+gradfit.data.Chunks stream of (X, y[, sample_weight]) blocks. Trainer.fit
+sends such inputs here; each epoch's rows arrive block by block and are
+trained by the same C core, with the same bookkeeping as training.py's
+in-memory run (whose _Run this subclasses). docs/out_of_core.md says what
+differs from in-memory training."""
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+
+from . import _core
+from ._targets import check_targets
+from ._validate import as_float_array, check_finite_chunked, check_X, check_X_shape
+from .callbacks import ProgressBar
+from .training import _NO_INDEX, WORK_PER_CALL, _column, _CRunner, _NumpyRunner, _Run, window_orders
+
+class _MemmapSource:
+    """A numpy.memmap X (y and sample_weight: memmaps or arrays), checked up
+    front block by block, then read block by block in each epoch's order."""
+
+    def __init__(self, X, y, sw, trainer):
+        m = trainer.model
+        self.t, self.model, self.loss, self.dtype = trainer, m, trainer.loss, m.dtype
+        self.chunk_rows = trainer.chunk_rows
+        check_X_shape(X, m.n_inputs)
+        self.X = X
+        self.N = self.n_rows = X.shape[0]
+        if y is None:
+            raise ValueError("y: expected the targets (an array or a memmap with one row per row of X), got None")
+        self.y = y if isinstance(y, np.ndarray) else np.asarray(y)
+        if self.y.ndim == 0 or self.y.shape[0] != self.N:
+            raise ValueError(f"y: expected {self.N} rows to match X, got shape {self.y.shape}")
+        self.sw = None
+        if sample_weight_given(sw):
+            self.sw = sw if isinstance(sw, np.ndarray) else np.asarray(sw)
+            if self.sw.ndim == 2 and self.sw.shape[1] == 1:
+                self.sw = self.sw.reshape(-1)
+            if self.sw.shape != (self.N,):
+                raise ValueError(f"sample_weight: expected shape ({self.N},) to match X, got shape {self.sw.shape}")
+        self._check()
+
+    def _check(self):
+        """Every value checked before any training, one block of rows at a time."""
+        check_finite_chunked(self.X, "X", self.chunk_rows, self.dtype)
+        any_weight = False
+        for start in range(0, self.N, self.chunk_rows):
+            rows = slice(start, min(start + self.chunk_rows, self.N))
+            try:
+                self.targets(rows)
+            except ValueError as exc:
+                raise ValueError(f"{exc} (in rows {rows.start}..{rows.stop - 1})") from None
+            if self.sw is not None:
+                w = as_float_array(self.sw[rows], "sample_weight", self.dtype)
+                bad = ~np.isfinite(w) | (w < 0)
+                if bad.any():
+                    i = int(np.flatnonzero(bad)[0])
+                    raise ValueError(f"sample_weight: expected finite weights >= 0, got {float(w[i])!r} at index "
+                                     f"{start + i}")
+                any_weight = any_weight or bool((w > 0).any())
+        if self.sw is not None and not any_weight:
+            raise ValueError("sample_weight: expected at least one weight > 0, got all zeros")
+
+    def targets(self, rows):
+        n = len(range(self.N)[rows]) if isinstance(rows, slice) else rows.size
+        return check_targets(self.y[rows], n, self.model, self.loss)
+
+    def block(self, rows):
+        """(X, y, sample_weight) of the rows (a slice: a view of the file when
+        X has the model's dtype; row numbers: a gathered copy)."""
+        X = as_float_array(self.X[rows], "X", self.dtype)
+        sw = None if self.sw is None else as_float_array(self.sw[rows], "sample_weight", self.dtype)
+        return X, self.targets(rows), sw
+
+    def pieces(self, mode, rng, window_chunks):
+        """One epoch's rows in order, as blocks of at most chunk_rows rows."""
+        N, C = self.N, self.chunk_rows
+        if mode is False:
+            for start in range(0, N, C):
+                yield self.block(slice(start, min(start + C, N)))
+        elif mode is True:
+            order = rng.permutation(N)             # the same numbers as _EpochOrders.draw
+            for start in range(0, N, C):
+                yield self.block(order[start:start + C])
+        else:
+            for rows in window_orders(N, C, window_chunks, rng):
+                for start in range(0, rows.size, C):
+                    yield self.block(rows[start:start + C])
+
+    def skip(self, mode, rng, window_chunks):
+        """Draws one epoch's orders without reading any row."""
+        if mode is True:
+            rng.permutation(self.N)
+        elif mode == "window":
+            for _ in window_orders(self.N, self.chunk_rows, window_chunks, rng):
+                pass
+
+    def blocks(self):
+        """The rows in file order (for the loss over all the data)."""
+        return self.pieces(False, None, 0)
+
+
+def sample_weight_given(sw):
+    return sw is not None
+
+
+class _StreamSource:
+    """A gradfit.data.Chunks stream: each block is checked as it arrives."""
+
+    def __init__(self, chunks, trainer):
+        m = trainer.model
+        self.chunks, self.t, self.model, self.loss, self.dtype = chunks, trainer, m, trainer.loss, m.dtype
+        self.n_rows = None                  # known after one whole epoch
+
+    def blocks(self):
+        m = self.model
+        for i, block in enumerate(self.chunks._blocks()):
+            X = check_X(block[0], m.n_inputs, self.dtype, f"X[chunk {i}]")
+            y = check_targets(block[1], X.shape[0], m, self.loss, f"y[chunk {i}]")
+            sw = None
+            if len(block) == 3 and block[2] is not None:
+                sw = as_float_array(block[2], f"sample_weight[chunk {i}]", self.dtype)
+                if sw.ndim == 2 and sw.shape[1] == 1:
+                    sw = sw.reshape(-1)
+                if sw.shape != (X.shape[0],):
+                    raise ValueError(f"sample_weight[chunk {i}]: expected shape ({X.shape[0]},) to match its X, "
+                                     f"got shape {sw.shape}")
+                bad = ~np.isfinite(sw) | (sw < 0)
+                if bad.any():
+                    raise ValueError(f"sample_weight[chunk {i}]: expected finite weights >= 0, got "
+                                     f"{float(sw[np.flatnonzero(bad)[0]])!r}")
+            yield X, y, sw
+
+    def pieces(self, mode, rng, window_chunks):
+        if mode is False:
+            yield from self.blocks()
+            return
+        window: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+        for block in self.blocks():
+            window.append(block)
+            if len(window) == window_chunks:
+                yield self._shuffled(window, rng)
+                window = []
+        if window:
+            yield self._shuffled(window, rng)
+
+    @staticmethod
+    def _shuffled(window, rng):
+        weighted = [b[2] is not None for b in window]
+        if any(weighted) and not all(weighted):
+            raise ValueError("sample_weight: expected every block to carry weights or none to, got a mix")
+        X = np.concatenate([b[0] for b in window])
+        y = np.concatenate([b[1] for b in window])
+        sw = np.concatenate([b[2] for b in window]) if weighted[0] else None
+        order = np.arange(X.shape[0], dtype=np.int64)
+        rng.shuffle(order)
+        return X[order], y[order], None if sw is None else sw[order]
+
+    def skip(self, mode, rng, window_chunks):
+        """The rest of a stream's window orders depend on its block sizes: not redrawn."""
+
+
+class _OutOfCoreRun(_Run):
+    """One fit call on a memmap or a stream: each epoch's rows arrive in
+    blocks (in the epoch's order), are cut into segments of whole batches
+    (a batch that straddles two blocks is gathered), and each segment is one
+    C call over its rows in order. The C core only sees batches and adds to
+    the epoch's sums batch by batch, so the numbers are the same, bit for bit,
+    as one call over the whole order."""
+
+    def __init__(self, trainer, source, mode, val, epochs, max_steps, start_time):
+        self.t, self.source, self.mode, self.val = trainer, source, mode, val
+        m = trainer.model
+        self.X = np.zeros((0, m.n_inputs), dtype=m.dtype)
+        self.y = np.zeros((0, m.n_outputs), dtype=m.dtype)
+        self.sw = None
+        self.epochs, self.max_steps, self.grad_tol, self.start_time = epochs, max_steps, None, start_time
+        self.N = source.n_rows or 0
+        self.batch = trainer.batch_size if not self.N else min(trainer.batch_size, self.N)
+        self.spe = max(1, -(-self.N // self.batch))
+        self.full_batch = False
+        runner_class = _CRunner if trainer.backend == "c" else _NumpyRunner
+        self.runner = runner_class(trainer, self.batch, self.X, self.y, None)
+        self.callbacks = list(trainer.callbacks)
+        self.bar = None
+        if trainer.progress:
+            self.bar = ProgressBar()
+            self.callbacks.append(self.bar)
+        self.epoch_work = True
+        self.last_checkpoint = time.monotonic()
+        self.initial = (m.params.copy(), trainer.state.copy(), trainer.step_count.copy())
+        self.steps = self.epochs_done = self.seen = 0
+        self.grad_norm = None
+        self.stop_reason = "epochs"
+        self.stop = False
+        self.restored = None
+        self.last_chunk = None
+        self.max_batches = max(1, WORK_PER_CALL // max(1, self.batch * m.n_params))
+        self.no_final_loss = isinstance(source, _StreamSource) and source.chunks.one_shot
+        t = trainer
+        self.snapshot = (t.epoch, {k: list(v) for k, v in t.history.items()}, copy.deepcopy(t._best), t._wait,
+                         copy.deepcopy(t.rng.bit_generator.state), copy.deepcopy(t.schedule), t._pending)
+
+    def result(self):
+        try:
+            return super().result()
+        except (ValueError, TypeError, OSError):
+            self._rollback()        # a block failed its checks mid-run: as if the call never happened
+            raise
+
+    def _rollback(self):
+        t, m = self.t, self.t.model
+        m.params[...], t.state[...], t.step_count[...] = self.initial
+        epoch, history, best, wait, rng_state, schedule, pending = self.snapshot
+        t.epoch, t.history, t._best, t._wait, t.schedule, t._pending = epoch, history, best, wait, schedule, pending
+        t.rng.bit_generator.state = rng_state
+        self.runner.reset_prev()
+
+    def _loop(self):
+        t = self.t
+        t._pending = None
+        if self.epochs == 0 or self.max_steps == 0:
+            return
+        done = 0
+        while (self.epochs is None or done < self.epochs) and not self.stop:
+            if self.max_steps is not None and self.steps >= self.max_steps:
+                break
+            self._epoch(t.schedule.lr(t.epoch, t.optimizer.lr))
+            done += 1
+
+    def _epoch(self, lr):
+        t = self.t
+        B = self.batch
+        lrs = np.array([lr], dtype=np.float64)
+        acc = (np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1, dtype=np.int64))
+        rng_state = copy.deepcopy(t.rng.bit_generator.state)
+        pieces = self.source.pieces(self.mode, t.rng, t.window_chunks)
+        carry = None
+        status = _core.STATUS_OK
+        complete = False
+        for X, y, sw in pieces:
+            start, n = 0, X.shape[0]
+            if carry is not None:               # a batch that straddles two blocks
+                take = min(B - carry[0].shape[0], n)
+                carry = tuple(None if c is None else np.concatenate([c, p[:take]])
+                              for c, p in zip(carry, (X, y, sw)))
+                start = take
+                if carry[0].shape[0] == B:
+                    status = self._segment(carry, lrs, acc)
+                    carry = None
+            whole = (n - start) // B * B
+            if status == _core.STATUS_OK and whole:
+                status = self._segment(tuple(None if a is None else a[start:start + whole] for a in (X, y, sw)),
+                                       lrs, acc)
+            if status == _core.STATUS_OK and start + whole < n and carry is None:
+                carry = tuple(None if a is None else a[start + whole:].copy() for a in (X, y, sw))
+            if status != _core.STATUS_OK or self.stop:
+                break
+            if self._budget_out():
+                # the step budget ran out: the epoch is complete only if no row is left
+                if carry is None and next(pieces, None) is None:
+                    complete = True
+                else:
+                    status = _core.STATUS_MAX_STEPS
+                break
+            if self.N and self.callbacks:
+                self._ooc_progress(float(acc[3][0]) / self.N)
+                if self.stop:
+                    break
+            if self.interrupted:
+                self.stop, self.stop_reason = True, "interrupted"
+                break
+        else:
+            if carry is not None:               # the last, shorter batch
+                status = self._segment(carry, lrs, acc)
+            complete = status == _core.STATUS_OK and not self.stop
+        if complete:
+            if self.source.n_rows is None:      # a stream: its length is known now
+                self.source.n_rows = self.N = int(acc[3][0])
+                self.spe = max(1, -(-self.N // B))
+            self._end_epoch(_column(acc, 0), lr)
+            return
+        # stopped inside the epoch: a partial epoch, whose orders count as drawn
+        pieces.close()
+        t.rng.bit_generator.state = rng_state
+        self.source.skip(self.mode, t.rng, t.window_chunks)
+        if acc[3][0] > 0:
+            self._end_epoch(_column(acc, 0), lr, partial=True)
+        if not self.stop:
+            self.stop = True
+            self.stop_reason = {_core.STATUS_MAX_STEPS: "max_steps",
+                                _core.STATUS_DIVERGED: "diverged"}.get(status, self.stop_reason)
+        self.diverged_in = 0
+
+    def _budget_out(self):
+        return self.max_steps is not None and self.steps >= self.max_steps
+
+    def _segment(self, seg, lrs, acc):
+        """C calls over the rows of seg = (X, y, sw), in order, in whole batches (but the epoch's last)."""
+        r = self.runner
+        r.X, r.y = seg[0], seg[1]
+        r.sw = seg[2] if seg[2] is not None else np.empty(0, dtype=self.t.model.dtype)
+        start_batch = 0
+        while True:
+            budget = -1 if self.max_steps is None else self.max_steps - self.steps
+            status, s, done, nb, gnorm = r.run(_NO_INDEX, 1, start_batch, lrs, self.max_batches, budget, 0.0, acc)
+            self.steps += s
+            if status == _core.STATUS_PAUSED:
+                start_batch = nb
+                if self.interrupted:
+                    self.stop, self.stop_reason = True, "interrupted"
+                    return status
+                continue
+            if status == _core.STATUS_MAX_STEPS and done == 1:
+                return _core.STATUS_OK          # the segment is done; _epoch sees the budget is out
+            return status
+
+    def _ooc_progress(self, fraction):
+        info = self._info(fraction)
+        for cb in self.callbacks:
+            if hasattr(cb, "on_progress") and cb.on_progress(info) is True:
+                info.stop()
+        if info.stop_requested:
+            self.stop, self.stop_reason = True, "callback"
+
+    def _checkpoint(self, pending=None):
+        if pending is None:
+            super()._checkpoint()
+
+    def _data_loss(self):
+        """The loss over all the data at the current parameters, block by block
+        (a weighted mean of the blocks' losses; sse: their sum)."""
+        t, m = self.t, self.t.model
+        if self.no_final_loss:
+            return float("nan")                 # a one-shot iterator cannot be read again
+        total = weight = 0.0
+        for X, y, sw in self.source.blocks():
+            value = m._loss(X, y, t.loss, sw, t.huber_delta, t.n_threads)
+            w = float(X.shape[0]) if sw is None else float(np.sum(sw, dtype=np.float64))
+            if t.loss == "sse":
+                total += value
+            else:
+                total += value * w
+                weight += w
+        if t.loss == "sse":
+            return float(total)
+        return float(total / weight) if weight > 0 else 0.0
+
+    def _restore_best(self):
+        """After a divergence: the values before the last update (the C core
+        restored them) or the values the call started from, whichever has the
+        lower loss over all the data."""
+        t, m = self.t, self.t.model
+        cands = [("the values before the last update", (m.params.copy(), t.state.copy(), t.step_count.copy())),
+                 ("the values the call started from", self.initial)]
+        best = None
+        for label, (p, st, c) in cands:
+            if not np.isfinite(p).all():
+                continue
+            m.params[...] = p
+            value = self._data_loss()
+            if np.isfinite(value) and (best is None or value < best[0]):
+                best = (value, label, (p, st, c))
+        if best is None:
+            best = (float("nan"), "the values the call started from", self.initial)
+        m.params[...], t.state[...], t.step_count[...] = best[2]
+        self.runner.reset_prev()
+        self.restored = best[1]
+        return best[0]
