@@ -64,6 +64,8 @@ def rows():
                        ("GradfitClassifier().fit(one class)", lambda: GradfitClassifier().fit(Xs, np.zeros(20))),
                        ("GradfitRegressor().predict before fit", lambda: GradfitRegressor().predict(Xs))]:
         out.append(("gradfit.sklearn", case, *_outcome(call)))
+    for case, call in _data_cases():
+        out.append(("out-of-core (memmap, gf.data)", case, *_outcome(call)))
     for case in CLI_CASES:
         out.append(("gradfit (command line)", " ".join(case), *_cli_outcome(case)))
     return out
@@ -85,6 +87,36 @@ def _cli_outcome(args):
         proc = subprocess.run([sys.executable, "-m", "gradfit", *argv], capture_output=True, text=True, timeout=120)
         message = " ".join(line for line in proc.stderr.splitlines() if line.strip()).replace(tmp, "$DIR")
     return f"exit {proc.returncode}", message
+
+
+def _data_cases():
+    """Memmaps, gf.data.Chunks streams and gf.data.read_parquet."""
+    tmp = os.environ.get("TMPDIR", "/tmp")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = X.sum(axis=1)
+    path = os.path.join(tmp, "gradfit-bad-input-X.npy")
+    np.save(path, X)
+    Xm = np.load(path, mmap_mode="r")
+    blocks = [(X[:20], y[:20]), (X[20:], y[20:])]
+    nan_blocks = [(X[:20], y[:20]), (np.r_[X[20:39], [[np.nan, 0.0]]], y[20:])]
+
+    def fit(X_, y_, **kw):
+        return lambda: gf.train(gf.MLP([2, 3, 1], seed=0), X_, y_, lr=0.01, batch_size=8, **kw)
+
+    return [
+        ("train(memmap X, validation_fraction=0.2)", fit(Xm, y, validation_fraction=0.2)),
+        ("train(memmap X, grad_tol=1e-3)", fit(Xm, y, grad_tol=1e-3)),
+        ("train(X, y, shuffle='rows')", fit(X, y, shuffle="rows")),
+        ("train(X, y, chunk_rows=0)", fit(X, y, chunk_rows=0)),
+        ("train(X, y, window_chunks=2.5)", fit(X, y, window_chunks=2.5)),
+        ("train(Chunks, y=array)", fit(gf.data.Chunks(blocks), y)),
+        ("train(Chunks, shuffle=True)", fit(gf.data.Chunks(blocks), None, shuffle=True)),
+        ("train(Chunks with NaN in block 1)", fit(gf.data.Chunks(nan_blocks), None)),
+        ("train(Chunks of a generator, epochs=2)", fit(gf.data.Chunks(b for b in blocks), None, epochs=2)),
+        ("Chunks(42)", lambda: gf.data.Chunks(42)),
+        ("read_parquet(missing file)", lambda: gf.data.read_parquet("/nonexistent/t.parquet", target="y")),
+    ]
 
 
 def _random_file():
