@@ -28,13 +28,16 @@ MISSING_TOOLS = (
 # compiled with target pragmas / attributes and picked at run time
 # (csrc/dispatch.c). -fno-trapping-math changes no result (gradfit never reads
 # FP exception flags); it lets the compiler turn clamps and selects into
-# vector blends. -fopenmp-simd honours the `omp simd` pragmas without OpenMP.
+# vector blends. -fno-math-errno changes no result either (sqrt is IEEE-exact
+# with or without it; gradfit never reads errno): without it GCC keeps sqrtf a
+# call that may set errno, so the Adam update did not vectorize.
+# -fopenmp-simd honours the `omp simd` pragmas without OpenMP.
 FLAGS = {
-    "gcc": ["-O3", "-fopenmp-simd", "-fno-trapping-math",
+    "gcc": ["-O3", "-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno",
             # short row copies stay inline loops instead of memcpy calls
             # (rows here are often 1-64 elements); GCC only
             "-fno-tree-loop-distribute-patterns"],
-    "clang": ["-O3", "-fopenmp-simd", "-fno-trapping-math"],
+    "clang": ["-O3", "-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno"],
     "msvc": ["/O2", "/std:c11"],     # restrict and _Pragma need C11 (untested here)
     "unknown": ["-O2"],
 }

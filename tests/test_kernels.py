@@ -234,3 +234,82 @@ def test_bad_n_threads(bad):
     pred = np.empty((4, 2))
     with pytest.raises(ValueError, match=r"^n_threads: expected an integer in \[1, \d+\], got"):
         _core.predict(m._sizes, m._acts, m.params, X, 4, ws, pred, n_threads=bad)
+
+
+# -- the products' epilogue: bias, activation, f'(z) and da * f'(z) fused ----------
+_ACTS = {
+    "tanh": (np.tanh, lambda z, a: 1.0 - a * a),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z, a: (z > 0).astype(np.float64)),
+    "sigmoid": (lambda z: 1.0 / (1.0 + np.exp(-z)), lambda z, a: a * (1.0 - a)),
+    "softplus": (lambda z: np.logaddexp(0.0, z), lambda z, a: 1.0 / (1.0 + np.exp(-z))),
+}
+
+# (batch, IN, H1, H2, OUT): rows across the register block (6/8) and below
+# 4 (the unpacked paths), columns across a panel (4-32) and the half panel,
+# K across the k block (256 and its smaller float64 / AVX-512 sizes)
+EPI_SHAPES = [
+    (1, 3, 5, 7, 1),
+    (3, 1, 64, 64, 1),
+    (7, 9, 33, 17, 2),
+    (9, 17, 31, 65, 10),
+    (16, 64, 128, 10, 3),
+    (64, 1, 64, 64, 1),
+    (64, 64, 128, 10, 10),
+    (70, 300, 40, 260, 5),
+    (200, 96, 300, 40, 3),    # large enough for 2 threads (GF_PARALLEL_MACS)
+]
+
+
+def _reference_act(sizes, params, acts, X, y):
+    """sse loss and gradient of a net with hidden activations, float64 NumPy."""
+    p = params.astype(np.float64)
+    Ws, bs, off = [], [], 0
+    for i, o in zip(sizes[:-1], sizes[1:]):
+        Ws.append(p[off:off + i * o].reshape(i, o)); off += i * o
+        bs.append(p[off:off + o]); off += o
+    a, zs, As = X.astype(np.float64), [], [X.astype(np.float64)]
+    for l, (W, b) in enumerate(zip(Ws, bs)):
+        z = a @ W + b
+        a = _ACTS[acts[l]][0](z) if acts[l] != "identity" else z
+        zs.append(z); As.append(a)
+    d = 2.0 * (a - y)
+    grads = []
+    for l in range(len(Ws) - 1, -1, -1):
+        if acts[l] != "identity":
+            d = d * _ACTS[acts[l]][1](zs[l], As[l + 1])
+        grads = [As[l].T @ d, d.sum(0)] + grads
+        d = d @ Ws[l].T
+    return float(((a - y) ** 2).sum()), np.concatenate([g.ravel() for g in grads]), a
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("act", sorted(_ACTS))
+@pytest.mark.parametrize("shape", EPI_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_fused_activation_epilogue_matches_numpy(simd_path, shape, act, dtype):
+    """Hidden activations run in the product's epilogue (forward: bias, f(z),
+    f'(z); backward: dinp written, not added, times f'(z) of the layer
+    below): gradient, loss and prediction against float64 NumPy, and the
+    same bits on 2 threads (whose parts apply the activation to their own
+    columns of each row block)."""
+    batch, IN, H1, H2, OUT = shape
+    sizes = [IN, H1, H2, OUT]
+    m = gf.MLP(sizes, activation=act, output_activation="identity", dtype=dtype, seed=2)
+    rng = np.random.default_rng(11)
+    m.params[:] = (rng.normal(size=m.params.shape) * 0.5).astype(dtype)
+    X = rng.normal(size=(batch, IN)).astype(dtype)
+    y = rng.normal(size=(batch, OUT)).astype(dtype)
+    ws = np.empty(_core.workspace_len(m._sizes, m._acts, batch), m.dtype)
+    grads, values = [], []
+    for nt in (1, 2):
+        g = np.full_like(m.params, np.nan)     # the core must overwrite every entry
+        values.append(_core.loss_grad(m._sizes, m._acts, _core.LOSSES["sse"], m.params, g, X, y,
+                                      np.empty(0, dtype), NO_IDX, batch, ws, n_threads=nt))
+        grads.append(g)
+    assert values[0] == values[1]
+    np.testing.assert_array_equal(grads[0], grads[1])
+    ref_value, ref_grad, ref_pred = _reference_act(sizes, m.params, [act, act, "identity"], X, y)
+    rtol, atol = (1e-4, 1e-5) if dtype == "float32" else (1e-10, 1e-12)
+    np.testing.assert_allclose(grads[0], ref_grad, rtol=rtol, atol=atol * np.abs(ref_grad).max() * 10)
+    assert values[0] == pytest.approx(ref_value, rel=rtol * 10)
+    pred = m.predict(X)
+    np.testing.assert_allclose(pred, ref_pred, rtol=rtol, atol=atol * np.abs(ref_pred).max() * 10)
