@@ -94,10 +94,10 @@ def _as_job(index: int, job: Any) -> _Job:
                             f"got a tuple of {len(job)} item(s)")
         model, X, y = job[:3]
         rows = target = None
-        options = dict(job[3]) if len(job) == 4 and job[3] is not None else {}
         if len(job) == 4 and job[3] is not None and not isinstance(job[3], Mapping):
             raise TypeError(f"{where}: expected a dict of gradfit.train keywords as the 4th item, "
                             f"got {type(job[3]).__name__}")
+        options = dict(job[3]) if len(job) == 4 and job[3] is not None else {}
         unknown = [k for k in options if k not in _TRAIN_OPTIONS]
         if unknown:
             raise TypeError(f"{where}: unknown option {unknown[0]!r}; expected keywords of gradfit.train")
