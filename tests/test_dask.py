@@ -120,3 +120,31 @@ def test_the_client_executor_works_as_a_plain_executor(client):
     jobs = grid(X, y)[:2]
     expected = local(jobs)
     check(jobs, gf.train_many(jobs, executor=client.get_executor()), expected)
+
+
+def average_rounds(model, parts, rounds, executor=None, n_jobs=1, **options):
+    """docs/scaling.md's recipe: model averaging over data partitions. Each
+    round trains a copy of the model on every partition (one epoch, where the
+    data is), then the model becomes the row-weighted mean of the copies."""
+    rows = np.array([float(len(y)) for _, y in parts]) if executor is None else np.array(
+        [float(n) for n in executor.gather([executor.submit(len, y) for _, y in parts])])
+    for r in range(rounds):
+        jobs = [{"model": model.copy(), "X": X, "y": y, "epochs": 1, "seed": 1000 * r + k, **options}
+                for k, (X, y) in enumerate(parts)]
+        gf.train_many(jobs, executor=executor, n_jobs=n_jobs, errors="raise")
+        model.params = np.average([job["model"].params for job in jobs], axis=0, weights=rows)
+    return model
+
+
+def test_model_averaging_over_dask_partitions_equals_local_and_learns(client):
+    X, y = data(n=3000)
+    dX, dy = da.from_array(X, chunks=(1000, 1)), da.from_array(y, chunks=1000)
+    # the partitions stay on the cluster: one Future per block
+    parts = [(client.compute(dX.blocks[k]), client.compute(dy.blocks[k])) for k in range(dX.numblocks[0])]
+    start = gf.MLP([1, 16, 1], activation="tanh", seed=0)
+    before = start.loss(X, y)
+    on_cluster = average_rounds(start.copy(), parts, rounds=6, executor=client, lr=0.05, batch_size=16)
+    local_parts = [(X[k * 1000:(k + 1) * 1000], y[k * 1000:(k + 1) * 1000]) for k in range(3)]
+    here = average_rounds(start.copy(), local_parts, rounds=6, n_jobs=2, lr=0.05, batch_size=16)
+    np.testing.assert_array_equal(on_cluster.params, here.params)
+    assert on_cluster.loss(X, y) < 0.5 * before

@@ -181,6 +181,11 @@ def _is_dask_collection(value: Any) -> bool:
     return dask is not None and not isinstance(value, np.ndarray) and bool(dask.is_dask_collection(value))
 
 
+def _is_dask_future(value: Any) -> bool:
+    module = type(value).__module__ or ""
+    return module.split(".")[0] == "distributed" and type(value).__name__ == "Future"
+
+
 def _is_path(value: Any) -> bool:
     return isinstance(value, (str, os.PathLike))
 
@@ -291,7 +296,9 @@ class _Shared:
             if key in self.cache:
                 return self.cache[key]
             try:
-                if _is_dask_collection(value):
+                if _is_dask_future(value):
+                    value_ = value.result()
+                elif _is_dask_collection(value):
                     value_ = np.asarray(value.compute())
                 else:
                     value_ = value
@@ -499,6 +506,8 @@ def _run_executor(jobs: list[_Job], executor: Any, progress: _Progress) -> list[
 def _materialize(value: Any) -> Any:
     """Data for a generic executor: paths stay paths (the worker reads the
     file), Dask collections are computed here, arrays travel as arrays."""
+    if _is_dask_future(value):
+        return value.result()
     if _is_dask_collection(value):
         return np.asarray(value.compute())
     return value
@@ -517,14 +526,19 @@ def _lock_models(jobs: list[_Job]) -> set[int]:
 def _submit_dask(client: Any, jobs: list[_Job], payloads: list[dict[str, Any]]) -> dict[Any, _Job]:
     """Each distinct in-memory array is scattered once (a job's data is a
     reference to it, not a copy); each distinct Dask collection is computed on
-    the cluster once; paths are read by the workers."""
+    the cluster once; Dask Futures (data already on the cluster, e.g. from
+    client.scatter or client.compute) are passed as they are; paths are read
+    by the workers."""
     remote: dict[int, Any] = {}
     arrays, dask_values = {}, {}
     for job in jobs:
         for value in (job.X, job.y):
-            if value is None or _is_path(value) or id(value) in arrays or id(value) in dask_values:
+            if value is None or _is_path(value) or id(value) in arrays or id(value) in dask_values \
+                    or id(value) in remote:
                 continue
-            if _is_dask_collection(value):
+            if _is_dask_future(value):
+                remote[id(value)] = value                  # already on the cluster
+            elif _is_dask_collection(value):
                 dask_values[id(value)] = value
             else:
                 arrays[id(value)] = value
@@ -582,7 +596,7 @@ def train_many(jobs: Iterable[Any], *, n_jobs: int = 1, executor: Any = None, pr
         ``options`` are keywords of :func:`gradfit.train` (``lr``,
         ``epochs``, ``seed``, ``batch_size``, ``optimizer``, ...). ``X`` and
         ``y`` are arrays (shared by any number of jobs: never copied per
-        job), Dask arrays, or file paths: a ``.npy`` file is opened with
+        job), Dask arrays or Futures, or file paths: a ``.npy`` file is opened with
         ``mmap_mode="r"`` by whoever trains the job, other files are read as
         CSV by :func:`gradfit.datasets.load`. A dict job may also give
         ``"target"`` (instead of ``"y"``: the target column of the data file
