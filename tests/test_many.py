@@ -376,3 +376,20 @@ def test_two_threads_run_two_jobs_at_the_same_time(monkeypatch):
     results = gf.train_many(jobs, n_jobs=2)
     assert all(isinstance(r, gf.TrainResult) for r in results)
     assert most[0] == 2
+
+
+def test_the_benchmark_runs_and_checks_its_results(capsys):
+    """benchmarks/many.py --quick, section 1: it checks that n_jobs=1 and
+    n_jobs=2 give the parameters of sequential gf.train (nothing timed here)."""
+    import argparse
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "many.py"
+    if not path.exists():
+        pytest.skip("benchmarks/ is not here (not a source tree)")
+    spec = importlib.util.spec_from_file_location("bench_many", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.section_threads(argparse.Namespace(quick=True, repeat=1))
+    out = capsys.readouterr().out
+    assert "results bit-identical to sequential gf.train" in out and "24 jobs" in out
