@@ -148,3 +148,20 @@ def test_model_averaging_over_dask_partitions_equals_local_and_learns(client):
     here = average_rounds(start.copy(), local_parts, rounds=6, n_jobs=2, lr=0.05, batch_size=16)
     np.testing.assert_array_equal(on_cluster.params, here.params)
     assert on_cluster.loss(X, y) < 0.5 * before
+
+
+def test_dask_arrays_in_threads_are_computed_once():
+    X, y = data()
+    computed = []
+
+    class Counting(da.Array):       # a Dask array that counts its computations
+        def compute(self, **kwargs):
+            computed.append(1)
+            return super().compute(**kwargs)
+
+    dX = da.from_array(X, chunks=(100, 1))
+    dX = Counting(dX.dask, dX.name, dX.chunks, meta=dX._meta)
+    jobs = grid(dX, y)
+    expected = local(grid(X, y))
+    check(jobs, gf.train_many(jobs, n_jobs=2), expected)
+    assert len(computed) == 1

@@ -424,8 +424,12 @@ def _apply(job: _Job, out: Any) -> TrainResult | Exception:
     if params.shape != job.model.params.shape or params.dtype != job.model.dtype:
         return RemoteError(f"job {job.index}: the worker returned parameters of shape {params.shape} and dtype "
                            f"{params.dtype}, expected {job.model.params.shape} {job.model.dtype}")
-    job.model.params[...] = params      # the lock is held by train_many: no other train() is writing
-    return TrainResult(**out["result"])
+    try:
+        result = TrainResult(**out["result"])
+        job.model.set_params(params)        # checked (finite) and copied in; train_many holds the model's lock
+    except (TypeError, ValueError) as exc:
+        return exc
+    return result
 
 
 # -- running ------------------------------------------------------------------------
