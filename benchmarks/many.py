@@ -126,10 +126,17 @@ def section_threads(args):
 # -- 2. workers -------------------------------------------------------------------------
 
 def section_workers(args):
-    n, epochs, seeds = (1000, 10, 4) if args.quick else (2000, 20, 8)
-    X, y = grid_data(n)
-    jobs_n = len(grid_jobs(X, y, seeds, epochs))
-    print(f"2. workers: the same {jobs_n} jobs, jobs/s by number of workers (median of {args.repeat}); {load()}")
+    sizes = [(1000, 10)] if args.quick else [(2000, 20), (20000, 10)]
+    seeds = 4
+    for n, epochs in sizes:
+        X, y = grid_data(n)
+        jobs_n = len(grid_jobs(X, y, seeds, epochs))
+        print(f"2. workers: {jobs_n} jobs of {n} samples x {epochs} epochs, jobs/s by number of workers "
+              f"(median of {args.repeat}); {load()}")
+        workers_table(args, X, y, seeds, epochs, jobs_n)
+
+
+def workers_table(args, X, y, seeds, epochs, jobs_n):
     counts = (1, 2, 4)
 
     def measure(label, run):
@@ -151,7 +158,10 @@ def section_workers(args):
         for p in pools.values():
             p.shutdown()
     try:
+        import logging
+
         import distributed
+        logging.getLogger("distributed").setLevel(logging.ERROR)
     except ImportError:
         print("   Dask: not installed (pip install 'gradfit[dask]')")
         return
@@ -159,7 +169,7 @@ def section_workers(args):
     try:
         for k in counts:
             cluster = distributed.LocalCluster(n_workers=k, threads_per_worker=1, processes=True,
-                                               dashboard_address=None, silence_logs=40)
+                                               dashboard_address=":0", silence_logs=logging.ERROR)
             clusters[k] = (cluster, distributed.Client(cluster))
         measure("Dask LocalCluster", lambda k, s: gf.train_many(grid_jobs(X, y, s, epochs),
                                                                 executor=clusters[k][1]))
@@ -167,6 +177,7 @@ def section_workers(args):
         for cluster, client in clusters.values():
             client.close()
             cluster.close()
+    print(f"   {load()}")
 
 
 # -- 3. 1,000 models ----------------------------------------------------------------------

@@ -3,6 +3,7 @@ results of training them one after the other with gf.train, errors stay
 with their job, and bad arguments are refused up front."""
 import concurrent.futures
 import io
+import os
 import sys
 import threading
 
@@ -393,3 +394,33 @@ def test_the_benchmark_runs_and_checks_its_results(capsys):
     bench.section_threads(argparse.Namespace(quick=True, repeat=1))
     out = capsys.readouterr().out
     assert "results bit-identical to sequential gf.train" in out and "24 jobs" in out
+
+
+class RecordingPool(concurrent.futures.ProcessPoolExecutor):
+    """A process pool that remembers what each job sent."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sent = []
+
+    def submit(self, fn, *args, **kwargs):
+        self.sent.append(args)
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_process_pool_gets_shared_data_as_one_mapped_file_not_a_copy_per_job():
+    X, y = data()
+    own_y = [y.copy() for _ in range(6)]
+    jobs = grid(X, y)
+    for job, yk in zip(jobs, own_y):
+        job["y"] = yk                                   # X shared by the six jobs, y one per job
+    expected = sequential(jobs)
+    with RecordingPool(2) as pool:
+        results = gf.train_many(jobs, executor=pool)
+    assert_same(jobs, results, expected)
+    paths = {args[1] for args in pool.sent}
+    assert len(paths) == 1 and next(iter(paths)).endswith(".npy")      # one file for X, for every job
+    assert all(isinstance(args[2], np.ndarray) for args in pool.sent)     # the per-job y travels as an array
+    assert not os.path.exists(next(iter(paths)))                          # removed afterwards
+    payload = pool.sent[0][0]
+    assert set(payload) == {"model", "options", "rows", "target"} and isinstance(payload["model"], bytes)

@@ -25,6 +25,7 @@ import io as _bytesio
 import json
 import numbers
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -494,11 +495,18 @@ def _run_executor(jobs: list[_Job], executor: Any, progress: _Progress) -> list[
             dask_as_completed = importlib.import_module("distributed").as_completed
             done = _collect(futures, dask_as_completed, progress, local=False, cancel=executor.cancel)
         else:
-            futures = {}
-            for job in todo:
-                X, y = (_materialize(v) for v in (job.X, job.y))
-                futures[executor.submit(_remote_job, payloads[job.index], X, y)] = job
-            done = _collect(futures, concurrent.futures.as_completed, progress, local=False)
+            spill = tempfile.mkdtemp(prefix="gradfit-train_many-") \
+                if isinstance(executor, concurrent.futures.ProcessPoolExecutor) else None
+            try:
+                data = _shared_files(todo, spill) if spill is not None else {}
+                futures = {}
+                for job in todo:
+                    X, y = (data[id(v)] if id(v) in data else _materialize(v) for v in (job.X, job.y))
+                    futures[executor.submit(_remote_job, payloads[job.index], X, y)] = job
+                done = _collect(futures, concurrent.futures.as_completed, progress, local=False)
+            finally:
+                if spill is not None:
+                    shutil.rmtree(spill, ignore_errors=True)
         for i, r in enumerate(done):
             if r is not None:
                 results[i] = r
@@ -516,6 +524,32 @@ def _materialize(value: Any) -> Any:
     if _is_dask_collection(value):
         return np.asarray(value.compute())
     return value
+
+
+def _shared_files(jobs: list[_Job], directory: str) -> dict[int, str]:
+    """A process pool on this machine: each in-memory array (or Dask array)
+    that several jobs train on is written once to a .npy file in `directory`,
+    and the jobs get its path. The workers map it (mmap_mode="r"), so the OS
+    page cache holds one copy for every worker process, instead of one
+    pickled copy sent with each job."""
+    uses: dict[int, int] = {}
+    values: dict[int, Any] = {}
+    for job in jobs:
+        for v in (job.X, job.y):
+            if isinstance(v, np.ndarray) or _is_dask_collection(v) or _is_dask_future(v):
+                uses[id(v)] = uses.get(id(v), 0) + 1
+                values[id(v)] = v
+    out: dict[int, str] = {}
+    for key, n in uses.items():
+        if n < 2:
+            continue
+        array = np.asarray(_materialize(values[key]))
+        if array.dtype.kind not in "biuf":
+            continue                                 # the job's train() reports it
+        path = os.path.join(directory, f"{len(out)}.npy")
+        np.save(path, array, allow_pickle=False)
+        out[key] = path
+    return out
 
 
 def _lock_models(jobs: list[_Job]) -> set[int]:
