@@ -654,9 +654,10 @@ def train_many(jobs: Iterable[Any], *, n_jobs: int = 1, executor: Any = None, pr
         plain data only: the model file's bytes, the options (plain values:
         numbers, strings, arrays; no functions, Generators or optimizer
         objects), the data as arrays or paths; the trained parameters come
-        back into the same MLP objects. With Dask, an array shared by several
-        jobs is scattered to the cluster once, and Dask arrays are computed
-        on the cluster.
+        back into the same MLP objects. An array shared by several jobs is
+        sent once: to a ``ProcessPoolExecutor`` as a temporary ``.npy`` file
+        that its workers map, to Dask by one scatter; Dask arrays are
+        computed on the cluster.
     progress : bool, default False
         One progress display for all the jobs: a tqdm bar (jobs done, failed)
         if tqdm is installed, else a line on stderr at most every 2 s.
