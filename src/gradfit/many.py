@@ -13,8 +13,9 @@ the job's options as plain values, the data as arrays or as file paths that
 the worker reads itself (``.npy`` opened with ``mmap_mode="r"``), and back
 the trained parameters (an array) and the TrainResult's fields (a dict).
 The user's MLP objects are then updated in place, exactly as in threads.
-With Dask, an array shared by several jobs is scattered to the cluster once,
-and a Dask array is computed on the cluster, never brought to the client.
+An array shared by several jobs is sent once: to a process pool as one
+temporary ``.npy`` file that the workers map, to Dask by one scatter; a Dask
+array is computed on the cluster, never brought to the client.
 """
 from __future__ import annotations
 
@@ -686,7 +687,16 @@ def train_many(jobs: Iterable[Any], *, n_jobs: int = 1, executor: Any = None, pr
     -----
     A job's result depends only on its own model, data and options (its
     ``seed``): never on ``n_jobs``, the executor or the scheduling. The same
-    jobs give bit-identical parameters in threads, in processes and on Dask.
+    jobs give bit-identical parameters in threads, in processes and on Dask
+    (on machines that run the same SIMD path, see :func:`gradfit.simd`).
+
+    Ctrl-C: with ``n_jobs=1`` it stops the running job as in
+    :func:`gradfit.train`; with threads or an executor no new job starts,
+    the running ones finish (threads) or are cancelled where the executor
+    can, and ``KeyboardInterrupt`` is raised. Jobs that finished keep their
+    trained models.
+
+    See docs/scaling.md for when to use threads, processes or Dask.
 
     Examples
     --------
