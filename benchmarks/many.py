@@ -82,6 +82,32 @@ def ceiling(n_threads, seconds_of_work=0.05):
 _CEILING_DATA = b"\x5a" * (8 << 20)
 
 
+def forked(n_procs, jobs_fn):
+    """Wall time of the same jobs split over n_procs forked processes (no
+    shared GIL), each running its share with gf.train one after the other:
+    the throughput this machine gives this very workload without the GIL.
+    None where fork is not available."""
+    import multiprocessing
+    try:
+        ctx = multiprocessing.get_context("fork")
+    except ValueError:
+        return None
+    jobs = jobs_fn()
+
+    def run(share):
+        for job in share:
+            opts = {k: v for k, v in job.items() if k not in ("model", "X", "y")}
+            gf.train(job["model"], job["X"], job["y"], **opts)
+
+    t0 = time.perf_counter()
+    procs = [ctx.Process(target=run, args=(jobs[i::n_procs],)) for i in range(n_procs)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return time.perf_counter() - t0
+
+
 def timed(fn):
     c0, t0 = cpu(), time.perf_counter()
     out = fn()
@@ -102,10 +128,14 @@ def section_threads(args):
     times = {1: [], 2: []}
     cpus = {1: [], 2: []}
     free = {1: [], 2: []}
+    procs: dict[int, list[float]] = {1: [], 2: []}
     gf.train_many(grid_jobs(X, y, 1, 1), n_jobs=2)         # warm-up
     for _ in range(args.repeat):
         for n_jobs in (1, 2):
             free[n_jobs].append(ceiling(n_jobs))
+            fork_time = forked(n_jobs, lambda: grid_jobs(X, y, seeds, epochs))
+            if fork_time is not None:
+                procs[n_jobs].append(fork_time)
             jobs = grid_jobs(X, y, seeds, epochs)
             wall, used, results = timed(lambda: gf.train_many(jobs, n_jobs=n_jobs))
             for job, ref in zip(jobs, reference):
@@ -121,6 +151,10 @@ def section_threads(args):
           f"{min(times[1]) / min(times[2]):.2f}x); results bit-identical to sequential gf.train")
     print(f"   the machine's ceiling meanwhile: GIL-free work (hashlib) in 2 threads / 1 thread: "
           f"{statistics.median(free[1]) / statistics.median(free[2]):.2f}x; {load()}")
+    if procs[1]:
+        p1, p2 = statistics.median(procs[1]), statistics.median(procs[2])
+        print(f"   the same jobs in 2 forked processes / 1 (no GIL at all): {p1 / p2:.2f}x; threads reach "
+              f"{(one / two) / (p1 / p2):.0%} of that")
 
 
 # -- 2. workers -------------------------------------------------------------------------
