@@ -48,14 +48,15 @@ from . import callbacks, data, datasets, reference, schedules  # noqa: E402
 from .config import config, show_config, simd
 from .explain import explain_step
 from .io import load, load_trainer
+from .many import train_many
 from .model import MLP
 from .optimizers import SGD, Adam, AdamW
 from .result import TrainResult
 from .training import DivergenceWarning, Trainer, train
 
-__all__ = ["MLP", "train", "Trainer", "TrainResult", "DivergenceWarning", "SGD", "Adam", "AdamW", "schedules",
-           "callbacks", "reference", "config", "show_config", "simd", "load", "load_trainer", "explain_step",
-           "datasets", "data", "plot", "__version__"]
+__all__ = ["MLP", "train", "train_many", "Trainer", "TrainResult", "DivergenceWarning", "SGD", "Adam", "AdamW",
+           "schedules", "callbacks", "reference", "config", "show_config", "simd", "load", "load_trainer",
+           "explain_step", "datasets", "data", "plot", "__version__"]
 
 
 def __getattr__(name):
