@@ -64,6 +64,11 @@ def rows():
                        ("GradfitClassifier().fit(one class)", lambda: GradfitClassifier().fit(Xs, np.zeros(20))),
                        ("GradfitRegressor().predict before fit", lambda: GradfitRegressor().predict(Xs))]:
         out.append(("gradfit.sklearn", case, *_outcome(call)))
+    import test_many as many
+    for case, kwargs, _, _ in many.BAD:
+        kwargs = dict(kwargs)
+        jobs = kwargs.pop("jobs", None) or [(many._m(), many.X0, many.Y0, {"epochs": 2})]
+        out.append(("gf.train_many", case, *_outcome(lambda: gf.train_many(jobs, **kwargs))))
     for case, call in _data_cases():
         out.append(("out-of-core (memmap, gf.data)", case, *_outcome(call)))
     for case in CLI_CASES:
