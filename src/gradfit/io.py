@@ -169,7 +169,8 @@ def _write_atomic(path: str | os.PathLike[str], write: Any) -> None:
             os.close(dfd)
 
 
-def _write_npz(path: str | os.PathLike[str], metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+def _npz_writer(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    """A function writing the archive (metadata as JSON, then the arrays) to a binary file."""
     text = json.dumps(metadata, allow_nan=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
     members = {"metadata": np.frombuffer(text, dtype=np.uint8)}
     members.update(arrays)
@@ -181,7 +182,21 @@ def _write_npz(path: str | os.PathLike[str], metadata: dict[str, Any], arrays: d
                 with zf.open(name + ".npy", "w", force_zip64=array.nbytes >= (1 << 31) - 4096) as out:
                     np.lib.format.write_array(out, array, allow_pickle=False)
 
-    _write_atomic(path, write)
+    return write
+
+
+def _write_npz(path: str | os.PathLike[str], metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    _write_atomic(path, _npz_writer(metadata, arrays))
+
+
+def model_bytes(model: MLP) -> bytes:
+    """The bytes save_model would write for `model` (how gf.train_many sends
+    a model to another process: no pickle)."""
+    if not isinstance(model, MLP):
+        raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
+    buffer = io.BytesIO()
+    _npz_writer(_header("model", model, None), {"params": model.params})(buffer)
+    return buffer.getvalue()
 
 
 def _model_metadata(model: MLP) -> dict[str, Any]:

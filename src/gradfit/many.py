@@ -22,8 +22,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import inspect
-import io as _bytesio
-import json
 import numbers
 import os
 import shutil
@@ -32,7 +30,6 @@ import tempfile
 import threading
 import time
 import traceback
-import zipfile
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
@@ -327,14 +324,7 @@ def _run_here(job: _Job, shared: _Shared) -> TrainResult | Exception:
 
 def _model_bytes(model: MLP) -> bytes:
     """The model file of `model` (what gradfit.io.save_model writes) as bytes."""
-    meta = _io._header("model", model, None)
-    text = json.dumps(meta, allow_nan=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    buffer = _bytesio.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, array in (("metadata", np.frombuffer(text, dtype=np.uint8)), ("params", model.params)):
-            with zf.open(name + ".npy", "w") as out:
-                np.lib.format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
+    return _io.model_bytes(model)
 
 
 def _model_from_bytes(data: bytes) -> MLP:
