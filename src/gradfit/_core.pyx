@@ -545,3 +545,61 @@ def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, in
                                   &sums, &out)
     _check(status, "train", sizes, chunk)
     return status, out.steps, out.epochs, out.next_batch, out.grad_norm
+
+
+# --- the epoch shuffle: NumPy's Generator.shuffle, draw for draw, in C ---
+# The bit generator is reached through its PyCapsule "BitGenerator", whose
+# pointer is NumPy's bitgen_t; gradfit.h repeats that struct's layout
+# (gf_bitgen), so the build needs no NumPy headers (build isolation installs
+# only setuptools and Cython).
+from cpython.pycapsule cimport PyCapsule_IsValid, PyCapsule_GetPointer
+
+cdef extern from "gradfit.h":
+    ctypedef struct gf_bitgen:
+        pass
+    int gf_shuffle_i64(const gf_bitgen *bg, int64_t *x, int64_t n, int fill) nogil
+
+
+def shuffle_i64(bit_generator, int64_t[::1] x, bint fill):
+    """Shuffle `x` in place exactly as ``Generator(bit_generator).shuffle(x)``.
+
+    Parameters
+    ----------
+    bit_generator : numpy.random.BitGenerator
+        Any bit generator with NumPy's C interface (a ``capsule`` attribute
+        holding a PyCapsule named "BitGenerator", and a ``lock``). Its lock is
+        held while drawing, as NumPy does; the GIL is released.
+    x : numpy.ndarray of int64, 1-D, C-contiguous, writable
+        The array to shuffle.
+    fill : bool
+        If True, ``x`` is first set to ``0, 1, ..., x.size - 1``: the result
+        is then ``Generator(bit_generator).permutation(x.size)``.
+
+    Returns
+    -------
+    bool
+        True if done; False (x untouched) if `bit_generator` does not expose
+        the capsule and lock, in which case the caller uses NumPy itself.
+
+    Notes
+    -----
+    Same draws, same order, same swaps as NumPy's shuffle of a 1-D array, so
+    the result and the generator's state afterwards are NumPy's bit for bit;
+    it is faster because the swap partners are drawn ahead and their cache
+    lines prefetched.
+    """
+    capsule = getattr(bit_generator, "capsule", None)
+    lock = getattr(bit_generator, "lock", None)
+    if capsule is None or lock is None or not PyCapsule_IsValid(capsule, b"BitGenerator"):
+        return False
+    cdef const gf_bitgen *bg = <const gf_bitgen *>PyCapsule_GetPointer(capsule, b"BitGenerator")
+    cdef int64_t n = x.shape[0]
+    cdef int64_t *p = &x[0] if n > 0 else NULL
+    cdef int f = 1 if fill else 0
+    cdef int status
+    with lock:
+        with nogil:
+            status = gf_shuffle_i64(bg, p, n, f)
+    if status != GF_OK:
+        raise ValueError(f"x: expected a 1-D int64 array and a working bit generator, got status {status}")
+    return True
