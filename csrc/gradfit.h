@@ -232,6 +232,20 @@ typedef struct gf_bitgen {
  * a NULL pointer). */
 int gf_shuffle_i64(const gf_bitgen *bg, int64_t *x, int64_t n, int fill);
 
+/* The same for NumPy's PCG64 (dxsm = 0) or PCG64DXSM (dxsm = 1), with the
+ * generator inline instead of called through bitgen_t: the state is NumPy's
+ * state dict (128-bit state and inc split into high and low words, the
+ * buffered 32-bit half-word), updated in place. gf_shuffle_pcg64_available()
+ * is 0 where the compiler lacks a 128-bit integer type (then
+ * gf_shuffle_pcg64 returns GF_ERR_ARG). */
+typedef struct gf_pcg64 {
+    uint64_t state_hi, state_lo, inc_hi, inc_lo;
+    int32_t dxsm, has_uint32;
+    uint32_t uinteger;
+} gf_pcg64;
+int gf_shuffle_pcg64_available(void);
+int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill);
+
 #ifdef __cplusplus
 }
 #endif

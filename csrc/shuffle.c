@@ -25,72 +25,173 @@
  * Xeon (AVX-512) VM: 16..64 all help; the gain flattens past ~32. */
 #define LOOKAHEAD 32
 
-/* j uniform in [0, max], max >= 1, as NumPy's random_interval: the smallest
- * all-ones mask >= max, then draws & mask until one is <= max. */
-static inline uint64_t interval(const gf_bitgen *bg, uint64_t max, uint64_t mask)
+/* Draws step `next`'s swap partner j into ring[], prefetches x[j], and moves
+ * on to the next bound. j is drawn as NumPy's random_interval(bitgen, next):
+ * the smallest all-ones mask >= next, then draws & mask until one is <= next
+ * (32-bit draws while next <= 0xFFFFFFFF, else 64-bit). NEXT32 / NEXT64 are
+ * expressions giving the generator's next 32-bit / 64-bit output. */
+#define GF_DRAW_AHEAD(NEXT32, NEXT64)                                  \
+    do {                                                               \
+        uint64_t v_;                                                   \
+        while ((mask >> 1) >= (uint64_t)next)                          \
+            mask >>= 1;                                                \
+        if ((uint64_t)next <= 0xFFFFFFFFu) {                           \
+            do {                                                       \
+                v_ = (uint64_t)(NEXT32) & mask;                        \
+            } while (v_ > (uint64_t)next);                             \
+        } else {                                                       \
+            do {                                                       \
+                v_ = (uint64_t)(NEXT64) & mask;                        \
+            } while (v_ > (uint64_t)next);                             \
+        }                                                              \
+        ring[next & (LOOKAHEAD - 1)] = (int64_t)v_;                    \
+        GF_PREFETCH_W(x + v_);                                         \
+        next--;                                                        \
+    } while (0)
+
+/* Fisher-Yates from the end (i = n-1 .. 1, swap x[i] and x[j]) with the j's
+ * drawn LOOKAHEAD steps ahead of their swap: step i reads its j from the
+ * ring slot that step i - LOOKAHEAD's draw then reuses. */
+#define GF_SHUFFLE_BODY(NEXT32, NEXT64)                                \
+    do {                                                               \
+        int64_t ring[LOOKAHEAD];                                       \
+        int64_t i, k, next = n - 1;                                    \
+        int64_t ahead = n - 1 < LOOKAHEAD ? n - 1 : LOOKAHEAD;         \
+        uint64_t mask = smallest_mask((uint64_t)(n - 1));              \
+        for (k = 0; k < ahead; k++)                                    \
+            GF_DRAW_AHEAD(NEXT32, NEXT64);                             \
+        for (i = n - 1; i >= 1; i--) {                                 \
+            int64_t j = ring[i & (LOOKAHEAD - 1)], t;                  \
+            if (next >= 1)                                             \
+                GF_DRAW_AHEAD(NEXT32, NEXT64);                         \
+            t = x[j];                                                  \
+            x[j] = x[i];                                               \
+            x[i] = t;                                                  \
+        }                                                              \
+    } while (0)
+
+/* The smallest all-ones bit mask >= max. */
+static inline uint64_t smallest_mask(uint64_t max)
 {
-    uint64_t v;
-    if (max <= 0xFFFFFFFFu) {
-        do {
-            v = (uint64_t)bg->next_uint32(bg->state) & mask;
-        } while (v > max);
-    } else {
-        do {
-            v = bg->next_uint64(bg->state) & mask;
-        } while (v > max);
-    }
-    return v;
+    max |= max >> 1;
+    max |= max >> 2;
+    max |= max >> 4;
+    max |= max >> 8;
+    max |= max >> 16;
+    max |= max >> 32;
+    return max;
 }
 
-int gf_shuffle_i64(const gf_bitgen *bg, int64_t *x, int64_t n, int fill)
+static int prepare(int64_t *x, int64_t n, int fill)
 {
-    int64_t ring[LOOKAHEAD];
-    int64_t i, k, next, ahead;
-    uint64_t mask;
-
-    if (n < 0 || (n > 0 && x == NULL) || bg == NULL || bg->next_uint32 == NULL ||
-        bg->next_uint64 == NULL)
+    int64_t k;
+    if (n < 0 || (n > 0 && x == NULL))
         return GF_ERR_ARG;
     if (fill)
         for (k = 0; k < n; k++)
             x[k] = k;
-    if (n < 2)
-        return GF_OK;
-
-    /* mask for the largest bound, n-1; shrunk as the bound falls */
-    mask = (uint64_t)(n - 1);
-    mask |= mask >> 1;
-    mask |= mask >> 2;
-    mask |= mask >> 4;
-    mask |= mask >> 8;
-    mask |= mask >> 16;
-    mask |= mask >> 32;
-
-    /* prologue: the first `ahead` draws (bounds n-1, n-2, ...) */
-    next = n - 1;                         /* the next bound to draw for */
-    ahead = n - 1 < LOOKAHEAD ? n - 1 : LOOKAHEAD;
-    for (k = 0; k < ahead; k++, next--) {
-        while ((mask >> 1) >= (uint64_t)next)
-            mask >>= 1;
-        ring[next & (LOOKAHEAD - 1)] = (int64_t)interval(bg, (uint64_t)next, mask);
-        GF_PREFETCH_W(x + ring[next & (LOOKAHEAD - 1)]);
-    }
-    /* steady state: take step i's j, draw step (i - LOOKAHEAD)'s into the
-     * same slot, then swap */
-    for (i = n - 1; i >= 1; i--) {
-        int64_t j = ring[i & (LOOKAHEAD - 1)], t;
-        if (next >= 1) {
-            int64_t jn;
-            while ((mask >> 1) >= (uint64_t)next)
-                mask >>= 1;
-            jn = (int64_t)interval(bg, (uint64_t)next, mask);
-            ring[next & (LOOKAHEAD - 1)] = jn;
-            GF_PREFETCH_W(x + jn);
-            next--;
-        }
-        t = x[j];
-        x[j] = x[i];
-        x[i] = t;
-    }
     return GF_OK;
 }
+
+int gf_shuffle_i64(const gf_bitgen *bg, int64_t *x, int64_t n, int fill)
+{
+    int status;
+    if (bg == NULL || bg->next_uint32 == NULL || bg->next_uint64 == NULL)
+        return GF_ERR_ARG;
+    if ((status = prepare(x, n, fill)) != GF_OK || n < 2)
+        return status;
+    GF_SHUFFLE_BODY(bg->next_uint32(bg->state), bg->next_uint64(bg->state));
+    return GF_OK;
+}
+
+/* PCG64 and PCG64DXSM inline. Through the capsule every 32-bit draw is an
+ * indirect call into NumPy; here the generator is a few registers. The
+ * arithmetic is PCG's (O'Neill, pcg-random.org) as NumPy uses it: a 128-bit
+ * LCG, state = state * mult + inc, with the XSL-RR output of the new state
+ * (PCG64; mult 0x2360ED051FC65DA44385DF649FCCF645) or the DXSM output of the
+ * old state (PCG64DXSM; the 64-bit "cheap" mult 0xDA942042E4DD58B5). A 32-bit
+ * draw is the low half of a 64-bit one, its high half kept for the next
+ * (has_uint32 / uinteger, as in NumPy's state dict). tests/test_shuffle.py
+ * checks results and states against NumPy's. Needs a 128-bit integer type
+ * (GCC and clang on 64-bit targets); elsewhere gf_shuffle_pcg64_available()
+ * is 0 and callers use gf_shuffle_i64. */
+#if defined(__SIZEOF_INT128__)
+typedef unsigned __int128 gf_u128;
+
+static inline uint64_t pcg_next64(gf_u128 *state, gf_u128 inc, int dxsm)
+{
+    const uint64_t cheap = 0xDA942042E4DD58B5ULL;
+    if (dxsm) {
+        gf_u128 old = *state;
+        uint64_t hi = (uint64_t)(old >> 64), lo = (uint64_t)old | 1u;
+        *state = old * cheap + inc;
+        hi ^= hi >> 32;
+        hi *= cheap;
+        hi ^= hi >> 48;
+        return hi * lo;
+    } else {
+        const gf_u128 mult = ((gf_u128)0x2360ED051FC65DA4ULL << 64) | 0x4385DF649FCCF645ULL;
+        uint64_t v;
+        unsigned rot;
+        *state = *state * mult + inc;
+        v = (uint64_t)(*state >> 64) ^ (uint64_t)*state;
+        rot = (unsigned)(*state >> 122);
+        return (v >> rot) | (v << ((-rot) & 63u));
+    }
+}
+
+static inline uint32_t pcg_next32(gf_u128 *state, gf_u128 inc, int dxsm, int32_t *has, uint32_t *buf)
+{
+    uint64_t v;
+    if (*has) {
+        *has = 0;
+        return *buf;
+    }
+    v = pcg_next64(state, inc, dxsm);
+    *has = 1;
+    *buf = (uint32_t)(v >> 32);
+    return (uint32_t)v;
+}
+
+/* One function per output, so that `dxsm` is a constant in the loop. */
+static void shuffle_pcg(gf_pcg64 *g, int64_t *x, int64_t n, const int dxsm)
+{
+    gf_u128 state = ((gf_u128)g->state_hi << 64) | g->state_lo;
+    const gf_u128 inc = ((gf_u128)g->inc_hi << 64) | g->inc_lo;
+    int32_t has = g->has_uint32;
+    uint32_t buf = g->uinteger;
+    /* NumPy's 64-bit draw ignores the buffered half-word */
+    GF_SHUFFLE_BODY(pcg_next32(&state, inc, dxsm, &has, &buf), pcg_next64(&state, inc, dxsm));
+    g->state_hi = (uint64_t)(state >> 64);
+    g->state_lo = (uint64_t)state;
+    g->has_uint32 = has;
+    g->uinteger = buf;
+}
+
+static void shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n) { shuffle_pcg(g, x, n, 0); }
+static void shuffle_pcg64dxsm(gf_pcg64 *g, int64_t *x, int64_t n) { shuffle_pcg(g, x, n, 1); }
+
+int gf_shuffle_pcg64_available(void) { return 1; }
+
+int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill)
+{
+    int status;
+    if (g == NULL)
+        return GF_ERR_ARG;
+    if ((status = prepare(x, n, fill)) != GF_OK || n < 2)
+        return status;
+    if (g->dxsm)
+        shuffle_pcg64dxsm(g, x, n);
+    else
+        shuffle_pcg64(g, x, n);
+    return GF_OK;
+}
+#else
+int gf_shuffle_pcg64_available(void) { return 0; }
+
+int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill)
+{
+    (void)g; (void)x; (void)n; (void)fill;
+    return GF_ERR_ARG;
+}
+#endif

@@ -54,6 +54,26 @@ def test_equals_permutation_and_leaves_the_same_state(bg_class, N):
 
 
 @pytest.mark.parametrize("bg_class", BIT_GENERATORS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("bg_class", [np.random.PCG64, np.random.PCG64DXSM], ids=lambda c: c.__name__)
+def test_inline_pcg_equals_the_capsule_path_and_numpy(bg_class):
+    """PCG64 / PCG64DXSM run inline from SHUFFLE_INLINE_MIN elements on; the
+    capsule path (inline=False) and NumPy give the same bits and states."""
+    lo = _core.SHUFFLE_INLINE_MIN
+    for N in [lo - 1, lo, lo + 1, 4097, 300_001]:
+        for warm in (0, 1, 2):
+            a, b = pair(bg_class, N, warm)
+            c = np.random.Generator(bg_class(N))
+            c.integers(0, 1000, size=warm)
+            x, z = np.empty(N, dtype=np.int64), np.empty(N, dtype=np.int64)
+            assert _core.shuffle_i64(a.bit_generator, x, True)
+            assert _core.shuffle_i64(c.bit_generator, z, True, inline=False)
+            y = b.permutation(N)
+            assert np.array_equal(x, y) and np.array_equal(z, y)
+            assert same_state(a.bit_generator.state, b.bit_generator.state)
+            assert same_state(c.bit_generator.state, b.bit_generator.state)
+            assert a.integers(0, 2**32) == b.integers(0, 2**32)
+
+
 def test_shuffles_given_contents_as_rng_shuffle(bg_class):
     for N in [2, 5, 33, 100_003]:
         a, b = pair(bg_class, 7, 1)
