@@ -53,7 +53,6 @@ def test_equals_permutation_and_leaves_the_same_state(bg_class, N):
             assert not np.array_equal(x, np.arange(N))      # it did shuffle
 
 
-@pytest.mark.parametrize("bg_class", BIT_GENERATORS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("bg_class", [np.random.PCG64, np.random.PCG64DXSM], ids=lambda c: c.__name__)
 def test_inline_pcg_equals_the_capsule_path_and_numpy(bg_class):
     """PCG64 / PCG64DXSM run inline from SHUFFLE_INLINE_MIN elements on; the
@@ -74,6 +73,7 @@ def test_inline_pcg_equals_the_capsule_path_and_numpy(bg_class):
             assert a.integers(0, 2**32) == b.integers(0, 2**32)
 
 
+@pytest.mark.parametrize("bg_class", BIT_GENERATORS, ids=lambda c: c.__name__)
 def test_shuffles_given_contents_as_rng_shuffle(bg_class):
     for N in [2, 5, 33, 100_003]:
         a, b = pair(bg_class, 7, 1)
