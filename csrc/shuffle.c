@@ -153,15 +153,94 @@ static inline uint32_t pcg_next32(gf_u128 *state, gf_u128 inc, int dxsm, int32_t
     return (uint32_t)v;
 }
 
-/* One function per output, so that `dxsm` is a constant in the loop. */
+/* 64-bit outputs generated per block (two 32-bit candidates each). */
+#define PCG_BLOCK 256
+
+/* Copies NumPy's bookkeeping of the 32-bit half-word: after `used` 32-bit
+ * candidates taken from this block's outputs (the block began with state
+ * *st0), the state is st0 advanced by ceil(used / 2) outputs; an odd `used`
+ * leaves the high half of the last output pending. */
+static void pcg_settle(gf_u128 *state, gf_u128 st0, gf_u128 inc, int dxsm, const uint32_t *cand,
+                       int c0, int64_t used, int32_t *has, uint32_t *buf)
+{
+    int64_t k;
+    *state = st0;
+    for (k = 0; k < (used + 1) / 2; k++)
+        (void)pcg_next64(state, inc, dxsm);
+    if (used % 2) {
+        *has = 1;
+        *buf = cand[c0 + used];          /* the high half, not yet drawn */
+    } else {
+        *has = 0;
+        if (used > 0)
+            *buf = cand[c0 + used - 1];  /* NumPy leaves the last half drawn */
+    }
+}
+
+/* Fisher-Yates with the generator inline, block by block: a block of raw
+ * 32-bit candidates is generated first (a tight loop, no branches), then
+ * turned into swap partners without a mispredicted branch per rejection
+ * (each candidate is kept, or not, by adding 0 or 1 to a count), then the
+ * swaps run with their loads prefetched LOOKAHEAD ahead. The draws, the
+ * partners and the swaps are exactly those of the draw-by-draw loop. */
 static void shuffle_pcg(gf_pcg64 *g, int64_t *x, int64_t n, const int dxsm)
 {
     gf_u128 state = ((gf_u128)g->state_hi << 64) | g->state_lo;
     const gf_u128 inc = ((gf_u128)g->inc_hi << 64) | g->inc_lo;
     int32_t has = g->has_uint32;
     uint32_t buf = g->uinteger;
-    /* NumPy's 64-bit draw ignores the buffered half-word */
-    GF_SHUFFLE_BODY(pcg_next32(&state, inc, dxsm, &has, &buf), pcg_next64(&state, inc, dxsm));
+    uint32_t cand[2 * PCG_BLOCK + 1];
+    int64_t js[2 * PCG_BLOCK + 1];
+    int64_t next = n - 1, s = n - 1;      /* the next bound to draw for; the next swap */
+
+    if ((uint64_t)(n - 1) > 0xFFFFFFFFu) {
+        /* 64-bit draws: the draw-by-draw loop (NumPy's 64-bit draw ignores
+         * the buffered half-word) */
+        GF_SHUFFLE_BODY(pcg_next32(&state, inc, dxsm, &has, &buf), pcg_next64(&state, inc, dxsm));
+    } else {
+        while (next >= 1) {
+            const gf_u128 st0 = state;
+            int c0 = 0, nc = 0, c = 0;
+            int64_t cnt = 0, q;
+            if (has) {                     /* NumPy's next 32-bit draw is the pending half */
+                cand[nc++] = buf;
+                c0 = 1;
+            }
+            for (q = 0; q < PCG_BLOCK; q++) {
+                uint64_t v = pcg_next64(&state, inc, dxsm);
+                cand[nc++] = (uint32_t)v;
+                cand[nc++] = (uint32_t)(v >> 32);
+            }
+            while (c < nc && next >= 1) {
+                /* while next > mask/2 the mask is constant */
+                const uint64_t mask = smallest_mask((uint64_t)next), low = mask >> 1;
+                for (; c < nc && (uint64_t)next > low; c++) {
+                    uint64_t v = (uint64_t)cand[c] & mask;
+                    int64_t ok = v <= (uint64_t)next;
+                    js[cnt] = (int64_t)v;
+                    cnt += ok;
+                    next -= ok;
+                }
+            }
+            for (q = 0; q < cnt && q < LOOKAHEAD; q++)
+                GF_PREFETCH_W(x + js[q]);
+            for (q = 0; q < cnt; q++, s--) {
+                int64_t j = js[q], t;
+                if (q + LOOKAHEAD < cnt)
+                    GF_PREFETCH_W(x + js[q + LOOKAHEAD]);
+                t = x[j];
+                x[j] = x[s];
+                x[s] = t;
+            }
+            /* (a block takes at least one candidate, the pending half if any) */
+            if (c < nc) {
+                pcg_settle(&state, st0, inc, dxsm, cand, c0, c - c0, &has, &buf);
+            } else {
+                has = 0;
+                buf = cand[nc - 1];
+            }
+        }
+    }
     g->state_hi = (uint64_t)(state >> 64);
     g->state_lo = (uint64_t)state;
     g->has_uint32 = has;
