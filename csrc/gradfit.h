@@ -211,6 +211,41 @@ GF_DECLARE_TYPED(float, f32)
 GF_DECLARE_TYPED(double, f64)
 /* GF_DECLARE_TYPED stays defined: ops.h declares the per-path variants with it */
 
+/* A random bit generator as NumPy exposes it: the pointer held by a
+ * BitGenerator's PyCapsule named "BitGenerator". This struct repeats the
+ * layout of NumPy's bitgen_t (numpy/random/bitgen.h, unchanged since NumPy
+ * 1.17) so that building gradfit needs no NumPy headers. */
+typedef struct gf_bitgen {
+    void *state;
+    uint64_t (*next_uint64)(void *st);
+    uint32_t (*next_uint32)(void *st);
+    double (*next_double)(void *st);
+    uint64_t (*next_raw)(void *st);
+} gf_bitgen;
+
+/* NumPy's Generator.shuffle of a 1-D int64 array, in place, with the same
+ * draws in the same order: for i = n-1 down to 1, j uniform in [0, i] by
+ * masked rejection (32-bit draws while i <= 0xFFFFFFFF, else 64-bit), then
+ * x[i] and x[j] swap. The result and the generator's state afterwards are
+ * NumPy's. With fill != 0, x := 0..n-1 first (that is rng.permutation(n)).
+ * The caller holds the bit generator's lock. GF_OK, or GF_ERR_ARG (n < 0, or
+ * a NULL pointer). */
+int gf_shuffle_i64(const gf_bitgen *bg, int64_t *x, int64_t n, int fill);
+
+/* The same for NumPy's PCG64 (dxsm = 0) or PCG64DXSM (dxsm = 1), with the
+ * generator inline instead of called through bitgen_t: the state is NumPy's
+ * state dict (128-bit state and inc split into high and low words, the
+ * buffered 32-bit half-word), updated in place. gf_shuffle_pcg64_available()
+ * is 0 where the compiler lacks a 128-bit integer type (then
+ * gf_shuffle_pcg64 returns GF_ERR_ARG). */
+typedef struct gf_pcg64 {
+    uint64_t state_hi, state_lo, inc_hi, inc_lo;
+    int32_t dxsm, has_uint32;
+    uint32_t uinteger;
+} gf_pcg64;
+int gf_shuffle_pcg64_available(void);
+int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill);
+
 #ifdef __cplusplus
 }
 #endif

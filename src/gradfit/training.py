@@ -747,25 +747,40 @@ def window_orders(N, chunk_rows, window_chunks, rng):
     Yields each window's row numbers (int64): the epoch's order is their
     concatenation. The same seed gives the same order whatever the storage."""
     n_blocks = -(-N // chunk_rows)
-    blocks = rng.permutation(n_blocks)
+    blocks = np.empty(n_blocks, dtype=np.int64)
+    _EpochOrders.shuffle(rng, blocks, fill=True)            # rng.permutation(n_blocks)
     for w in range(0, n_blocks, window_chunks):
         rows = np.concatenate([np.arange(b * chunk_rows, min((b + 1) * chunk_rows, N), dtype=np.int64)
                                for b in blocks[w:w + window_chunks]])
-        rng.shuffle(rows)
+        _EpochOrders.shuffle(rng, rows, fill=False)         # rng.shuffle(rows)
         yield rows
 
 
 class _EpochOrders:
     """Each epoch's visiting order, rng.permutation(N), drawn into reused
-    buffers (0..N-1 copied in, then shuffled in place: the same numbers as
+    buffers (0..N-1 written in, then shuffled in place: the same numbers as
     rng.permutation, without a fresh allocation per epoch). Exactly one
     order is drawn per epoch begun, whatever the chunking."""
 
     def __init__(self, N, per_call, rng, mode=True, chunk_rows=0, window_chunks=0):
         self.N, self.rng = N, rng
         self.mode, self.chunk_rows, self.window_chunks = mode, chunk_rows, window_chunks
-        self.identity = np.arange(N, dtype=np.int64) if mode is True else None
         self.buffer = np.empty(N * per_call, dtype=np.int64)
+
+    @staticmethod
+    def shuffle(rng, x, fill):
+        """x (1-D int64, C-contiguous, writable) := rng.permutation(x.size) if
+        `fill`, else x shuffled in place by rng.shuffle(x): the same numbers,
+        and the generator left in the same state, as NumPy's. In C
+        (gradfit._core.shuffle_i64: NumPy's algorithm draw for draw, its
+        random loads prefetched) when rng is a numpy.random.Generator (not a
+        subclass, which may override shuffle) over a bit generator with
+        NumPy's C interface; NumPy's own shuffle otherwise."""
+        if type(rng) is np.random.Generator and _core.shuffle_i64(rng.bit_generator, x, fill):
+            return
+        if fill:
+            x[...] = np.arange(x.size, dtype=np.int64)
+        rng.shuffle(x)
 
     def draw(self, k, first=None):
         """k orders; with `first`, the first is that (already drawn) order."""
@@ -780,8 +795,7 @@ class _EpochOrders:
                     order[at:at + rows.size] = rows
                     at += rows.size
                 continue
-            np.copyto(order, self.identity)
-            self.rng.shuffle(order)
+            self.shuffle(self.rng, order, fill=True)
         return self.buffer[:k * self.N]
 
     def state(self):
