@@ -15,7 +15,7 @@ from . import _core
 from ._targets import check_targets
 from ._validate import as_float_array, check_finite_chunked, check_X, check_X_shape
 from .callbacks import ProgressBar
-from .training import _NO_INDEX, WORK_PER_CALL, _column, _CRunner, _NumpyRunner, _Run, window_orders
+from .training import _NO_INDEX, WORK_PER_CALL, _column, _CRunner, _EpochOrders, _NumpyRunner, _Run, window_orders
 
 class _MemmapSource:
     """A numpy.memmap X (y and sample_weight: memmaps or arrays), checked up
@@ -81,7 +81,8 @@ class _MemmapSource:
             for start in range(0, N, C):
                 yield self.block(slice(start, min(start + C, N)))
         elif mode is True:
-            order = rng.permutation(N)             # the same numbers as _EpochOrders.draw
+            order = np.empty(N, dtype=np.int64)     # rng.permutation(N), as _EpochOrders.draw draws it
+            _EpochOrders.shuffle(rng, order, True)
             for start in range(0, N, C):
                 yield self.block(order[start:start + C])
         else:
@@ -154,8 +155,8 @@ class _StreamSource:
         X = np.concatenate([b[0] for b in window])
         y = np.concatenate([b[1] for b in window])
         sw = np.concatenate([b[2] for b in window]) if weighted[0] else None
-        order = np.arange(X.shape[0], dtype=np.int64)
-        rng.shuffle(order)
+        order = np.empty(X.shape[0], dtype=np.int64)
+        _EpochOrders.shuffle(rng, order, True)       # rng.permutation, in C
         return X[order], y[order], None if sw is None else sw[order]
 
     def skip(self, mode, rng, window_chunks):
