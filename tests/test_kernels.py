@@ -354,3 +354,19 @@ def test_cross_entropy_kernel_matches_numpy(simd_path, shape, dtype):
     assert value == pytest.approx(ref_value, rel=rtol)
     assert value_fwd == pytest.approx(ref_value, rel=rtol)
     np.testing.assert_allclose(grad, ref_grad, rtol=rtol, atol=rtol * np.abs(ref_grad).max())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("width", range(1, 34))
+def test_every_ragged_panel_width_matches_numpy(simd_path, width, dtype):
+    """Every width of the last, ragged column panel (1 .. 33 columns: the
+    panels are 4 to 32 wide), with whole row blocks (24 rows) so that the
+    micro-kernel's masked edge is used, for the bias-initialised forward
+    product (N = width), dW (C loaded, N = width) and dz1 (C zeroed, N = width)."""
+    m, X, y = _problem((24, 7, width, width), dtype, seed=width)
+    value, grad = _c_loss_grad(m, X, y, chunk=24)
+    ref_value, ref_grad, ref_pred = _reference(m, X, y)
+    rtol, atol = _tol(dtype)
+    np.testing.assert_allclose(grad, ref_grad, rtol=rtol, atol=atol * np.abs(ref_grad).max() * 10)
+    assert value == pytest.approx(ref_value, rel=rtol * 10)
+    np.testing.assert_allclose(m.predict(X), ref_pred, rtol=rtol, atol=atol * np.abs(ref_pred).max() * 10)
