@@ -11,7 +11,7 @@
 #   3. builds and runs the same driver natively (every SIMD path of this CPU);
 #   4. compiles the baseline kernels for aarch64 with -fopt-info-vec and
 #      fails unless each hot function (products and their micro-kernels,
-#      activations, loss gradient, sgd update) has a vectorized loop, and the objects hold NEON
+#      activations, loss gradient, softmax cross-entropy, sgd update) has a vectorized loop, and the objects hold NEON
 #      fused multiply-adds (fmla on .4s / .2d vectors).
 # Self-contained; needs root for apt-get (or the packages already present).
 # Exits non-zero on any failure.
@@ -48,7 +48,7 @@ echo "aarch64.sh: the same driver, native ($(uname -m)), every SIMD path of this
 echo "aarch64.sh: NEON vectorization of the baseline kernels (-O3 -fopt-info-vec)"
 # A hot function's body: from its definition line (unindented `... FN(name)(`) to the
 # first line that is a lone `}`. Every one of them must hold a vectorized loop.
-HOT_OPS="act_forward act_backward loss_backward"
+HOT_OPS="act_forward act_backward loss_backward ce_rows"
 HOT_OPTIM="optim_step"
 status=0
 for dt in f32 f64; do

@@ -57,23 +57,34 @@ static inline float gf_expf(float x)
     return x == x ? e : x;             /* NaN in, NaN out */
 }
 
-/* tanh(x) for float32: odd polynomial for |x| < 0.625, else
- * (1 - e) / (1 + e) with e = e^-2|x| in (0, 0.29], no cancellation.
- * NaN takes the polynomial branch, which propagates it; +-inf gives +-1. */
+/* tanh(x) for float32, one branch-free formula for every lane:
+ * tanh|x| = -m / (2 + m) with m = e^(-2|x|) - 1 in (-1, 0], and m by the
+ * same reduction as gf_expf: -2|x| = n ln2 + r, m = 2^n (e^r - 1) + (2^n - 1)
+ * (one fused multiply-add of exact terms), e^r - 1 = r + r^2 P(r) with
+ * P the Cephes polynomial above: relative to r, so tanh keeps full
+ * relative accuracy down to the tiniest |x|, with no cancellation. |x| is
+ * clamped at 10, where m rounds to -1 and tanh to 1 (NaN goes to the clamp
+ * and is put back at the end); +-inf gives +-1; the sign of x (and -0) is
+ * restored last. */
 static inline float gf_tanhf(float x)
 {
     const float ax = x < 0 ? -x : x;
-    const float z = x * x;
-    float small = -5.70498872745e-3f;
-    small = small * z + 2.06390887954e-2f;
-    small = small * z - 5.37397155531e-2f;
-    small = small * z + 1.33314422036e-1f;
-    small = small * z - 3.33332819422e-1f;
-    small = small * z * x + x;
-    const float e = gf_expf_bounded(-2.0f * (ax < 9.0f ? ax : 9.0f));
-    float big = (1.0f - e) / (1.0f + e);
-    big = x < 0 ? -big : big;
-    return ax >= 0.625f ? big : small;
+    const float v = -2.0f * (ax < 10.0f ? ax : 10.0f);    /* in [-20, 0] */
+    GF_EXPF_REDUCE(v, n, r);
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float em_r = p * r * r + r;                     /* e^r - 1 */
+    const int32_t bits = ((int32_t)n + 127) << 23;        /* n in [-29, 0] */
+    float s;
+    memcpy(&s, &bits, sizeof s);
+    const float m = s * em_r + (s - 1.0f);
+    float t = -m / (2.0f + m);
+    t = x < 0 ? -t : t;
+    return x == x ? t : x;             /* NaN in, NaN out */
 }
 
 /* e^x for float64: x = n ln2 + r, |r| <= ln2/2, e^x = 2^n e^r, with e^r by
@@ -115,30 +126,43 @@ static inline double gf_exp(double x)
     return x == x ? e : x;             /* NaN in, NaN out */
 }
 
-/* tanh(x) for float64: its Taylor series to x^25 for |x| < 0.3 (truncation
- * < 5e-18), else (1 - e) / (1 + e) with e = e^-2|x| in (0, 0.55]. NaN takes
- * the series branch, which propagates it; +-inf gives +-1. */
+/* tanh(x) for float64: the formula of gf_tanhf, tanh|x| = -m / (2 + m),
+ * m = e^(-2|x|) - 1 = 2^n (e^r - 1) + (2^n - 1), with e^r - 1 by the Taylor
+ * series of gf_exp to r^13 less its leading 1 (relative truncation <
+ * 2e-17); |x| clamped at 20, where m rounds to -1. NaN in, NaN out; +-inf
+ * gives +-1. */
 static inline double gf_tanh(double x)
 {
     const double ax = x < 0 ? -x : x;
-    const double z = x * x;
-    double p = 58870668456604.0 / 3698160658676859375.0;   /* x^25 */
-    p = p * z - 113927491862.0 / 2900518163668125.0;
-    p = p * z + 18888466084.0 / 194896477400625.0;
-    p = p * z - 443861162.0 / 1856156927625.0;
-    p = p * z + 6404582.0 / 10854718875.0;
-    p = p * z - 929569.0 / 638512875.0;
-    p = p * z + 21844.0 / 6081075.0;
-    p = p * z - 1382.0 / 155925.0;
-    p = p * z + 62.0 / 2835.0;
-    p = p * z - 17.0 / 315.0;
-    p = p * z + 2.0 / 15.0;
-    p = p * z - 1.0 / 3.0;                                 /* x^3 */
-    const double small = x + x * z * p;
-    const double e = gf_exp(-2.0 * (ax < 20.0 ? ax : 20.0));
-    double big = (1.0 - e) / (1.0 + e);
-    big = x < 0 ? -big : big;
-    return ax >= 0.3 ? big : small;
+    const double v = -2.0 * (ax < 20.0 ? ax : 20.0);      /* in [-40, 0] */
+    const double shift = 6755399441055744.0;              /* 1.5 * 2^52 */
+    const double t = v * 1.4426950408889634 + shift;
+    const double n = t - shift;
+    double r = v - n * 6.93147180369123816490e-01;
+    r = r - n * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;                        /* 1/13! */
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    const double em_r = p * r * r + r;                    /* e^r - 1 */
+    int64_t ni;
+    memcpy(&ni, &t, sizeof ni);
+    ni -= 0x4338000000000000LL;                           /* n, in [-58, 0] */
+    const int64_t bits = (ni + 1023) << 52;
+    double s;
+    memcpy(&s, &bits, sizeof s);
+    const double m = s * em_r + (s - 1.0);
+    double th = -m / (2.0 + m);
+    th = x < 0 ? -th : th;
+    return x == x ? th : x;            /* NaN in, NaN out */
 }
 
 /* log1p(e) for 0 <= e <= 1 (the softplus argument e^-|z|), float64:

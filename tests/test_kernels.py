@@ -313,3 +313,60 @@ def test_fused_activation_epilogue_matches_numpy(simd_path, shape, act, dtype):
     assert values[0] == pytest.approx(ref_value, rel=rtol * 10)
     pred = m.predict(X)
     np.testing.assert_allclose(pred, ref_pred, rtol=rtol, atol=atol * np.abs(ref_pred).max() * 10)
+
+
+# (rows, classes): the softmax cross-entropy kernel (ce_rows in ops.inc) runs
+# the exponentials of a block of rows as one flat loop, in blocks of 1024
+# values without a gradient buffer and of 1024 rows with one; rows wider than
+# 1024 classes take a per-row path when there is no gradient.
+CE_SHAPES = [(1, 1), (1, 3), (7, 10), (64, 10), (103, 10), (150, 17), (2, 1030), (1100, 2), (5, 1024)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", CE_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_cross_entropy_kernel_matches_numpy(simd_path, shape, dtype):
+    B, OUT = shape
+    rng = np.random.default_rng(B * 1000 + OUT)
+    m = gf.MLP([3, OUT], output_activation="identity", dtype=dtype, seed=1)
+    m.params[:] = (3 * rng.normal(size=m.params.shape)).astype(dtype)
+    X = rng.normal(size=(B, 3)).astype(dtype)
+    t = rng.uniform(size=(B, OUT))
+    y = (t / t.sum(1, keepdims=True)).astype(dtype)        # soft targets, rows sum to 1
+    y[0] *= 2                                                # and one row that sums to 2
+    sw = rng.uniform(0.5, 2.0, size=B).astype(dtype)
+    W, b = m.params[:3 * OUT].astype(np.float64).reshape(3, OUT), m.params[3 * OUT:].astype(np.float64)
+    p = X.astype(np.float64) @ W + b
+    y64, w64 = y.astype(np.float64), sw.astype(np.float64)
+    mx = p.max(1, keepdims=True)
+    lse = mx[:, 0] + np.log(np.exp(p - mx).sum(1))
+    s = y64.sum(1)
+    rows = s * lse - (y64 * p).sum(1)
+    ref_value = float((w64 * rows).sum() / w64.sum())
+    dp = (w64 / w64.sum())[:, None] * (s[:, None] * np.exp(p - lse[:, None]) - y64)
+    ref_grad = np.concatenate([(X.astype(np.float64).T @ dp).ravel(), dp.sum(0)])
+
+    grad = np.empty_like(m.params)
+    ws = np.empty(_core.workspace_len(m._sizes, m._acts, B), m.dtype)
+    ce = _core.LOSSES["cross_entropy"]
+    value = _core.loss_grad(m._sizes, m._acts, ce, m.params, grad, X, y, sw, NO_IDX, B, ws)
+    value_fwd = _core.loss(m._sizes, m._acts, ce, m.params, X, y, sw, B, ws)
+    rtol = 2e-5 if dtype == "float32" else 1e-12
+    assert value == pytest.approx(ref_value, rel=rtol)
+    assert value_fwd == pytest.approx(ref_value, rel=rtol)
+    np.testing.assert_allclose(grad, ref_grad, rtol=rtol, atol=rtol * np.abs(ref_grad).max())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("width", range(1, 34))
+def test_every_ragged_panel_width_matches_numpy(simd_path, width, dtype):
+    """Every width of the last, ragged column panel (1 .. 33 columns: the
+    panels are 4 to 32 wide), with whole row blocks (24 rows) so that the
+    micro-kernel's masked edge is used, for the bias-initialised forward
+    product (N = width), dW (C loaded, N = width) and dz1 (C zeroed, N = width)."""
+    m, X, y = _problem((24, 7, width, width), dtype, seed=width)
+    value, grad = _c_loss_grad(m, X, y, chunk=24)
+    ref_value, ref_grad, ref_pred = _reference(m, X, y)
+    rtol, atol = _tol(dtype)
+    np.testing.assert_allclose(grad, ref_grad, rtol=rtol, atol=atol * np.abs(ref_grad).max() * 10)
+    assert value == pytest.approx(ref_value, rel=rtol * 10)
+    np.testing.assert_allclose(m.predict(X), ref_pred, rtol=rtol, atol=atol * np.abs(ref_pred).max() * 10)

@@ -50,3 +50,30 @@ def test_softplus_is_stable_at_extremes(dtype):
     big = np.array([[1e4], [-1e4], [3e38]], dtype=dtype)
     out = model.predict(big)[:, 0]
     assert out[0] == np.asarray(1e4, dtype) and out[1] == 0 and out[2] == big[2, 0]
+
+
+@pytest.mark.parametrize("simd", gf.config()["simd_available"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tanh_over_every_magnitude_is_odd_and_saturates(dtype, simd):
+    """tanh is one formula for all lanes (vmath.h): it must keep its relative
+    accuracy from subnormal |x| (where tanh x = x) up to the clamp, be
+    exactly odd, and give exactly +-1 past it."""
+    info = np.finfo(dtype)
+    mags = np.geomspace(float(info.smallest_subnormal), 30.0, 200_001).astype(dtype)
+    x = np.concatenate([mags, -mags]).reshape(-1, 1)
+    model = gf.MLP([1, 1], output_activation="tanh", dtype=dtype, weights=[[[1.0]]], biases=[[0.0]])
+    previous = gf.simd()
+    try:
+        gf.simd(simd)
+        got = model.predict(x)[:, 0]
+    finally:
+        gf.simd(previous)
+    n = mags.size
+    np.testing.assert_array_equal(got[n:], -got[:n])
+    want = np.tanh(mags.astype(np.longdouble)).astype(dtype).astype(np.float64)
+    g = got[:n].astype(np.float64)
+    normal = want >= info.tiny
+    assert (np.abs(g - want)[normal] / want[normal]).max() <= MAX_ULPS * info.eps
+    assert np.abs(g - want)[~normal].max(initial=0) <= 4 * info.smallest_subnormal
+    assert (g[mags >= 20] == 1).all()
+    assert (np.abs(g) <= 1).all()
