@@ -356,17 +356,4 @@ class _OutOfCoreRun(_Run):
         t, m = self.t, self.t.model
         cands = [("the values before the last update", (m.params.copy(), t.state.copy(), t.step_count.copy())),
                  ("the values the call started from", self.initial)]
-        best = None
-        for label, (p, st, c) in cands:
-            if not np.isfinite(p).all():
-                continue
-            m.params[...] = p
-            value = self._data_loss()
-            if np.isfinite(value) and (best is None or value < best[0]):
-                best = (value, label, (p, st, c))
-        if best is None:
-            best = (float("nan"), "the values the call started from", self.initial)
-        m.params[...], t.state[...], t.step_count[...] = best[2]
-        self.runner.reset_prev()
-        self.restored = best[1]
-        return best[0]
+        return self._keep_best(cands)

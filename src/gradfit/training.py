@@ -713,6 +713,14 @@ class _Run:
             if not np.array_equal(snap[0], self.initial[0]):
                 cands.append((label, snap))
         cands.append(("the values the call started from", self.initial))
+        return self._keep_best(cands)
+
+    def _keep_best(self, cands):
+        """Sets the model (params, optimizer state, step count) to the
+        candidate (label, (params, state, count)) with the lowest finite loss
+        over all the data (the call's start if none is finite); returns that
+        loss and records the label in self.restored."""
+        t, m = self.t, self.t.model
         best = None
         for label, (p, st, c) in cands:
             if not np.isfinite(p).all():
