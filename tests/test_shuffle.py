@@ -108,7 +108,7 @@ def test_epoch_orders_shuffle_falls_back_for_a_generator_subclass(monkeypatch):
         pass
     calls = []
     real = _core.shuffle_i64
-    monkeypatch.setattr(training._core, "shuffle_i64", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(training._core, "shuffle_i64", lambda *a, **kw: calls.append(a) or real(*a, **kw))
     g, ref = MyGenerator(np.random.PCG64(5)), np.random.default_rng(5)
     x = np.empty(500, dtype=np.int64)
     _EpochOrders.shuffle(g, x, fill=True)
@@ -117,6 +117,24 @@ def test_epoch_orders_shuffle_falls_back_for_a_generator_subclass(monkeypatch):
     _EpochOrders.shuffle(np.random.default_rng(5), x, fill=True)
     assert len(calls) == 1                       # a plain Generator takes the C path
     assert np.array_equal(x, np.random.default_rng(5).permutation(500))
+
+
+@pytest.mark.parametrize("bitgen", [np.random.PCG64, np.random.MT19937])
+@pytest.mark.parametrize("n", [3, 700])
+def test_several_permutations_in_one_call_equal_successive_permutations(bitgen, n):
+    # the epoch orders of a chunk are drawn in one GIL-free call (parts=k)
+    g, ref = np.random.Generator(bitgen(11)), np.random.Generator(bitgen(11))
+    x = np.empty(4 * n, dtype=np.int64)
+    assert _core.shuffle_i64(g.bit_generator, x, True, parts=4)
+    assert np.array_equal(x, np.concatenate([ref.permutation(n) for _ in range(4)]))
+    assert same_state(g.bit_generator.state, ref.bit_generator.state)
+    orders = _EpochOrders(n, 3, np.random.Generator(bitgen(12)))
+    first = np.random.Generator(bitgen(99)).permutation(n)
+    got = orders.draw(3, first=first)
+    ref = np.random.Generator(bitgen(12))
+    assert np.array_equal(got, np.concatenate([first, ref.permutation(n), ref.permutation(n)]))
+    with pytest.raises(ValueError, match=r"^parts: expected an integer >= 1 dividing x.size \(2800\), got 3"):
+        _core.shuffle_i64(g.bit_generator, np.empty(2800, dtype=np.int64), True, parts=3)
 
 
 # --- uniformity (fixed seeds: deterministic, but a biased shuffle fails) ---
@@ -185,7 +203,7 @@ def test_every_value_lands_in_every_position_equally_often():
 def numpy_shuffle_only(monkeypatch):
     """Training with the C shuffle switched off: _EpochOrders.shuffle then uses
     rng.shuffle, which is what training did before the C shuffle existed."""
-    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill: False)
+    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill, **kw: False)
 
 
 def regression_data(n=300, seed=0):
@@ -206,8 +224,8 @@ def count_c_shuffles(monkeypatch):
     calls = []
     real = _core.shuffle_i64
 
-    def spy(bit_generator, x, fill):
-        done = real(bit_generator, x, fill)
+    def spy(bit_generator, x, fill, **kw):
+        done = real(bit_generator, x, fill, **kw)
         calls.append(done)
         return done
     monkeypatch.setattr(training._core, "shuffle_i64", spy)
@@ -221,7 +239,7 @@ def test_train_gives_the_same_bits_as_numpys_shuffle(backend, shuffle, monkeypat
     calls = count_c_shuffles(monkeypatch)
     new = fit_once(backend, 123, **kw)
     assert calls and all(calls)                  # the C shuffle did run
-    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill: False)
+    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill, **kw: False)
     old = fit_once(backend, 123, **kw)
     assert np.array_equal(new[0], old[0])
     assert new[1] == old[1]
@@ -259,8 +277,8 @@ def test_trainer_continuing_a_generator_matches_numpys_shuffle(monkeypatch):
         return m.params.copy(), losses, rng.bit_generator.state
     calls = count_c_shuffles(monkeypatch)
     new = run()
-    assert len(calls) == 6 and all(calls)
-    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill: False)
+    assert len(calls) == 3 and all(calls)              # one C call per fit draws its epochs' orders
+    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill, **kw: False)
     old = run()
     assert np.array_equal(new[0], old[0])
     assert new[1] == old[1]
@@ -276,7 +294,7 @@ def test_trainer_continuing_a_generator_matches_numpys_shuffle(monkeypatch):
 def test_window_orders_equal_numpys(monkeypatch):
     N, C, W = 1003, 50, 4
     new = list(window_orders(N, C, W, np.random.default_rng(17)))
-    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill: False)
+    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill, **kw: False)
     old = list(window_orders(N, C, W, np.random.default_rng(17)))
     assert len(new) == len(old) == math.ceil(math.ceil(N / C) / W)
     for a, b in zip(new, old):

@@ -574,10 +574,12 @@ _PCG_DXSM = None      # {PCG64: 0, PCG64DXSM: 1}, filled on first use
 _U64 = (1 << 64) - 1
 
 
-cdef int _shuffle_pcg(bit_generator, int dxsm, int64_t *p, int64_t n, int fill) except -1:
-    """The inline PCG64 / PCG64DXSM shuffle; the caller holds the lock."""
+cdef int _shuffle_pcg(bit_generator, int dxsm, int64_t *p, int64_t n, int fill, int64_t parts) except -1:
+    """The inline PCG64 / PCG64DXSM shuffle of `parts` consecutive pieces of
+    n elements, one after the other; the caller holds the lock."""
     cdef gf_pcg64 g
-    cdef int status
+    cdef int status = GF_OK
+    cdef int64_t k
     st = bit_generator.state
     name = "PCG64DXSM" if dxsm else "PCG64"
     if st.get("bit_generator") != name:
@@ -587,7 +589,10 @@ cdef int _shuffle_pcg(bit_generator, int dxsm, int64_t *p, int64_t n, int fill) 
     g.inc_hi, g.inc_lo = inc >> 64, inc & _U64
     g.dxsm, g.has_uint32, g.uinteger = dxsm, st["has_uint32"], st["uinteger"]
     with nogil:
-        status = gf_shuffle_pcg64(&g, p, n, fill)
+        for k in range(parts):
+            status = gf_shuffle_pcg64(&g, p + k * n, n, fill)
+            if status != GF_OK:
+                break
     if status != GF_OK:
         return 0
     bit_generator.state = {"bit_generator": name,
@@ -597,8 +602,10 @@ cdef int _shuffle_pcg(bit_generator, int dxsm, int64_t *p, int64_t n, int fill) 
     return 1
 
 
-def shuffle_i64(bit_generator, int64_t[::1] x, bint fill, *, bint inline=True):
-    """Shuffle `x` in place exactly as ``Generator(bit_generator).shuffle(x)``.
+def shuffle_i64(bit_generator, int64_t[::1] x, bint fill, *, bint inline=True, int64_t parts=1):
+    """Shuffle `x` in place exactly as ``Generator(bit_generator).shuffle(x)``
+    (with `parts` > 1: each of `parts` equal consecutive pieces in turn, in
+    one call without the GIL).
 
     Parameters
     ----------
@@ -613,8 +620,12 @@ def shuffle_i64(bit_generator, int64_t[::1] x, bint fill, *, bint inline=True):
         is then ``Generator(bit_generator).permutation(x.size)``.
     inline : bool, default True
         Run PCG64 and PCG64DXSM (exactly those classes) inline in C, from and
-        back to their state dict, when x has at least ``SHUFFLE_INLINE_MIN``
-        elements. False: always draw through the capsule (tests compare both).
+        back to their state dict, when a piece has at least
+        ``SHUFFLE_INLINE_MIN`` elements. False: always draw through the
+        capsule (tests compare both).
+    parts : int, default 1
+        x holds this many pieces of x.size / parts elements (it must divide),
+        shuffled one after the other: k successive permutations in one call.
 
     Returns
     -------
@@ -634,11 +645,14 @@ def shuffle_i64(bit_generator, int64_t[::1] x, bint fill, *, bint inline=True):
     lock = getattr(bit_generator, "lock", None)
     if capsule is None or lock is None or not PyCapsule_IsValid(capsule, b"BitGenerator"):
         return False
+    if parts < 1 or x.shape[0] % parts != 0:
+        raise ValueError(f"parts: expected an integer >= 1 dividing x.size ({x.shape[0]}), got {parts}")
     cdef const gf_bitgen *bg = <const gf_bitgen *>PyCapsule_GetPointer(capsule, b"BitGenerator")
-    cdef int64_t n = x.shape[0]
-    cdef int64_t *p = &x[0] if n > 0 else NULL
+    cdef int64_t n = x.shape[0] // parts
+    cdef int64_t *p = &x[0] if x.shape[0] > 0 else NULL
     cdef int f = 1 if fill else 0
     cdef int status = GF_OK
+    cdef int64_t k
     dxsm = None
     if inline and SHUFFLE_INLINE_MIN <= n <= (1 << 32) and gf_shuffle_pcg64_available():
         if _PCG_DXSM is None:
@@ -646,10 +660,13 @@ def shuffle_i64(bit_generator, int64_t[::1] x, bint fill, *, bint inline=True):
             _PCG_DXSM = {PCG64: 0, PCG64DXSM: 1}
         dxsm = _PCG_DXSM.get(type(bit_generator))
     with lock:
-        if dxsm is not None and _shuffle_pcg(bit_generator, dxsm, p, n, f):
+        if dxsm is not None and _shuffle_pcg(bit_generator, dxsm, p, n, f, parts):
             return True
         with nogil:
-            status = gf_shuffle_i64(bg, p, n, f)
+            for k in range(parts):
+                status = gf_shuffle_i64(bg, p + k * n if p != NULL else NULL, n, f)
+                if status != GF_OK:
+                    break
     if status != GF_OK:
         raise ValueError(f"x: expected a 1-D int64 array and a working bit generator, got status {status}")
     return True

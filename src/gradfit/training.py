@@ -776,34 +776,39 @@ class _EpochOrders:
         self.buffer = np.empty(N * per_call, dtype=np.int64)
 
     @staticmethod
-    def shuffle(rng, x, fill):
+    def shuffle(rng, x, fill, parts=1):
         """x (1-D int64, C-contiguous, writable) := rng.permutation(x.size) if
         `fill`, else x shuffled in place by rng.shuffle(x): the same numbers,
-        and the generator left in the same state, as NumPy's. In C
+        and the generator left in the same state, as NumPy's. With parts > 1,
+        each of `parts` equal consecutive pieces in turn (k successive
+        permutations). In C, in one call without the GIL
         (gradfit._core.shuffle_i64: NumPy's algorithm draw for draw, its
         random loads prefetched) when rng is a numpy.random.Generator (not a
         subclass, which may override shuffle) over a bit generator with
         NumPy's C interface; NumPy's own shuffle otherwise."""
-        if type(rng) is np.random.Generator and _core.shuffle_i64(rng.bit_generator, x, fill):
+        if type(rng) is np.random.Generator and _core.shuffle_i64(rng.bit_generator, x, fill, parts=parts):
             return
-        if fill:
-            x[...] = np.arange(x.size, dtype=np.int64)
-        rng.shuffle(x)
+        n = x.size // parts
+        for piece in range(parts):
+            part = x[piece * n:(piece + 1) * n]
+            if fill:
+                part[...] = np.arange(n, dtype=np.int64)
+            rng.shuffle(part)
 
     def draw(self, k, first=None):
         """k orders; with `first`, the first is that (already drawn) order."""
-        for e in range(k):
-            order = self.buffer[e * self.N:(e + 1) * self.N]
-            if e == 0 and first is not None:
-                np.copyto(order, first)
-                continue
-            if self.mode == "window":
-                at = 0
+        e0 = 0
+        if first is not None and k > 0:
+            np.copyto(self.buffer[:self.N], first)
+            e0 = 1
+        if self.mode == "window":
+            for e in range(e0, k):
+                order, at = self.buffer[e * self.N:(e + 1) * self.N], 0
                 for rows in window_orders(self.N, self.chunk_rows, self.window_chunks, self.rng):
                     order[at:at + rows.size] = rows
                     at += rows.size
-                continue
-            self.shuffle(self.rng, order, fill=True)
+        elif k > e0:            # the k - e0 permutations in one call
+            self.shuffle(self.rng, self.buffer[e0 * self.N:k * self.N], fill=True, parts=k - e0)
         return self.buffer[:k * self.N]
 
     def state(self):
