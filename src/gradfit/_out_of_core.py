@@ -7,15 +7,13 @@ differs from in-memory training."""
 from __future__ import annotations
 
 import copy
-import time
 
 import numpy as np
 
 from . import _core
 from ._targets import check_targets
 from ._validate import as_float_array, check_finite_chunked, check_X, check_X_shape
-from .callbacks import ProgressBar
-from .training import _NO_INDEX, WORK_PER_CALL, _column, _CRunner, _EpochOrders, _NumpyRunner, _Run, window_orders
+from .training import _NO_INDEX, WORK_PER_CALL, _column, _EpochOrders, _Run, window_orders
 
 class _MemmapSource:
     """A numpy.memmap X (y and sample_weight: memmaps or arrays), checked up
@@ -182,22 +180,8 @@ class _OutOfCoreRun(_Run):
         self.batch = trainer.batch_size if not self.N else min(trainer.batch_size, self.N)
         self.spe = max(1, -(-self.N // self.batch))
         self.full_batch = False
-        runner_class = _CRunner if trainer.backend == "c" else _NumpyRunner
-        self.runner = runner_class(trainer, self.batch, self.X, self.y, None)
-        self.callbacks = list(trainer.callbacks)
-        self.bar = None
-        if trainer.progress:
-            self.bar = ProgressBar()
-            self.callbacks.append(self.bar)
+        self._start(self.X, self.y, None)
         self.epoch_work = True
-        self.last_checkpoint = time.monotonic()
-        self.initial = (m.params.copy(), trainer.state.copy(), trainer.step_count.copy())
-        self.steps = self.epochs_done = self.seen = 0
-        self.grad_norm = None
-        self.stop_reason = "epochs"
-        self.stop = False
-        self.restored = None
-        self.last_chunk = None
         self.max_batches = max(1, WORK_PER_CALL // max(1, self.batch * m.n_params))
         self.no_final_loss = isinstance(source, _StreamSource) and source.chunks.one_shot
         t = trainer

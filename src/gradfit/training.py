@@ -417,11 +417,20 @@ class _Run:
     def __init__(self, trainer, X, y, sw, val, epochs, max_steps, grad_tol, start_time):
         self.t, self.X, self.y, self.sw, self.val = trainer, X, y, sw, val
         self.epochs, self.max_steps, self.grad_tol, self.start_time = epochs, max_steps, grad_tol, start_time
-        m = trainer.model
         self.N = N = X.shape[0]
         self.batch = N if trainer.batch_size is None else min(trainer.batch_size, N)
         self.spe = -(-N // self.batch)                          # steps per epoch
         self.full_batch = self.batch == N
+        self._start(X, y, sw)
+        self.epoch_work = bool(val is not None or trainer.early_stopping or self.callbacks
+                               or trainer.schedule.needs_feedback or (grad_tol and not self.full_batch)
+                               or trainer.checkpoint is not None)
+
+    def _start(self, X, y, sw):
+        """What every run sets up: the runner of the Trainer's backend, the
+        callbacks (and progress bar), the values the call starts from and the
+        counters."""
+        trainer, m = self.t, self.t.model
         runner_class = _CRunner if trainer.backend == "c" else _NumpyRunner
         self.runner = runner_class(trainer, self.batch, X, y, sw)
         self.callbacks = list(trainer.callbacks)
@@ -429,9 +438,6 @@ class _Run:
         if trainer.progress:
             self.bar = ProgressBar()
             self.callbacks.append(self.bar)
-        self.epoch_work = bool(val is not None or trainer.early_stopping or self.callbacks
-                               or trainer.schedule.needs_feedback or (grad_tol and not self.full_batch)
-                               or trainer.checkpoint is not None)
         self.last_checkpoint = time.monotonic()
         self.initial = (m.params.copy(), trainer.state.copy(), trainer.step_count.copy())
         self.steps = self.epochs_done = self.seen = 0
