@@ -214,40 +214,38 @@ def test_unaligned_inputs_reach_c_aligned(monkeypatch):
 
 def test_final_loss_is_a_forward_pass_and_seconds_cover_the_whole_call(monkeypatch):
     """9: final_loss was a full forward *and backward* pass after training, and
-    result.seconds stopped before it. A fake clock (no wall-clock assert)
-    advances by 100 for every C pass over the data after training."""
-    clock = {"now": 0.0, "training": True}
-    backward_after_training = []
+    result.seconds stopped before it. Every C call and every reading of the
+    run's clock is logged (a fake clock: no wall time): after training there
+    is a forward pass and no gradient pass, and the last reading of the clock
+    comes after that forward pass."""
+    events = []
     real_train, real_predict, real_loss_grad = training._core.train, training._core.predict, training._core.loss_grad
 
-    def fake_train(*args, **kwargs):
-        clock["training"] = True
-        out = real_train(*args, **kwargs)
-        clock["training"] = False
-        return out
-
-    def fake_forward(real):
+    def logged(name, real):
         def call(*args, **kwargs):
-            clock["now"] += 100
+            events.append(name)
             return real(*args, **kwargs)
         return call
 
-    def fake_loss_grad(*args, **kwargs):
-        clock["now"] += 100
-        backward_after_training.append(not clock["training"])
-        return real_loss_grad(*args, **kwargs)
+    def clock():
+        events.append("clock")
+        return float(len(events))
 
-    monkeypatch.setattr(training._core, "train", fake_train)
-    monkeypatch.setattr(training._core, "predict", fake_forward(real_predict))
+    monkeypatch.setattr(training._core, "train", logged("train", real_train))
+    monkeypatch.setattr(training._core, "predict", logged("forward", real_predict))
     if hasattr(training._core, "loss"):         # the forward-only loss of the C core
-        monkeypatch.setattr(training._core, "loss", fake_forward(training._core.loss))
-    monkeypatch.setattr(training._core, "loss_grad", fake_loss_grad)
-    monkeypatch.setattr(training, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"],
-                                                                 monotonic=lambda: clock["now"]))
+        monkeypatch.setattr(training._core, "loss", logged("forward", training._core.loss))
+    monkeypatch.setattr(training._core, "loss_grad", logged("gradient", real_loss_grad))
+    monkeypatch.setattr(training, "time", types.SimpleNamespace(perf_counter=clock, monotonic=clock))
     X, y = line_data()
     r = gf.train(gf.MLP([1, 4, 1], seed=0), X, y, lr=0.01, epochs=2, seed=0)
-    assert not any(backward_after_training)     # no gradient pass just for final_loss
-    assert r.seconds == 100                     # fake clock (no wall time): the forward pass is inside the timing
+    last_train = len(events) - 1 - events[::-1].index("train")
+    after = events[last_train + 1:]
+    assert "gradient" not in after              # no gradient pass just for final_loss
+    assert after.count("forward") == 1          # one forward pass gives it
+    last_clock = len(events) - 1 - events[::-1].index("clock")
+    assert events.index("clock") < events.index("train")
+    assert last_clock > last_train + 1 + after.index("forward")    # the timing covers that pass
     assert np.isfinite(r.final_loss)
 
 
