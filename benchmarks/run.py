@@ -179,9 +179,10 @@ def make_gradfit_runner(backend, n_threads=None):
     return run
 
 
-def numpy_loop_train(params, grad, layers, activations, X, y, lr, batch_size, epochs, seed):
+def numpy_loop_train(params, grad, layers, activations, X, y, lr, batch_size, epochs, seed, loss="mse"):
     """The minibatch SGD loop a NumPy user writes by hand, for a dense network
-    trained on the mean squared error: the epoch's rows gathered once
+    trained on the mean squared error or (loss="cross_entropy", one-hot y)
+    the softmax cross-entropy of its logits: the epoch's rows gathered once
     (X[perm]) and sliced into batches, whole-batch matrix products, the update
     in place on one flat parameter array. `layers` holds per-layer (W, b, dW,
     db): views into `params` and `grad`. Returns the final loss over X, y.
@@ -215,7 +216,12 @@ def numpy_loop_train(params, grad, layers, activations, X, y, lr, batch_size, ep
                 xb, yb = Xe[s:s + batch_size], ye[s:s + batch_size]
                 cache = []
                 pred = forward(xb, cache)
-                d = (2 / pred.size) * (pred - yb)              # dloss/dpred
+                if loss == "mse":
+                    d = (2 / pred.size) * (pred - yb)          # dloss/dpred
+                else:                                          # softmax(pred) - y, over the batch
+                    d = np.exp(pred - pred.max(axis=1, keepdims=True))
+                    d *= (1 / len(pred)) / d.sum(axis=1, keepdims=True)
+                    d -= yb * (1 / len(pred))
                 for i in range(len(layers) - 1, -1, -1):
                     W, _, dW, db = layers[i]
                     z, a = cache[i]
@@ -232,12 +238,16 @@ def numpy_loop_train(params, grad, layers, activations, X, y, lr, batch_size, ep
                         d = d @ W.T
                 params -= lr * grad
         pred = forward(X, [])
-    return float(np.mean(np.square(pred - y), dtype=np.float64))
+    if loss == "mse":
+        return float(np.mean(np.square(pred - y), dtype=np.float64))
+    shifted = pred - pred.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-np.mean(np.sum(y * logp, axis=1), dtype=np.float64))
 
 
 def run_numpy_loop(wl, X, y, epochs):
-    if wl.loss != "mse":
-        raise NotImplementedError(f"numpy-loop is written for the mean squared error, not {wl.loss!r}")
+    if wl.loss not in ("mse", "cross_entropy"):
+        raise NotImplementedError(f"numpy-loop is written for mse and cross_entropy, not {wl.loss!r}")
     model = new_gradfit_model(wl)             # the same starting weights as the gradfit columns
     params = model.params.copy()
     grad = np.empty_like(params)
@@ -251,7 +261,8 @@ def run_numpy_loop(wl, X, y, epochs):
                        grad[offset + size:offset + size + fan_out]))
         offset += size + fan_out
     start = time.perf_counter()
-    final = numpy_loop_train(params, grad, layers, model.activations, X, y, wl.lr, wl.batch_size, epochs, 0)
+    final = numpy_loop_train(params, grad, layers, model.activations, X, y, wl.lr, wl.batch_size, epochs, 0,
+                             loss=wl.loss)
     seconds = time.perf_counter() - start
     return RunResult(seconds, final, "" if np.isfinite(final) else "diverged")
 

@@ -1,5 +1,6 @@
 """The benchmark script runs (a smoke test: it checks the rows and the final
 losses, never the speed)."""
+import dataclasses
 import importlib.util
 import json
 import os
@@ -128,14 +129,18 @@ def test_gradfit_runner_times_the_whole_call(bench, monkeypatch):
         assert np.isfinite(run.final_loss)
 
 
-def test_numpy_loop_is_the_same_training_as_gradfit(bench):
+@pytest.mark.parametrize("workload", ["W2", "W4"])
+def test_numpy_loop_is_the_same_training_as_gradfit(bench, workload):
     """The hand-written loop trains like gf.train(seed=0): same start, same
-    shuffle, same updates; only the softplus formula's rounding differs."""
-    wl = next(w for w in bench.WORKLOADS if w.id == "W2")
+    shuffle, same updates (mean squared error on W2, softmax cross-entropy on
+    W4); only the rounding of the softplus and softmax formulas differs."""
+    wl = next(w for w in bench.WORKLOADS if w.id == workload)
     X, y = wl.make_data(np.random.default_rng(0), 700)
+    X, y = X.astype(np.float64), y.astype(np.float64)
+    wl = dataclasses.replace(wl, dtype="float64")
     loop = bench.run_numpy_loop(wl, X, y, 2)
     model = bench.new_gradfit_model(wl)
-    result = bench.gf.train(model, X, y, lr=wl.lr, batch_size=wl.batch_size, epochs=2, seed=0,
+    result = bench.gf.train(model, X, y, lr=wl.lr, batch_size=wl.batch_size, epochs=2, seed=0, loss=wl.loss,
                             backend="numpy")
     assert loop.problem == ""
     assert abs(loop.final_loss - result.final_loss) <= 1e-12 * result.final_loss
