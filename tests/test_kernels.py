@@ -370,3 +370,28 @@ def test_every_ragged_panel_width_matches_numpy(simd_path, width, dtype):
     np.testing.assert_allclose(grad, ref_grad, rtol=rtol, atol=atol * np.abs(ref_grad).max() * 10)
     assert value == pytest.approx(ref_value, rel=rtol * 10)
     np.testing.assert_allclose(m.predict(X), ref_pred, rtol=rtol, atol=atol * np.abs(ref_pred).max() * 10)
+
+
+@pytest.mark.parametrize("opt", [dict(optimizer="sgd"), dict(optimizer="sgd", momentum=0.9),
+                                 dict(optimizer="sgd", momentum=0.9, nesterov=True), dict(optimizer="adam"),
+                                 dict(optimizer="adamw", weight_decay=0.1)])
+def test_the_update_of_a_large_net_over_threads_is_the_one_thread_update(simd_path, opt):
+    """Above 2^16 parameters the optimizer update (and the copy a divergence
+    rolls back to) is split over the threads in whole cache lines: every
+    optimizer gives bit-identical parameters, state and losses for 1, 2 and 3
+    threads, and the update is the NumPy backend's."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(96, 130))
+    y = rng.normal(size=(96, 2))
+    runs = {}
+    for nt in (1, 2, 3):
+        m = gf.MLP([130, 500, 2], activation="tanh", seed=1)
+        assert m.n_params > 1 << 16
+        r = gf.train(m, X, y, lr=1e-3, batch_size=32, epochs=2, seed=0, n_threads=nt, **opt)
+        runs[nt] = (m.params.copy(), r.history["loss"])
+    for nt in (2, 3):
+        np.testing.assert_array_equal(runs[nt][0], runs[1][0])
+        assert runs[nt][1] == runs[1][1]
+    ref = gf.MLP([130, 500, 2], activation="tanh", seed=1)
+    gf.train(ref, X, y, lr=1e-3, batch_size=32, epochs=2, seed=0, backend="numpy", **opt)
+    np.testing.assert_allclose(runs[2][0], ref.params, rtol=1e-9, atol=1e-12)
