@@ -210,7 +210,7 @@ def numpy_loop_train(params, grad, layers, activations, X, y, lr, batch_size, ep
 
     with np.errstate(over="ignore"):          # exp(-z) of a large negative z: 1 / inf = 0 is right
         for _ in range(epochs):
-            perm = rng.permutation(n)
+            perm = gf.epoch_order(rng, n)   # the order gf.train draws
             Xe, ye = X[perm], y[perm]
             for s in range(0, n, batch_size):
                 xb, yb = Xe[s:s + batch_size], ye[s:s + batch_size]

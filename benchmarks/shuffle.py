@@ -1,50 +1,76 @@
-"""The epoch shuffle: gradfit's C shuffle (gradfit._core.shuffle_i64) against
-NumPy's Generator.shuffle and Generator.permutation, which it equals bit for bit.
+"""The epoch shuffle: gradfit's epoch order (Sanders' bucketed shuffle,
+gradfit.shuffling) against NumPy's permutation, with and without moving the rows.
 
     PYTHONPATH=src python benchmarks/shuffle.py                 # N = 1e4 .. 1e7
     PYTHONPATH=src python benchmarks/shuffle.py --sizes 1000000 --runs 41
 
-Prints the median time per 10^6 elements (ms) of each over many runs, in
-interleaved order (the three methods take turns, so a busy machine slows them
-alike). "shuffle" is NumPy's in-place shuffle of a buffer already holding
-0..N-1 plus the copy that refills it (what training did before); "gradfit"
-fills and shuffles in C; "permutation" allocates a fresh array each time.
+Prints the median time per row (ns; = ms per 10^6 rows) of each method over
+many runs, in interleaved order (the methods take turns, so a busy machine
+slows them alike), for rows of W1's shape: x and y, one float64 each
+(--width changes the width of x). The methods:
+
+  permutation+gather   rng.permutation(N), then X[p], y[p] (a NumPy loop's epoch)
+  old order+gather     the previous gradfit order (NumPy's shuffle in C,
+                       _core.shuffle_i64), then the same gathers: what
+                       training's data path cost per epoch before
+  order                gradfit.shuffling's epoch order only (index mode)
+  order+move           the same order with X and y moved into reused
+                       buffers in the same pass (copy mode: what training
+                       does now when the data is >= 1 MiB)
+  copy                 a sequential copy of X and y (the floor)
 """
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
 
-from gradfit import _core
+from gradfit import _core, shuffling
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000,10000000")
-    ap.add_argument("--runs", type=int, default=0, help="timed runs per size (default: ~1e8 elements' worth, 5..201)")
+    ap.add_argument("--runs", type=int, default=0, help="timed runs per size (default: ~1e8 rows' worth, 5..201)")
+    ap.add_argument("--width", type=int, default=1, help="columns of X (float64)")
     ap.add_argument("--bit-generator", default="PCG64")
     args = ap.parse_args()
     bg_class = getattr(np.random, args.bit_generator)
-    print(f"bit generator {args.bit_generator}; median ms per 10^6 elements (min..max over runs in brackets)")
-    print(f"{'N':>10} {'runs':>5} {'numpy shuffle':>22} {'numpy permutation':>22} {'gradfit':>22} {'speedup':>8}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"bit generator {args.bit_generator}; X {args.width} float64 column(s), y 1; load average {load:.2f}; "
+          f"median ns per row (min..max over runs in brackets)")
+    names = ["permutation+gather", "old order+gather", "order", "order+move", "copy"]
+    print(f"{'N':>10} {'runs':>5} {'k':>5} " + " ".join(f"{n:>22}" for n in names) + f" {'speedup':>8}")
     for N in (int(s) for s in args.sizes.split(",")):
         runs = args.runs or max(5, min(201, 10**8 // N))
         rng = np.random.Generator(bg_class(0))
-        identity = np.arange(N, dtype=np.int64)
-        buf = np.empty(N, dtype=np.int64)
+        data = np.random.default_rng(1)
+        X, y = data.random((N, args.width)), data.random((N, 1))
+        Xs, ys = np.empty_like(X), np.empty_like(y)
+        order = np.empty(N, dtype=np.int64)
+        ids = np.empty(N, dtype=np.uint16)
 
-        def numpy_shuffle():
-            np.copyto(buf, identity)
-            rng.shuffle(buf)
+        def permutation_gather():
+            p = rng.permutation(N)
+            X[p], y[p]
 
-        def numpy_permutation():
-            rng.permutation(N)
+        def old_gather():
+            _core.shuffle_i64(rng.bit_generator, order, True)
+            np.take(X, order, axis=0, out=Xs)
+            np.take(y, order, axis=0, out=ys)
 
-        def gradfit_shuffle():
-            _core.shuffle_i64(rng.bit_generator, buf, True)
+        def order_only():
+            shuffling.draw(rng, order, ids)
 
-        fns = {"shuffle": numpy_shuffle, "permutation": numpy_permutation, "gradfit": gradfit_shuffle}
+        def order_move():
+            shuffling.draw(rng, order, ids, ((X, Xs), (y, ys)))
+
+        def copy():
+            np.copyto(Xs, X)
+            np.copyto(ys, y)
+
+        fns = dict(zip(names, [permutation_gather, old_gather, order_only, order_move, copy]))
         times = {k: [] for k in fns}
         for f in fns.values():     # warm-up
             f()
@@ -52,11 +78,11 @@ def main():
             for k, f in fns.items():
                 t0 = time.perf_counter()
                 f()
-                times[k].append((time.perf_counter() - t0) * 1e9 / N)   # ns per element = ms per 1e6
+                times[k].append((time.perf_counter() - t0) * 1e9 / N)
         med = {k: statistics.median(v) for k, v in times.items()}
         cell = {k: f"{med[k]:6.2f} [{min(times[k]):5.2f}..{max(times[k]):6.2f}]" for k in fns}
-        print(f"{N:>10} {runs:>5} {cell['shuffle']:>22} {cell['permutation']:>22} {cell['gradfit']:>22} "
-              f"{med['shuffle'] / med['gradfit']:7.2f}x", flush=True)
+        print(f"{N:>10} {runs:>5} {shuffling.n_buckets(N):>5} " + " ".join(f"{cell[k]:>22}" for k in names)
+              + f" {med['old order+gather'] / med['order+move']:7.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -246,6 +246,31 @@ typedef struct gf_pcg64 {
 int gf_shuffle_pcg64_available(void);
 int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill);
 
+/* gradfit's epoch order (Sanders' bucketed shuffle; csrc/shuffle.c and
+ * docs/shuffle.md give the exact draws): a uniform permutation of 0..n-1
+ * into order[], and, for each of the n_rows arrays in rows[], the source
+ * rows moved with it: dst row t := src row order[t] (row_bytes bytes each;
+ * src and dst must not overlap). k: the number of buckets, 0 for
+ * gf_order_buckets(n) (others, powers of two up to GF_ORDER_MAX_BUCKETS, are
+ * for tests). ids: scratch of n uint16 (may be NULL when k == 1). gf_order_bitgen draws 64-bit outputs through
+ * bitgen_t (the caller holds the generator's lock); gf_order_pcg64 runs
+ * PCG64 / PCG64DXSM inline on g's state (has_uint32 and uinteger untouched;
+ * GF_ERR_ARG where gf_shuffle_pcg64_available() is 0). Both give the same
+ * numbers and leave the generator in the same state. GF_OK or GF_ERR_ARG. */
+#define GF_ORDER_BUCKET_ROWS 8192
+#define GF_ORDER_MAX_BUCKETS 4096
+#define GF_ORDER_MAX_ROWS 8
+typedef struct gf_rows {
+    const void *src;
+    void *dst;
+    int64_t row_bytes;
+} gf_rows;
+int64_t gf_order_buckets(int64_t n);
+int gf_order_bitgen(const gf_bitgen *bg, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
+                    uint16_t *ids, int64_t k);
+int gf_order_pcg64(gf_pcg64 *g, int64_t n, int64_t *order, const gf_rows *rows, int n_rows, uint16_t *ids,
+                   int64_t k);
+
 #ifdef __cplusplus
 }
 #endif

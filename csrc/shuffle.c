@@ -275,3 +275,390 @@ int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill)
     return GF_ERR_ARG;
 }
 #endif
+
+/* ------------------------------------------------------------------------
+ * gradfit's epoch order: Sanders' bucketed shuffle (P. Sanders, "Random
+ * permutations on distributed, external and hierarchical memory", IPL 1998),
+ * optionally moving rows of data with the order. docs/shuffle.md has the
+ * proof of uniformity; tests/test_shuffle.py a pure-NumPy replay.
+ *
+ *   k = gf_order_buckets(n) buckets (a power of two, b = log2 k bits; the
+ *   caller may give another k, for tests).
+ *   1. Bucket ids: if k > 1, element i gets bucket piece_i >> (16 - b), where
+ *      piece_i is 16-bit piece (i % 4) of 64-bit output (i / 4), pieces
+ *      counted from the low end: ceil(n / 4) outputs, the rest of the last
+ *      one discarded. If k == 1, no draws.
+ *   2. Stable scatter: the elements, in order 0..n-1, are appended to their
+ *      bucket; buckets are laid out 0..k-1 (order[] then holds source rows).
+ *   3. Fisher-Yates of each bucket, bucket 0 first: for i = m-1 down to 1
+ *      (m the bucket's size), j uniform in [0, i], swap slots i and j. j is
+ *      drawn by Lemire's method from 32-bit draws, which are the low then
+ *      the high half of successive 64-bit outputs (range r = i + 1:
+ *      p = x * r; if low32(p) < r, t = (2^32 - r) mod r and while
+ *      low32(p) < t redraw; j = p >> 32). A half left at the end is
+ *      discarded. (Buckets of more than 2^32 rows would use whole 64-bit
+ *      outputs and 128-bit products the same way; they cannot happen below
+ *      2^44 rows.)
+ * The generator's buffered 32-bit half of NumPy's state dict (has_uint32)
+ * is neither read nor changed: every draw is a whole 64-bit output, exactly
+ * bit_generator.random_raw().
+ * ------------------------------------------------------------------------ */
+#include <string.h>
+
+int64_t gf_order_buckets(int64_t n)
+{
+    int64_t k = 1, want = (n + GF_ORDER_BUCKET_ROWS - 1) / GF_ORDER_BUCKET_ROWS;
+    while (k < want && k < GF_ORDER_MAX_BUCKETS)
+        k <<= 1;
+    return k;
+}
+
+/* the draws: inline PCG64 (kind 0), PCG64DXSM (kind 1) or bitgen_t (kind 2) */
+typedef struct order_rng {
+#if defined(__SIZEOF_INT128__)
+    gf_u128 state, inc;
+#endif
+    const gf_bitgen *bg;
+    uint32_t half;
+    int has_half;
+} order_rng;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GF_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define GF_ALWAYS_INLINE static inline
+#endif
+
+GF_ALWAYS_INLINE uint64_t order_next64(order_rng *r, const int kind)
+{
+#if defined(__SIZEOF_INT128__)
+    if (kind != 2)
+        return pcg_next64(&r->state, r->inc, kind);
+#endif
+    return r->bg->next_uint64(r->bg->state);
+}
+
+GF_ALWAYS_INLINE uint32_t order_next32(order_rng *r, const int kind)
+{
+    uint64_t v;
+    if (r->has_half) {
+        r->has_half = 0;
+        return r->half;
+    }
+    v = order_next64(r, kind);
+    r->half = (uint32_t)(v >> 32);
+    r->has_half = 1;
+    return (uint32_t)v;
+}
+
+/* high 64 bits of a * b */
+static inline uint64_t mulhi64(uint64_t a, uint64_t b, uint64_t *lo)
+{
+#if defined(__SIZEOF_INT128__)
+    gf_u128 p = (gf_u128)a * b;
+    *lo = (uint64_t)p;
+    return (uint64_t)(p >> 64);
+#else
+    uint64_t a0 = a & 0xFFFFFFFFu, a1 = a >> 32, b0 = b & 0xFFFFFFFFu, b1 = b >> 32;
+    uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+    uint64_t mid = (p00 >> 32) + (p01 & 0xFFFFFFFFu) + (p10 & 0xFFFFFFFFu);
+    *lo = (mid << 32) | (p00 & 0xFFFFFFFFu);
+    return p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+#endif
+}
+
+/* j uniform in [0, r - 1], r >= 1 (Lemire 2019, "Fast random integer
+ * generation in an interval") */
+GF_ALWAYS_INLINE uint64_t order_bounded(order_rng *r, uint64_t range, const int kind)
+{
+    if (range <= 0xFFFFFFFFu) {
+        const uint32_t r32 = (uint32_t)range;
+        uint64_t p = (uint64_t)order_next32(r, kind) * r32;
+        uint32_t low = (uint32_t)p;
+        if (low < r32) {
+            const uint32_t t = (uint32_t)(-r32) % r32;
+            while (low < t) {
+                p = (uint64_t)order_next32(r, kind) * r32;
+                low = (uint32_t)p;
+            }
+        }
+        return p >> 32;
+    } else {
+        uint64_t lo, hi = mulhi64(order_next64(r, kind), range, &lo);
+        if (lo < range) {
+            const uint64_t t = (0 - range) % range;
+            while (lo < t)
+                hi = mulhi64(order_next64(r, kind), range, &lo);
+        }
+        return hi;
+    }
+}
+
+GF_ALWAYS_INLINE void copy_row(char *dst, const char *src, int64_t bytes)
+{
+    switch (bytes) {
+    case 4: memcpy(dst, src, 4); break;
+    case 8: memcpy(dst, src, 8); break;
+    case 16: memcpy(dst, src, 16); break;
+    default: memcpy(dst, src, (size_t)bytes);
+    }
+}
+
+static void swap_bytes(char *a, char *b, int64_t bytes)
+{
+    char t[256];
+    while (bytes > 0) {
+        size_t c = bytes > 256 ? 256 : (size_t)bytes;
+        memcpy(t, a, c);
+        memcpy(a, b, c);
+        memcpy(b, t, c);
+        a += c;
+        b += c;
+        bytes -= (int64_t)c;
+    }
+}
+
+GF_ALWAYS_INLINE void swap_row(char *base, int64_t bytes, int64_t i, int64_t j)
+{
+    char *a = base + i * bytes, *b = base + j * bytes;
+    if (bytes == 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        memcpy(a, &y, 8);
+        memcpy(b, &x, 8);
+    } else if (bytes == 4) {
+        uint32_t x, y;
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        memcpy(a, &y, 4);
+        memcpy(b, &x, 4);
+    } else {
+        swap_bytes(a, b, bytes);
+    }
+}
+
+/* Walks the cache lines of the next bucket's slots (in order[] and in each
+ * rows[q].dst) one line per call, prefetching them while the current bucket
+ * is shuffled: the next bucket then comes from memory at streaming speed
+ * instead of one random miss at a time. */
+typedef struct next_lines {
+    const char *p[GF_ORDER_MAX_ROWS + 1], *end[GF_ORDER_MAX_ROWS + 1];
+    int n, at;
+} next_lines;
+
+static void next_lines_set(next_lines *nl, const int64_t *order, const gf_rows *rows, int n_rows,
+                           int64_t s, int64_t m)
+{
+    int q;
+    nl->n = 0;
+    nl->at = 0;
+    if (m <= 0)
+        return;
+    nl->p[0] = (const char *)(order + s);
+    nl->end[0] = (const char *)(order + s + m);
+    for (q = 0; q < n_rows; q++) {
+        nl->p[q + 1] = (const char *)rows[q].dst + s * rows[q].row_bytes;
+        nl->end[q + 1] = nl->p[q + 1] + m * rows[q].row_bytes;
+    }
+    nl->n = n_rows + 1;
+}
+
+GF_ALWAYS_INLINE void next_lines_step(next_lines *nl)
+{
+    if (nl->at < nl->n) {
+        GF_PREFETCH_W(nl->p[nl->at]);
+        nl->p[nl->at] += 64;
+        if (nl->p[nl->at] >= nl->end[nl->at])
+            nl->at++;
+    }
+}
+
+GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64_t *order,
+                                 const gf_rows *rows, int n_rows, uint16_t *ids, int64_t k)
+{
+    int64_t pos[GF_ORDER_MAX_BUCKETS + 1];
+    order_rng rl = *rp, *r = &rl;      /* a local copy: the state stays in registers */
+    next_lines nl;
+    int bits = 0, q;
+    int64_t i, c;
+    while (((int64_t)1 << bits) < k)
+        bits++;
+    /* 1. bucket ids and sizes */
+    for (c = 0; c <= k; c++)
+        pos[c] = 0;
+    if (k > 1) {
+        const int shift = 16 - bits;
+        for (i = 0; i + 4 <= n; i += 4) {
+            uint64_t v = order_next64(r, kind);
+            uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift), b = (uint16_t)(((v >> 16) & 0xFFFFu) >> shift);
+            uint16_t d = (uint16_t)(((v >> 32) & 0xFFFFu) >> shift), e = (uint16_t)((v >> 48) >> shift);
+            ids[i] = a; ids[i + 1] = b; ids[i + 2] = d; ids[i + 3] = e;
+            pos[a + 1]++; pos[b + 1]++; pos[d + 1]++; pos[e + 1]++;
+        }
+        if (i < n) {
+            uint64_t v = order_next64(r, kind);
+            for (; i < n; i++, v >>= 16) {
+                uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift);
+                ids[i] = a;
+                pos[a + 1]++;
+            }
+        }
+        for (c = 1; c <= k; c++)
+            pos[c] += pos[c - 1];
+        /* 2. stable scatter (pos[c]: the next free slot of bucket c) */
+        if (n_rows == 0) {
+            for (i = 0; i < n; i++)
+                order[pos[ids[i]]++] = i;
+        } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8) {
+            const char *s0 = (const char *)rows[0].src, *s1 = (const char *)rows[1].src;
+            char *d0 = (char *)rows[0].dst, *d1 = (char *)rows[1].dst;
+            for (i = 0; i < n; i++) {
+                int64_t to = pos[ids[i]]++;
+                order[to] = i;
+                memcpy(d0 + to * 8, s0 + i * 8, 8);
+                memcpy(d1 + to * 8, s1 + i * 8, 8);
+            }
+        } else {
+            for (i = 0; i < n; i++) {
+                int64_t to = pos[ids[i]]++;
+                order[to] = i;
+                for (q = 0; q < n_rows; q++)
+                    copy_row((char *)rows[q].dst + to * rows[q].row_bytes,
+                             (const char *)rows[q].src + i * rows[q].row_bytes, rows[q].row_bytes);
+            }
+        }
+        /* pos[c] is now the end of bucket c (= the start of c + 1) */
+        for (c = k; c > 0; c--)
+            pos[c] = pos[c - 1];
+        pos[0] = 0;
+    } else {
+        for (i = 0; i < n; i++)
+            order[i] = i;
+        for (q = 0; q < n_rows; q++)
+            memcpy(rows[q].dst, rows[q].src, (size_t)(n * rows[q].row_bytes));
+        pos[1] = n;
+    }
+    /* 3. Fisher-Yates within each bucket [pos[c], pos[c + 1]), the next
+     * bucket's lines prefetched meanwhile */
+    next_lines_set(&nl, order, rows, n_rows, 0, pos[1]);
+    while (nl.at < nl.n)
+        next_lines_step(&nl);
+    for (c = 0; c < k; c++) {
+        const int64_t s = pos[c], m = pos[c + 1] - pos[c];
+        int64_t *o = order + s;
+        if (c + 1 < k) {
+            next_lines_set(&nl, order, rows, n_rows, pos[c + 1], pos[c + 2] - pos[c + 1]);
+            while (nl.at < nl.n)
+                next_lines_step(&nl);
+        }
+        if (n_rows == 0) {
+            for (i = m - 1; i >= 1; i--) {
+                int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind), t = o[i];
+                o[i] = o[j];
+                o[j] = t;
+            }
+        } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8) {
+            uint64_t *a = (uint64_t *)rows[0].dst + s, *b = (uint64_t *)rows[1].dst + s;
+            for (i = m - 1; i >= 1; i--) {
+                int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind), t = o[i];
+                uint64_t u;
+                o[i] = o[j];
+                o[j] = t;
+                u = a[i]; a[i] = a[j]; a[j] = u;
+                u = b[i]; b[i] = b[j]; b[j] = u;
+            }
+        } else {
+            for (i = m - 1; i >= 1; i--) {
+                int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind), t = o[i];
+                o[i] = o[j];
+                o[j] = t;
+                for (q = 0; q < n_rows; q++)
+                    swap_row((char *)rows[q].dst + s * rows[q].row_bytes, rows[q].row_bytes, i, j);
+            }
+        }
+    }
+    *rp = rl;
+}
+
+/* k: 0 for gf_order_buckets(n), else a power of two in [1, GF_ORDER_MAX_BUCKETS] */
+static int order_check(int64_t n, const int64_t *order, const gf_rows *rows, int n_rows, const uint16_t *ids,
+                       int64_t *k)
+{
+    int q;
+    if (*k == 0)
+        *k = gf_order_buckets(n);
+    if (*k < 1 || *k > GF_ORDER_MAX_BUCKETS || (*k & (*k - 1)) != 0)
+        return GF_ERR_ARG;
+    if (n < 0 || n_rows < 0 || n_rows > GF_ORDER_MAX_ROWS || (n > 0 && order == NULL))
+        return GF_ERR_ARG;
+    if (n > 0 && *k > 1 && ids == NULL)
+        return GF_ERR_ARG;
+    for (q = 0; q < n_rows; q++)
+        if (rows == NULL || rows[q].row_bytes < 1 || (n > 0 && (rows[q].src == NULL || rows[q].dst == NULL)))
+            return GF_ERR_ARG;
+    return GF_OK;
+}
+
+static void order_bitgen(order_rng *r, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
+                         uint16_t *ids, int64_t k)
+{
+    order_body(r, 2, n, order, rows, n_rows, ids, k);
+}
+
+int gf_order_bitgen(const gf_bitgen *bg, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
+                    uint16_t *ids, int64_t k)
+{
+    order_rng r;
+    int status;
+    if (bg == NULL || bg->next_uint64 == NULL)
+        return GF_ERR_ARG;
+    if ((status = order_check(n, order, rows, n_rows, ids, &k)) != GF_OK)
+        return status;
+    memset(&r, 0, sizeof r);
+    r.bg = bg;
+    order_bitgen(&r, n, order, rows, n_rows, ids, k);
+    return GF_OK;
+}
+
+#if defined(__SIZEOF_INT128__)
+static void order_pcg64(order_rng *r, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
+                        uint16_t *ids, int64_t k)
+{
+    order_body(r, 0, n, order, rows, n_rows, ids, k);
+}
+
+static void order_pcg64dxsm(order_rng *r, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
+                            uint16_t *ids, int64_t k)
+{
+    order_body(r, 1, n, order, rows, n_rows, ids, k);
+}
+
+int gf_order_pcg64(gf_pcg64 *g, int64_t n, int64_t *order, const gf_rows *rows, int n_rows, uint16_t *ids,
+                   int64_t k)
+{
+    order_rng r;
+    int status;
+    if (g == NULL)
+        return GF_ERR_ARG;
+    if ((status = order_check(n, order, rows, n_rows, ids, &k)) != GF_OK)
+        return status;
+    memset(&r, 0, sizeof r);
+    r.state = ((gf_u128)g->state_hi << 64) | g->state_lo;
+    r.inc = ((gf_u128)g->inc_hi << 64) | g->inc_lo;
+    if (g->dxsm)
+        order_pcg64dxsm(&r, n, order, rows, n_rows, ids, k);
+    else
+        order_pcg64(&r, n, order, rows, n_rows, ids, k);
+    g->state_hi = (uint64_t)(r.state >> 64);
+    g->state_lo = (uint64_t)r.state;
+    return GF_OK;
+}
+#else
+int gf_order_pcg64(gf_pcg64 *g, int64_t n, int64_t *order, const gf_rows *rows, int n_rows, uint16_t *ids,
+                   int64_t k)
+{
+    (void)g; (void)n; (void)order; (void)rows; (void)n_rows; (void)ids; (void)k;
+    return GF_ERR_ARG;
+}
+#endif

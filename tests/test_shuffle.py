@@ -1,16 +1,21 @@
-"""The epoch shuffle in C (gradfit._core.shuffle_i64, used by
-training._EpochOrders and window_orders) is NumPy's Generator.shuffle draw
-for draw: the same permutation and the same generator state afterwards, for
-every bit generator; and whole training runs give the same bits as with
-NumPy's own shuffle (the code path before the C shuffle existed)."""
-import itertools
-import math
+"""NumPy's shuffle in C (gradfit._core.shuffle_i64: training's epoch order
+before gradfit.epoch_order, kept for benchmarks/shuffle.py's comparison) is
+NumPy's Generator.shuffle draw for draw: the same permutation and the same
+generator state afterwards, for every bit generator.
 
+gradfit's epoch order (gradfit.epoch_order, Sanders' bucketed shuffle in C,
+docs/shuffle.md) equals an independent pure-Python replay of its documented
+draws, is uniform (chi-square over all orders of 4 and over positions), gives
+the same order whether it moves rows or not, and training on the moved copy
+gives the same bits as training through the order's indices."""
 import numpy as np
 import pytest
 
+import itertools
+import math
+
 import gradfit as gf
-from gradfit import _core, training
+from gradfit import _core, shuffling, training
 from gradfit.training import _EpochOrders, window_orders
 
 BIT_GENERATORS = [np.random.PCG64, np.random.PCG64DXSM, np.random.Philox, np.random.MT19937, np.random.SFC64]
@@ -103,22 +108,6 @@ def test_without_the_c_interface_it_declines_and_leaves_x_alone():
     assert np.array_equal(x, np.arange(10))
 
 
-def test_epoch_orders_shuffle_falls_back_for_a_generator_subclass(monkeypatch):
-    class MyGenerator(np.random.Generator):
-        pass
-    calls = []
-    real = _core.shuffle_i64
-    monkeypatch.setattr(training._core, "shuffle_i64", lambda *a, **kw: calls.append(a) or real(*a, **kw))
-    g, ref = MyGenerator(np.random.PCG64(5)), np.random.default_rng(5)
-    x = np.empty(500, dtype=np.int64)
-    _EpochOrders.shuffle(g, x, fill=True)
-    assert calls == []                           # NumPy's own shuffle ran
-    assert np.array_equal(x, ref.permutation(500))
-    _EpochOrders.shuffle(np.random.default_rng(5), x, fill=True)
-    assert len(calls) == 1                       # a plain Generator takes the C path
-    assert np.array_equal(x, np.random.default_rng(5).permutation(500))
-
-
 @pytest.mark.parametrize("bitgen", [np.random.PCG64, np.random.MT19937])
 @pytest.mark.parametrize("n", [3, 700])
 def test_several_permutations_in_one_call_equal_successive_permutations(bitgen, n):
@@ -128,13 +117,162 @@ def test_several_permutations_in_one_call_equal_successive_permutations(bitgen, 
     assert _core.shuffle_i64(g.bit_generator, x, True, parts=4)
     assert np.array_equal(x, np.concatenate([ref.permutation(n) for _ in range(4)]))
     assert same_state(g.bit_generator.state, ref.bit_generator.state)
-    orders = _EpochOrders(n, 3, np.random.Generator(bitgen(12)))
-    first = np.random.Generator(bitgen(99)).permutation(n)
-    got = orders.draw(3, first=first)
-    ref = np.random.Generator(bitgen(12))
-    assert np.array_equal(got, np.concatenate([first, ref.permutation(n), ref.permutation(n)]))
     with pytest.raises(ValueError, match=r"^parts: expected an integer >= 1 dividing x.size \(2800\), got 3"):
         _core.shuffle_i64(g.bit_generator, np.empty(2800, dtype=np.int64), True, parts=3)
+
+
+
+
+# --- gradfit's epoch order: an independent replay of the documented draws ---
+
+def next_u64s(bit_generator):
+    """The bit generator's next_uint64 draws one at a time (random_raw for the
+    64-bit generators; MT19937's 64-bit draw is two 32-bit outputs)."""
+    if isinstance(bit_generator, np.random.MT19937):
+        g = np.random.Generator(bit_generator)
+        while True:
+            yield int(g.integers(0, 2**64, dtype=np.uint64))
+    while True:
+        yield int(bit_generator.random_raw())
+
+
+def reference_order(bit_generator, n, k=None):
+    """docs/shuffle.md, step by step, in plain Python."""
+    draws = next_u64s(bit_generator)
+    if k is None:
+        k = 1
+        while k < -(-n // shuffling.BUCKET_ROWS) and k < shuffling.MAX_BUCKETS:
+            k *= 2
+    bits = k.bit_length() - 1
+    buckets = [[] for _ in range(k)]
+    if k == 1:
+        buckets[0] = list(range(n))
+    else:
+        for i in range(n):
+            if i % 4 == 0:
+                word = next(draws)
+            piece = (word >> (16 * (i % 4))) & 0xFFFF
+            buckets[piece >> (16 - bits)].append(i)
+    halves = []
+
+    def draw32():
+        if not halves:
+            v = next(draws)
+            halves.extend([v >> 32, v & 0xFFFFFFFF])     # low half first (popped from the end)
+        return halves.pop()
+
+    out = []
+    for b in buckets:
+        for i in range(len(b) - 1, 0, -1):
+            r = i + 1
+            p = draw32() * r
+            if p & 0xFFFFFFFF < r:
+                t = (2**32 - r) % r
+                while p & 0xFFFFFFFF < t:
+                    p = draw32() * r
+            j = p >> 32
+            b[i], b[j] = b[j], b[i]
+        out += b
+    return np.array(out, dtype=np.int64)
+
+
+EPOCH_BGS = [np.random.PCG64, np.random.PCG64DXSM, np.random.Philox, np.random.SFC64, np.random.MT19937]
+B = shuffling.BUCKET_ROWS
+
+
+@pytest.mark.parametrize("bg_class", EPOCH_BGS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 97, 511, 512, 7919, B - 1, B, B + 1, 2 * B + 1, 4 * B + 3, 100_000])
+def test_epoch_order_equals_the_documented_draws(bg_class, n):
+    for seed in ([0, 1, 2024] if n <= B + 1 else [5]):
+        a = np.random.Generator(bg_class(seed))
+        a.integers(0, 10, size=3)                   # PCG64's buffered 32-bit half set: neither used nor changed
+        ref_bg = bg_class(seed)
+        np.random.Generator(ref_bg).integers(0, 10, size=3)
+        got = gf.epoch_order(a, n)
+        want = reference_order(ref_bg, n)
+        assert got.dtype == np.int64 and got.shape == (n,)
+        assert np.array_equal(got, want), (bg_class.__name__, n, seed)
+        assert same_state(a.bit_generator.state, ref_bg.state)       # exactly the documented draws
+        assert np.array_equal(np.sort(got), np.arange(n))
+        if n >= 97:
+            assert not np.array_equal(got, np.arange(n))
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 64, 4096])
+def test_any_bucket_count_follows_the_documented_draws(k):
+    for n in [0, 1, 5, 1000, 3 * k + 1]:
+        bg, ref = np.random.PCG64(n + k), np.random.PCG64(n + k)
+        order = np.empty(n, dtype=np.int64)
+        assert _core.epoch_order(bg, order, (), np.empty(n, dtype=np.uint16), buckets=k)
+        assert np.array_equal(order, reference_order(ref, n, k))
+        assert same_state(bg.state, ref.state)
+
+
+@pytest.mark.parametrize("bg_class", [np.random.PCG64, np.random.PCG64DXSM])
+def test_inline_pcg_equals_the_capsule_path(bg_class):
+    lo = _core.ORDER_INLINE_MIN
+    for n in [lo - 1, lo, 3 * B + 17, 300_001]:
+        a, c = bg_class(n), bg_class(n)
+        x, z = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        ids = np.empty(n, dtype=np.uint16)
+        assert _core.epoch_order(a, x, (), ids) and _core.epoch_order(c, z, (), ids, inline=False)
+        assert np.array_equal(x, z) and same_state(a.state, c.state)
+
+
+def test_the_numpy_fallback_gives_the_same_orders(monkeypatch):
+    """Without the C path (a bit generator without NumPy's C interface)
+    shuffling.draw computes the same order, and moves the rows, in NumPy."""
+    for n in [0, 3, 1000, 3 * B + 5]:
+        X = np.random.default_rng(n).normal(size=(n, 3))
+        want = gf.epoch_order(np.random.default_rng(n), n)
+        monkeypatch.setattr(shuffling._core, "epoch_order", lambda *a, **kw: False)
+        rng = np.random.default_rng(n)
+        order, Xs = np.empty(n, dtype=np.int64), np.empty_like(X)
+        shuffling.draw(rng, order, np.empty(n, dtype=np.uint16), ((X, Xs),))
+        monkeypatch.undo()
+        assert np.array_equal(order, want) and np.array_equal(Xs, X[want])
+        ref = np.random.default_rng(n)
+        gf.epoch_order(ref, n)
+        assert same_state(rng.bit_generator.state, ref.bit_generator.state)
+
+
+@pytest.mark.parametrize("n", [1, 700, 3 * B + 5])
+def test_moving_rows_gives_the_same_order_and_the_rows_in_it(n):
+    data = np.random.default_rng(n)
+    arrays = [data.normal(size=(n, 1)), data.normal(size=(n, 3)).astype(np.float32), data.normal(size=n),
+              data.integers(0, 2**60, size=(n, 5)), data.normal(size=(n, 37))]
+    moved = [np.empty_like(a) for a in arrays]
+    order = np.empty(n, dtype=np.int64)
+    rng = np.random.default_rng(9)
+    shuffling.draw(rng, order, np.empty(n, dtype=np.uint16), tuple(zip(arrays, moved)))
+    ref = np.random.default_rng(9)
+    assert np.array_equal(order, gf.epoch_order(ref, n))
+    assert same_state(rng.bit_generator.state, ref.bit_generator.state)
+    for a, m in zip(arrays, moved):
+        assert np.array_equal(m, a[order])
+    for xy in [(arrays[0], arrays[2])]:                 # W1's path: two 8-byte rows
+        m = [np.empty_like(a) for a in xy]
+        shuffling.draw(np.random.default_rng(9), order, np.empty(n, dtype=np.uint16), tuple(zip(xy, m)))
+        assert all(np.array_equal(mm, a[order]) for a, mm in zip(xy, m))
+
+
+def test_epoch_order_rejects_bad_input():
+    with pytest.raises(TypeError, match=r"^rng: expected a numpy.random.Generator, got RandomState"):
+        gf.epoch_order(np.random.RandomState(0), 5)
+    with pytest.raises(ValueError, match=r"^n: expected an integer >= 0, got -1"):
+        gf.epoch_order(np.random.default_rng(0), -1)
+    with pytest.raises(ValueError, match=r"^n: expected an integer >= 0, got 2.5"):
+        gf.epoch_order(np.random.default_rng(0), 2.5)
+    with pytest.raises(ValueError, match=r"^buckets: expected 0 or a power of two in \[1, 4096\], got 3"):
+        _core.epoch_order(np.random.PCG64(0), np.empty(9, dtype=np.int64), (), np.empty(9, dtype=np.uint16),
+                          buckets=3)
+    with pytest.raises(ValueError, match=r"^ids: expected at least 20000 uint16 entries, got None"):
+        _core.epoch_order(np.random.PCG64(0), np.empty(20000, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"^rows\[0\]: expected src and dst of the same dtype"):
+        _core.epoch_order(np.random.PCG64(0), np.empty(4, dtype=np.int64),
+                          ((np.zeros((4, 2)), np.zeros((4, 2), dtype=np.float32)),))
+    assert shuffling.n_buckets(0) == 1 and shuffling.n_buckets(B) == 1 and shuffling.n_buckets(B + 1) == 2
+    assert shuffling.n_buckets(10**6) == 128 and shuffling.n_buckets(10**12) == shuffling.MAX_BUCKETS
 
 
 # --- uniformity (fixed seeds: deterministic, but a biased shuffle fails) ---
@@ -157,146 +295,216 @@ def order_counts_n4(shuffle, draws):
     counts = np.zeros(24, dtype=np.int64)
     x = np.empty(4, dtype=np.int64)
     for _ in range(draws):
-        x[:] = np.arange(4)
         shuffle(x)
         counts[index[tuple(x.tolist())]] += 1
     return counts
 
 
-# chi-square critical values at p = 0.001: 23 degrees of freedom, and 81 = (10-1)^2
-CHI2_23_P001 = 49.73
-CHI2_81_P001 = 124.84
+# chi-square critical values at p = 1e-5 (23 degrees of freedom, 81 = (10-1)^2 and 19): with
+# fixed seeds the tests are deterministic; a uniform shuffle exceeds one of these once in 10^5
+# seeds, while the biased shuffle below exceeds it tenfold. (At p = 0.001 the k = 4 case of the
+# n = 4 test drew 56.9, p = 1e-4; three other seeds of 200,000 draws each gave 18 to 24.)
+CHI2_23 = 63.97
+CHI2_81 = 147.10
+CHI2_19 = 57.37
 
 
-def test_all_24_orders_of_4_are_equally_likely():
-    draws = 96_000
-    bg = np.random.PCG64(11)
-    counts = order_counts_n4(lambda x: _core.shuffle_i64(bg, x, False), draws)
+@pytest.mark.parametrize("k", [1, 2, 4, 8])
+def test_all_24_orders_of_4_are_equally_likely(k):
+    """Every order of 4 elements, with the buckets k of the real algorithm
+    (k = 1 at this size) and with 2, 4 and 8 buckets (so that the bucket
+    step, which large n uses, is itself checked on a size small enough to
+    count every permutation)."""
+    draws = 48_000
+    bg = np.random.PCG64(11 + k)
+    ids = np.empty(4, dtype=np.uint16)
+    counts = order_counts_n4(lambda x: _core.epoch_order(bg, x, (), ids, buckets=k), draws)
     assert counts.sum() == draws and counts.min() > 0
     stat = chi_square(counts, draws / 24)
-    assert stat < CHI2_23_P001, stat
-    # the same check rejects a biased shuffle: it has the power to fail
+    assert stat < CHI2_23, stat
+
+
+def test_the_chi_square_check_rejects_a_biased_shuffle():
     rng = np.random.default_rng(11)
-    biased = order_counts_n4(lambda x: naive_biased_shuffle(rng, x), 24_000)
-    assert chi_square(biased, 24_000 / 24) > 10 * CHI2_23_P001
+
+    def biased(x):
+        x[:] = np.arange(4)
+        naive_biased_shuffle(rng, x)
+    counts = order_counts_n4(biased, 24_000)
+    assert chi_square(counts, 24_000 / 24) > 10 * CHI2_23
 
 
-def test_every_value_lands_in_every_position_equally_often():
-    n, draws = 10, 50_000
+@pytest.mark.parametrize("k", [1, 4])
+def test_every_value_lands_in_every_position_equally_often(k):
+    n, draws = 10, 40_000
     bg = np.random.SFC64(12)
     counts = np.zeros((n, n), dtype=np.int64)     # counts[position, value]
-    x = np.empty(n, dtype=np.int64)
+    x, ids = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.uint16)
     for _ in range(draws):
-        _core.shuffle_i64(bg, x, True)
+        _core.epoch_order(bg, x, (), ids, buckets=k)
         counts[np.arange(n), x] += 1
     assert (counts.sum(axis=0) == draws).all() and (counts.sum(axis=1) == draws).all()
     stat = chi_square(counts, draws / n)
-    assert stat < CHI2_81_P001, stat
-    # each cell within 5 standard deviations of draws/n
+    assert stat < CHI2_81, stat
     sd = math.sqrt(draws * (1 / n) * (1 - 1 / n))
     assert np.abs(counts - draws / n).max() < 5 * sd
 
 
-# --- whole training runs: the same bits as with NumPy's shuffle ---
+def test_positions_are_uniform_at_a_size_with_several_buckets():
+    """n = 3 buckets' worth (k = 4, the buckets' sizes random): where rows
+    0, n/2 and n-1 land, in 20 equal bins, and which rows land at positions
+    0 and n-1, are uniform."""
+    n, draws, bins = 3 * B, 1500, 20
+    rng = np.random.default_rng(13)
+    assert shuffling.n_buckets(n) == 4
+    where = np.zeros((3, bins), dtype=np.int64)
+    what = np.zeros((2, bins), dtype=np.int64)
+    for _ in range(draws):
+        order = gf.epoch_order(rng, n)
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[order] = np.arange(n)
+        for r, row in enumerate([0, n // 2, n - 1]):
+            where[r, inverse[row] * bins // n] += 1
+        for r, pos in enumerate([0, n - 1]):
+            what[r, order[pos] * bins // n] += 1
+    for counts in list(where) + list(what):
+        assert chi_square(counts, draws / bins) < CHI2_19, counts
 
-@pytest.fixture
-def numpy_shuffle_only(monkeypatch):
-    """Training with the C shuffle switched off: _EpochOrders.shuffle then uses
-    rng.shuffle, which is what training did before the C shuffle existed."""
-    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill, **kw: False)
 
+# --- training: the orders it draws, and the moved copy gives the same bits ---
 
-def regression_data(n=300, seed=0):
+def regression_data(n=300, seed=0, d=2):
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 2))
-    y = np.sin(X[:, :1]) + 0.5 * X[:, 1:] ** 2
+    X = rng.normal(size=(n, d))
+    y = np.sin(X[:, :1]) + 0.5 * X[:, 1:2] ** 2
     return X, y
 
 
-def fit_once(backend, seed, **kw):
-    X, y = regression_data()
-    m = gf.MLP([2, 8, 1], activation="tanh", seed=3)
-    r = gf.train(m, X, y, lr=0.05, batch_size=16, epochs=6, seed=seed, backend=backend, **kw)
-    return m.params.copy(), r.history["loss"]
-
-
-def count_c_shuffles(monkeypatch):
-    calls = []
-    real = _core.shuffle_i64
-
-    def spy(bit_generator, x, fill, **kw):
-        done = real(bit_generator, x, fill, **kw)
-        calls.append(done)
-        return done
-    monkeypatch.setattr(training._core, "shuffle_i64", spy)
-    return calls
-
-
-@pytest.mark.parametrize("shuffle", [True, "window"])
-@pytest.mark.parametrize("backend", ["c", "numpy"])
-def test_train_gives_the_same_bits_as_numpys_shuffle(backend, shuffle, monkeypatch):
-    kw = dict(shuffle=shuffle, chunk_rows=40, window_chunks=3) if shuffle == "window" else dict(shuffle=True)
-    calls = count_c_shuffles(monkeypatch)
-    new = fit_once(backend, 123, **kw)
-    assert calls and all(calls)                  # the C shuffle did run
-    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill, **kw: False)
-    old = fit_once(backend, 123, **kw)
-    assert np.array_equal(new[0], old[0])
-    assert new[1] == old[1]
-    other = fit_once(backend, 124, **kw)         # and the order matters
-    assert not np.array_equal(new[0], other[0])
-
-
-def test_epoch_orders_are_successive_permutations_of_the_seeded_generator(monkeypatch):
-    """The indices handed to the core are rng.permutation(N), one per epoch."""
+def spy_orders(monkeypatch):
     seen = []
     real_draw = _EpochOrders.draw
 
-    def spy(self, k, first=None):
-        out = real_draw(self, k, first)
-        seen.append(out.copy())
+    def spy(self, k, first=None, move=False):
+        out = real_draw(self, k, first, move)
+        seen.append((out.copy(), move))
         return out
     monkeypatch.setattr(_EpochOrders, "draw", spy)
+    return seen
+
+
+@pytest.mark.parametrize("backend", ["c", "numpy"])
+def test_the_orders_handed_to_the_core_are_successive_epoch_orders(monkeypatch, backend):
+    seen = spy_orders(monkeypatch)
     X, y = regression_data(n=257)
-    gf.train(gf.MLP([2, 4, 1], seed=0), X, y, batch_size=16, epochs=7, seed=99)
-    orders = np.concatenate(seen)
+    gf.train(gf.MLP([2, 4, 1], seed=0), X, y, batch_size=16, epochs=7, seed=99, backend=backend)
+    orders = np.concatenate([o for o, _ in seen])
     rng = np.random.default_rng(99)
-    assert np.array_equal(orders, np.concatenate([rng.permutation(257) for _ in range(7)]))
+    assert np.array_equal(orders, np.concatenate([gf.epoch_order(rng, 257) for _ in range(7)]))
 
 
-def test_trainer_continuing_a_generator_matches_numpys_shuffle(monkeypatch):
-    def run():
-        X, y = regression_data()
-        rng = np.random.Generator(np.random.Philox(8))
-        rng.random()                                   # an arbitrary position in the stream
-        m = gf.MLP([2, 8, 1], activation="tanh", seed=4)
-        t = gf.Trainer(m, lr=0.05, batch_size=16, seed=rng)
-        losses = []
-        for epochs in (1, 3, 2):
-            losses += t.fit(X, y, epochs=epochs).history["loss"]
-        return m.params.copy(), losses, rng.bit_generator.state
-    calls = count_c_shuffles(monkeypatch)
-    new = run()
-    assert len(calls) == 3 and all(calls)              # one C call per fit draws its epochs' orders
-    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill, **kw: False)
-    old = run()
-    assert np.array_equal(new[0], old[0])
-    assert new[1] == old[1]
-    assert same_state(new[2], old[2])
-    # exactly one permutation per epoch: 6 epochs advance a fresh copy as far
+def test_a_trainer_continuing_a_generator_draws_one_order_per_epoch():
+    X, y = regression_data()
+    rng = np.random.Generator(np.random.Philox(8))
+    rng.random()                                   # an arbitrary position in the stream
+    t = gf.Trainer(gf.MLP([2, 8, 1], activation="tanh", seed=4), lr=0.05, batch_size=16, seed=rng)
+    for epochs in (1, 3, 2):
+        t.fit(X, y, epochs=epochs)
     ref = np.random.Generator(np.random.Philox(8))
     ref.random()
     for _ in range(6):
-        ref.permutation(300)
-    assert same_state(ref.bit_generator.state, new[2])
+        gf.epoch_order(ref, 300)
+    assert same_state(ref.bit_generator.state, rng.bit_generator.state)
 
 
-def test_window_orders_equal_numpys(monkeypatch):
-    N, C, W = 1003, 50, 4
-    new = list(window_orders(N, C, W, np.random.default_rng(17)))
-    monkeypatch.setattr(training._core, "shuffle_i64", lambda bit_generator, x, fill, **kw: False)
-    old = list(window_orders(N, C, W, np.random.default_rng(17)))
-    assert len(new) == len(old) == math.ceil(math.ceil(N / C) / W)
-    for a, b in zip(new, old):
-        assert np.array_equal(a, b)
-    assert np.array_equal(np.sort(np.concatenate(new)), np.arange(N))
+def test_window_orders_with_one_block_are_the_epoch_order():
+    """A memmap's default shuffle="window" visits the rows in shuffle=True's
+    order when they fit in one block (train_many by path relies on it)."""
+    for N in [1, 300, 3 * B + 1]:
+        windows = list(window_orders(N, N, 4, np.random.default_rng(17)))
+        assert len(windows) == 1
+        assert np.array_equal(windows[0], gf.epoch_order(np.random.default_rng(17), N))
+    windows = list(window_orders(1003, 50, 4, np.random.default_rng(17)))
+    assert len(windows) == 6 and np.array_equal(np.sort(np.concatenate(windows)), np.arange(1003))
+
+
+def force_copy(monkeypatch, on):
+    """Copy mode on for any size (on=True) or off for any size."""
+    monkeypatch.setattr(shuffling, "COPY_MIN_BYTES", 0 if on else 1 << 62)
+
+
+def run_both_ways(monkeypatch, fit):
+    """fit() with the rows moved into the shuffled copy, then through the
+    order's indices: (results, moved-draw count) each."""
+    out = []
+    for on in (True, False):
+        force_copy(monkeypatch, on)
+        seen = spy_orders(monkeypatch)
+        out.append((fit(), sum(1 for _, move in seen if move)))
+        monkeypatch.undo()
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("weights", [False, True])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_training_on_the_moved_copy_gives_the_same_bits(monkeypatch, dtype, weights, optimizer):
+    X, y = regression_data(n=3 * B + 77, d=3)
+    sw = np.random.default_rng(4).uniform(0.1, 2, size=len(X)) if weights else None
+
+    def fit():
+        m = gf.MLP([3, 5, 1], activation="tanh", seed=1, dtype=dtype)
+        r = gf.train(m, X, y, lr=0.01, batch_size=32, epochs=3, seed=8, sample_weight=sw, optimizer=optimizer)
+        return m.params.copy(), r.history["loss"], r.steps
+    (moved, n_moved), (indexed, n_indexed) = run_both_ways(monkeypatch, fit)
+    assert n_moved == 3 and n_indexed == 0           # each epoch's rows were moved, or never
+    assert np.array_equal(moved[0], indexed[0])
+    assert moved[1:] == indexed[1:]
+
+
+def test_stops_pending_epochs_and_checkpoints_give_the_same_bits_in_copy_mode(monkeypatch, tmp_path):
+    """max_steps mid-epoch, a callback stopping mid-epoch (the pending
+    epoch, finished by the next fit through its saved order), and a
+    checkpoint resumed: the same bits with and without the moved copy."""
+    X, y = regression_data(n=2 * B + 5)
+
+    class StopSoon:
+        calls = 0
+
+        def on_progress(self, info):
+            StopSoon.calls += 1
+            return StopSoon.calls == 2
+
+    def fit():
+        StopSoon.calls = 0
+        m = gf.MLP([2, 6, 1], activation="tanh", seed=2)
+        t = gf.Trainer(m, lr=0.02, batch_size=16, seed=5, callbacks=[StopSoon()])
+        monkeypatch.setattr(training, "WORK_PER_CALL", 4000)        # C calls pause mid-epoch
+        r1 = t.fit(X, y, epochs=3)
+        r2 = t.fit(X, y, epochs=2)                                   # finishes the pending epoch first
+        r3 = t.fit(X, y, epochs=1, max_steps=100)
+        ck = str(tmp_path / "ck.gradfit")
+        t.save(ck)
+        t2 = gf.load_trainer(ck)
+        r4 = t2.fit(X, y, epochs=2)
+        return (m.params.copy(), t2.model.params.copy(), [r.stop_reason for r in (r1, r2, r3, r4)],
+                [r.steps for r in (r1, r2, r3, r4)], t2.history["loss"])
+    (moved, n_moved), (indexed, _) = run_both_ways(monkeypatch, fit)
+    assert moved[2][0] == "callback" and moved[2][2] == "max_steps"
+    assert n_moved >= 3
+    assert np.array_equal(moved[0], indexed[0]) and np.array_equal(moved[1], indexed[1])
+    assert moved[2:] == indexed[2:]
+
+
+def test_copy_mode_is_chosen_by_size(monkeypatch):
+    seen = spy_orders(monkeypatch)
+    X, y = regression_data(n=40_000, d=3)           # 40,000 rows * 32 bytes = 1.3 MB
+    gf.train(gf.MLP([3, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1)
+    assert [move for _, move in seen] == [True, True]
+    seen.clear()
+    X, y = regression_data(n=4000, d=3)             # 128 kB: in cache anyway
+    gf.train(gf.MLP([3, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1)
+    assert not any(move for _, move in seen)
+    seen.clear()
+    X, y = regression_data(n=40_000, d=3)
+    gf.train(gf.MLP([3, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1, backend="numpy")
+    assert seen and not any(move for _, move in seen)

@@ -52,11 +52,12 @@ from .many import train_many
 from .model import MLP
 from .optimizers import SGD, Adam, AdamW
 from .result import TrainResult
+from .shuffling import epoch_order
 from .training import DivergenceWarning, Trainer, train
 
 __all__ = ["MLP", "train", "train_many", "Trainer", "TrainResult", "DivergenceWarning", "SGD", "Adam", "AdamW",
            "schedules", "callbacks", "reference", "config", "show_config", "simd", "load", "load_trainer",
-           "explain_step", "datasets", "data", "plot", "__version__"]
+           "explain_step", "datasets", "data", "plot", "epoch_order", "__version__"]
 
 
 def __getattr__(name):

@@ -670,3 +670,121 @@ def shuffle_i64(bit_generator, int64_t[::1] x, bint fill, *, bint inline=True, i
     if status != GF_OK:
         raise ValueError(f"x: expected a 1-D int64 array and a working bit generator, got status {status}")
     return True
+
+
+# --- gradfit's epoch order: Sanders' bucketed shuffle (csrc/shuffle.c) ---
+from libc.stdint cimport uint16_t
+
+cdef extern from "gradfit.h":
+    ctypedef struct gf_rows:
+        const void *src
+        void *dst
+        int64_t row_bytes
+    int64_t gf_order_buckets(int64_t n) nogil
+    int gf_order_bitgen(const gf_bitgen *bg, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
+                        uint16_t *ids, int64_t k) nogil
+    int gf_order_pcg64(gf_pcg64 *g, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
+                       uint16_t *ids, int64_t k) nogil
+    int GF_ORDER_BUCKET_ROWS
+    int GF_ORDER_MAX_BUCKETS
+    int GF_ORDER_MAX_ROWS
+
+ORDER_BUCKET_ROWS = GF_ORDER_BUCKET_ROWS
+ORDER_MAX_BUCKETS = GF_ORDER_MAX_BUCKETS
+ORDER_INLINE_MIN = 512     # below this, the state dict round trip costs more than the inline generator saves
+
+
+def order_buckets(int64_t n):
+    """The number of buckets k of an n-element epoch order (a power of two
+    in [1, ORDER_MAX_BUCKETS], about n / ORDER_BUCKET_ROWS)."""
+    if n < 0:
+        raise ValueError(f"n: expected an integer >= 0, got {n}")
+    return gf_order_buckets(n)
+
+
+cdef Py_ssize_t _address(a, str name, int64_t n, int64_t *row_bytes, bint writable) except -1:
+    """The data pointer of a C-contiguous array of n rows, and its row size in bytes."""
+    import numpy as np
+    if not isinstance(a, np.ndarray) or not a.flags.c_contiguous or a.ndim not in (1, 2) or a.shape[0] != n:
+        raise ValueError(f"{name}: expected a C-contiguous 1-D or 2-D array of {n} rows, got "
+                         f"{type(a).__name__} {getattr(a, 'shape', '')}")
+    if writable and not a.flags.writeable:
+        raise ValueError(f"{name}: expected a writable array")
+    row_bytes[0] = a.itemsize * (a.shape[1] if a.ndim == 2 else 1)
+    return <Py_ssize_t>a.ctypes.data
+
+
+def epoch_order(bit_generator, int64_t[::1] order, rows=(), uint16_t[::1] ids=None, *, bint inline=True,
+                int64_t buckets=0):
+    """order := gradfit's epoch order of order.size elements (Sanders'
+    bucketed shuffle, csrc/shuffle.c), drawn from `bit_generator`, which it
+    advances; for each (src, dst) pair in `rows`, dst := src[order] (arrays
+    of order.size rows, C-contiguous, the same dtype and row shape, not
+    overlapping), moved along in the same pass. `ids`: scratch of at least
+    order.size uint16 (needed when order_buckets(order.size) > 1). PCG64 and
+    PCG64DXSM run inline in C from and back to their state dict (inline=True
+    and at least ORDER_INLINE_MIN elements); other bit generators through
+    their capsule, under their lock. The GIL is released. `buckets`: 0 for
+    order_buckets(order.size), or another power of two up to
+    ORDER_MAX_BUCKETS (for tests). Returns False (nothing done) if the bit
+    generator has no NumPy capsule and lock."""
+    global _PCG_DXSM
+    cdef int64_t n = order.shape[0]
+    cdef gf_rows r[8]
+    cdef int n_rows = 0
+    cdef int64_t rb_src = 0, rb_dst = 0
+    cdef int status = GF_OK
+    cdef gf_pcg64 g
+    cdef uint16_t *ip = NULL
+    cdef int64_t *op = &order[0] if n > 0 else NULL
+    capsule = getattr(bit_generator, "capsule", None)
+    lock = getattr(bit_generator, "lock", None)
+    if capsule is None or lock is None or not PyCapsule_IsValid(capsule, b"BitGenerator"):
+        return False
+    rows = tuple(rows)
+    if len(rows) > GF_ORDER_MAX_ROWS:
+        raise ValueError(f"rows: expected at most {GF_ORDER_MAX_ROWS} (src, dst) pairs, got {len(rows)}")
+    for src, dst in rows:
+        r[n_rows].src = <const void *>_address(src, f"rows[{n_rows}][0]", n, &rb_src, False)
+        r[n_rows].dst = <void *>_address(dst, f"rows[{n_rows}][1]", n, &rb_dst, True)
+        if rb_src != rb_dst or src.dtype != dst.dtype:
+            raise ValueError(f"rows[{n_rows}]: expected src and dst of the same dtype and row size, got "
+                             f"{src.dtype} {src.shape} and {dst.dtype} {dst.shape}")
+        r[n_rows].row_bytes = rb_src
+        n_rows += 1
+    cdef int64_t k = gf_order_buckets(n) if buckets == 0 else buckets
+    if not (1 <= k <= GF_ORDER_MAX_BUCKETS and (k & (k - 1)) == 0):
+        raise ValueError(f"buckets: expected 0 or a power of two in [1, {GF_ORDER_MAX_BUCKETS}], got {buckets}")
+    if k > 1:
+        if ids is None or ids.shape[0] < n:
+            raise ValueError(f"ids: expected at least {n} uint16 entries, got "
+                             f"{None if ids is None else ids.shape[0]}")
+        ip = &ids[0]
+    cdef const gf_bitgen *bg = <const gf_bitgen *>PyCapsule_GetPointer(capsule, b"BitGenerator")
+    dxsm = None
+    if inline and n >= ORDER_INLINE_MIN and gf_shuffle_pcg64_available():
+        if _PCG_DXSM is None:
+            from numpy.random import PCG64, PCG64DXSM
+            _PCG_DXSM = {PCG64: 0, PCG64DXSM: 1}
+        dxsm = _PCG_DXSM.get(type(bit_generator))
+    with lock:
+        if dxsm is not None:
+            name = "PCG64DXSM" if dxsm else "PCG64"
+            st = bit_generator.state
+            if st.get("bit_generator") == name:
+                state, inc = st["state"]["state"], st["state"]["inc"]
+                g.state_hi, g.state_lo = state >> 64, state & _U64
+                g.inc_hi, g.inc_lo = inc >> 64, inc & _U64
+                g.dxsm, g.has_uint32, g.uinteger = dxsm, st["has_uint32"], st["uinteger"]
+                with nogil:
+                    status = gf_order_pcg64(&g, n, op, r, n_rows, ip, k)
+                if status == GF_OK:
+                    st["state"] = {"state": (<object>g.state_hi << 64) | g.state_lo,
+                                   "inc": (<object>g.inc_hi << 64) | g.inc_lo}
+                    bit_generator.state = st
+                    return True
+        with nogil:
+            status = gf_order_bitgen(bg, n, op, r, n_rows, ip, k)
+    if status != GF_OK:
+        raise ValueError(f"order: the epoch order failed with status {status}")
+    return True

@@ -13,7 +13,8 @@ import numpy as np
 from . import _core
 from ._targets import check_targets
 from ._validate import as_float_array, check_finite_chunked, check_X, check_X_shape
-from .training import _NO_INDEX, WORK_PER_CALL, _column, _EpochOrders, _Run, window_orders
+from .shuffling import epoch_order
+from .training import _NO_INDEX, WORK_PER_CALL, _column, _Run, window_orders
 
 class _MemmapSource:
     """A numpy.memmap X (y and sample_weight: memmaps or arrays), checked up
@@ -79,8 +80,7 @@ class _MemmapSource:
             for start in range(0, N, C):
                 yield self.block(slice(start, min(start + C, N)))
         elif mode is True:
-            order = np.empty(N, dtype=np.int64)     # rng.permutation(N), as _EpochOrders.draw draws it
-            _EpochOrders.shuffle(rng, order, True)
+            order = epoch_order(rng, N)             # as _EpochOrders.draw draws it in memory
             for start in range(0, N, C):
                 yield self.block(order[start:start + C])
         else:
@@ -91,7 +91,7 @@ class _MemmapSource:
     def skip(self, mode, rng, window_chunks):
         """Draws one epoch's orders without reading any row."""
         if mode is True:
-            rng.permutation(self.N)
+            epoch_order(rng, self.N)
         elif mode == "window":
             for _ in window_orders(self.N, self.chunk_rows, window_chunks, rng):
                 pass
@@ -153,8 +153,7 @@ class _StreamSource:
         X = np.concatenate([b[0] for b in window])
         y = np.concatenate([b[1] for b in window])
         sw = np.concatenate([b[2] for b in window]) if weighted[0] else None
-        order = np.empty(X.shape[0], dtype=np.int64)
-        _EpochOrders.shuffle(rng, order, True)       # rng.permutation, in C
+        order = epoch_order(rng, X.shape[0])
         return X[order], y[order], None if sw is None else sw[order]
 
     def skip(self, mode, rng, window_chunks):

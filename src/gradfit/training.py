@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _core, reference
+from . import _core, reference, shuffling
 from ._names import BACKENDS, LOSSES, OPTIMIZERS, lookup
 from ._targets import (CLASSIFICATION, check_loss_fits_model, check_sample_weight, check_targets,
                        labels_of, validation_split)
@@ -114,7 +114,7 @@ class Trainer:
         Rows per step; None is full-batch gradient descent.
     shuffle : bool, "window" or None, default None
         True: each epoch visits the rows in a uniform random order
-        (``rng.permutation(N)``). "window": the rows are cut into blocks of
+        (:func:`gradfit.epoch_order`, Sanders' bucketed shuffle). "window": the rows are cut into blocks of
         `chunk_rows`, the block order is shuffled, and the rows of each
         window of `window_chunks` consecutive blocks are shuffled together
         (whole blocks are read: the mode for data larger than memory).
@@ -522,28 +522,52 @@ class _Run:
             return
         N, m = self.N, t.model
         per_call = 1 if self.epoch_work else max(1, min(SAMPLES_PER_CALL // N, WORK_PER_CALL // (N * m.n_params)))
+        moving = self._rows_to_move()
+        if moving:
+            per_call = 1           # one epoch per C call, on that epoch's shuffled copy
         # a partial epoch left by the last call (stopped by a callback) is finished first
         pending = t._pending if (t._pending is not None and t._pending[0] == N) else None
         t._pending = None
-        orders = (_EpochOrders(N, min(per_call, reachable), t.rng, t.shuffle, t.chunk_rows, t.window_chunks)
+        orders = (_EpochOrders(N, min(per_call, reachable), t.rng, t.shuffle, t.chunk_rows, t.window_chunks,
+                               rows=moving)
                   if t.shuffle and not self.full_batch else None)
         max_batches = max(1, WORK_PER_CALL // max(1, self.batch * m.n_params))
         planned = reachable
         while planned > 0 and not self.stop:
             k = min(per_call, planned)
             rng_state = orders.state() if orders else None
-            if pending is not None:
+            moved = None
+            if pending is not None:        # (its order only: trained through the index, the same bits)
                 idx = orders.draw(k, first=pending[1]) if orders else _NO_INDEX
                 start_batch, sums = pending[2], pending[3]
                 pending = None
             else:
-                idx = orders.draw(k) if orders else _NO_INDEX
+                idx = orders.draw(k, move=bool(moving)) if orders else _NO_INDEX
+                moved = orders.moved if (orders and moving) else None
                 start_batch, sums = 0, None
-            self._chunk(idx, k, start_batch, sums, max_batches, rng_state, orders)
+            self._chunk(idx, k, start_batch, sums, max_batches, rng_state, orders, moved)
             planned -= k
 
-    def _chunk(self, idx, k, start_batch, sums, max_batches, rng_state, orders):
-        """Runs k epochs (the first from start_batch) in as many C calls as the work bound needs."""
+    def _rows_to_move(self):
+        """The arrays (X, y and the weights if any) whose rows each epoch's
+        order moves into a shuffled copy, or None to train through the
+        order's indices instead. Moved when it pays and fits: the C backend,
+        shuffle=True, minibatches, and rows taking from
+        shuffling.COPY_MIN_BYTES to shuffling.COPY_MAX_BYTES in all. The
+        results are the same bits either way."""
+        t = self.t
+        if t.backend != "c" or t.shuffle is not True or self.full_batch:
+            return None
+        arrays = [self.X, self.y] + ([self.sw] if self.sw is not None else [])
+        size = sum(a.nbytes for a in arrays)
+        if not (shuffling.COPY_MIN_BYTES <= size <= shuffling.COPY_MAX_BYTES):
+            return None
+        return tuple(arrays)
+
+    def _chunk(self, idx, k, start_batch, sums, max_batches, rng_state, orders, moved=None):
+        """Runs k epochs (the first from start_batch) in as many C calls as the
+        work bound needs; `moved`: the rows (X, y, sw) already in the order
+        idx (then k == 1), trained on in sequence instead of through idx."""
         t, m, N = self.t, self.t.model, self.N
         lrs = np.array([t.schedule.lr(t.epoch + i, t.optimizer.lr) for i in range(k)], dtype=np.float64)
         acc = (np.zeros(k), np.zeros(k), np.zeros(k), np.zeros(k, dtype=np.int64))
@@ -557,7 +581,8 @@ class _Run:
             budget = -1 if self.max_steps is None else self.max_steps - self.steps
             sub_idx = idx[e0 * N:] if idx.size else idx
             status, s, done, nb, gnorm = self.runner.run(sub_idx, k - e0, b0, lrs[e0:], max_batches, budget,
-                                                         self.grad_tol or 0.0, tuple(a[e0:] for a in acc))
+                                                         self.grad_tol or 0.0, tuple(a[e0:] for a in acc),
+                                                         data=moved if e0 == 0 else None)
             self.steps += s
             if gnorm >= 0:
                 self.grad_norm = gnorm
@@ -755,54 +780,40 @@ def window_orders(N, chunk_rows, window_chunks, rng):
     """One epoch of shuffle="window" over rows 0..N-1, window by window.
 
     The rows are cut into blocks of `chunk_rows` (the last may be shorter);
-    ``rng.permutation(n_blocks)`` orders the blocks; then for every window of
-    `window_chunks` consecutive blocks in that order, the window's rows (its
-    blocks' rows, concatenated) are shuffled in place by ``rng.shuffle``.
-    Yields each window's row numbers (int64): the epoch's order is their
-    concatenation. The same seed gives the same order whatever the storage."""
+    ``epoch_order(rng, n_blocks)`` orders the blocks; then for every window
+    of `window_chunks` consecutive blocks in that order, the window's rows
+    (its blocks' rows, concatenated) are put in the order
+    ``epoch_order(rng, n_rows)`` of the window. Yields each window's row
+    numbers (int64): the epoch's order is their concatenation. The same seed
+    gives the same order whatever the storage; with a single block it is
+    shuffle=True's order, ``epoch_order(rng, N)``."""
     n_blocks = -(-N // chunk_rows)
-    blocks = np.empty(n_blocks, dtype=np.int64)
-    _EpochOrders.shuffle(rng, blocks, fill=True)            # rng.permutation(n_blocks)
+    blocks = shuffling.epoch_order(rng, n_blocks)
     for w in range(0, n_blocks, window_chunks):
         rows = np.concatenate([np.arange(b * chunk_rows, min((b + 1) * chunk_rows, N), dtype=np.int64)
                                for b in blocks[w:w + window_chunks]])
-        _EpochOrders.shuffle(rng, rows, fill=False)         # rng.shuffle(rows)
-        yield rows
+        yield rows[shuffling.epoch_order(rng, rows.size)]
 
 
 class _EpochOrders:
-    """Each epoch's visiting order, rng.permutation(N), drawn into reused
-    buffers (0..N-1 written in, then shuffled in place: the same numbers as
-    rng.permutation, without a fresh allocation per epoch). Exactly one
-    order is drawn per epoch begun, whatever the chunking."""
+    """Each epoch's visiting order (gradfit.epoch_order for shuffle=True,
+    window_orders for "window"), drawn into buffers allocated once. Exactly
+    one order is drawn per epoch begun, whatever the chunking. With `rows`
+    (arrays of N rows), draw(1, move=True) also moves their rows into
+    reused copies, `moved`, in the order drawn (the same order and the same
+    draws as without moving)."""
 
-    def __init__(self, N, per_call, rng, mode=True, chunk_rows=0, window_chunks=0):
+    def __init__(self, N, per_call, rng, mode=True, chunk_rows=0, window_chunks=0, rows=None):
         self.N, self.rng = N, rng
         self.mode, self.chunk_rows, self.window_chunks = mode, chunk_rows, window_chunks
         self.buffer = np.empty(N * per_call, dtype=np.int64)
+        self.ids = np.empty(N if mode is True and shuffling.n_buckets(N) > 1 else 0, dtype=np.uint16)
+        self.rows = tuple((a, np.empty_like(a, order="C")) for a in rows) if rows else ()
+        self.moved = tuple(dst for _, dst in self.rows)
 
-    @staticmethod
-    def shuffle(rng, x, fill, parts=1):
-        """x (1-D int64, C-contiguous, writable) := rng.permutation(x.size) if
-        `fill`, else x shuffled in place by rng.shuffle(x): the same numbers,
-        and the generator left in the same state, as NumPy's. With parts > 1,
-        each of `parts` equal consecutive pieces in turn (k successive
-        permutations). In C, in one call without the GIL
-        (gradfit._core.shuffle_i64: NumPy's algorithm draw for draw, its
-        random loads prefetched) when rng is a numpy.random.Generator (not a
-        subclass, which may override shuffle) over a bit generator with
-        NumPy's C interface; NumPy's own shuffle otherwise."""
-        if type(rng) is np.random.Generator and _core.shuffle_i64(rng.bit_generator, x, fill, parts=parts):
-            return
-        n = x.size // parts
-        for piece in range(parts):
-            part = x[piece * n:(piece + 1) * n]
-            if fill:
-                part[...] = np.arange(n, dtype=np.int64)
-            rng.shuffle(part)
-
-    def draw(self, k, first=None):
-        """k orders; with `first`, the first is that (already drawn) order."""
+    def draw(self, k, first=None, move=False):
+        """k orders; with `first`, the first is that (already drawn) order.
+        move (k == 1, no `first`): the rows are moved too, into self.moved."""
         e0 = 0
         if first is not None and k > 0:
             np.copyto(self.buffer[:self.N], first)
@@ -813,8 +824,10 @@ class _EpochOrders:
                 for rows in window_orders(self.N, self.chunk_rows, self.window_chunks, self.rng):
                     order[at:at + rows.size] = rows
                     at += rows.size
-        elif k > e0:            # the k - e0 permutations in one call
-            self.shuffle(self.rng, self.buffer[e0 * self.N:k * self.N], fill=True, parts=k - e0)
+        else:
+            for e in range(e0, k):
+                shuffling.draw(self.rng, self.buffer[e * self.N:(e + 1) * self.N], self.ids,
+                               self.rows if move else ())
         return self.buffer[:k * self.N]
 
     def state(self):
@@ -846,12 +859,16 @@ class _CRunner:
         m, t = self.m, self.t
         _core.reset_prev(m._sizes, m._acts, self.chunk, self.optim_id, m.params, t.state, t.step_count, self.ws)
 
-    def run(self, idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc):
-        """One C call; adds to the epoch sums acc = (loss, penalty, weight, rows), each n_epochs long."""
+    def run(self, idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc, data=None):
+        """One C call; adds to the epoch sums acc = (loss, penalty, weight, rows), each n_epochs long.
+        data: (X, y[, sw]) rows already in the order idx (one epoch): trained in sequence."""
         m, t = self.m, self.t
+        X, y, sw = self.X, self.y, self.sw
+        if data is not None:
+            X, y, sw, idx = data[0], data[1], data[2] if len(data) > 2 else self.sw, _NO_INDEX
         return _core.train(
             m._sizes, m._acts, self.loss_id, self.optim_id, self.batch, self.chunk, max_steps, grad_tol,
-            max_batches, m.params, self.grad, t.state, self.ws, self.X, self.y, self.sw, idx, n_epochs,
+            max_batches, m.params, self.grad, t.state, self.ws, X, y, sw, idx, n_epochs,
             start_batch, lrs, t.step_count, acc[0], acc[1], acc[2], acc[3], **self.hyper,
             n_threads=t.n_threads)
 
@@ -876,8 +893,8 @@ class _NumpyRunner(_CRunner):
     def reset_prev(self):
         self.ref.reset_prev(self.t.state, self.t.step_count)
 
-    def run(self, idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc):
-        t = self.t
+    def run(self, idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc, data=None):
+        t = self.t                 # (`data` is never given here: the numpy backend trains through idx)
         return self.ref._train(self.X, self.y, self.sw, idx, n_epochs, start_batch, self.batch, lrs, max_steps,
                                max_batches, grad_tol, t.state, t.step_count, acc[0], acc[1], acc[2], acc[3],
                                optimizer=t.optimizer.name, **self.ref_hyper)
@@ -939,7 +956,7 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, loss: str = "mse", optimize
         Passes over the data. None means no epoch limit (then max_steps is
         required).
     shuffle : bool, "window" or None, default None
-        True: visit the rows in the order ``rng.permutation(n_samples)`` each
+        True: visit the rows in the order ``gradfit.epoch_order(rng, n_samples)`` each
         epoch, with ``rng = numpy.random.default_rng(seed)``. "window":
         shuffle the order of blocks of `chunk_rows` rows, then the rows
         within each window of `window_chunks` blocks (reads whole blocks;
