@@ -147,8 +147,9 @@ def test_loss_grad_and_predict_match_reference(simd, act, dtype):
         assert _rel(grad, want_grad) <= TOL[dtype], loss
 
 
-def test_worked_example_still_comes_out():
-    # README's worked example runs on the lanes path (a 1-1 net)
+def test_one_one_net_loss_and_grad_in_closed_form(simd):
+    # a 1-1 net (the lanes path) against the formulas: mean (p - y)^2 and
+    # its gradient mean 2 (p - y) x, mean 2 (p - y)
     X = np.array([[1.0], [2.0], [3.0]])
     y = 2 * X[:, 0] + 1
     m = gf.MLP([1, 1], weights=[[[0.5]]], biases=[[0.0]])
