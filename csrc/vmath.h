@@ -191,11 +191,50 @@ static inline double gf_log1p_unit(double e)
     return k * 6.93147180369123816490e-01 + (log_m + (k * 1.90821492927058770002e-10 + c));
 }
 
+/* gf_log1p_unit given u = 1 + e (rounded) and ru = 1/u, which the caller
+ * shares with the sigmoid of the same e (softplus and its derivative): one
+ * division fewer. The first-order correction is (e - (u - 1)) * ru. */
+static inline double gf_log1p_unit_r(double e, double u, double ru)
+{
+    const double c = (e - (u - 1.0)) * ru;
+    const double k = u > 1.4142135623730951 ? 1.0 : 0.0;
+    const double m = u > 1.4142135623730951 ? 0.5 * u : u;
+    const double s = (m - 1.0) / (m + 1.0);
+    const double z = s * s;
+    /* the series of gf_log1p_unit by Estrin's scheme: the same terms in
+     * about half the dependent steps (the loop over a batch's rows is
+     * short, so latency, not throughput, bounds it) */
+    const double z2 = z * z, z4 = z2 * z2;
+    const double q0 = 2.0 / 3 + z * (2.0 / 5), q1 = 2.0 / 7 + z * (2.0 / 9);
+    const double q2 = 2.0 / 11 + z * (2.0 / 13), q3 = 2.0 / 15 + z * (2.0 / 17);
+    const double q4 = 2.0 / 19 + z * (2.0 / 21);
+    const double p = (q0 + z2 * q1) + z4 * ((q2 + z2 * q3) + z4 * q4);
+    const double log_m = 2.0 * s + s * z * p;
+    return k * 6.93147180369123816490e-01 + (log_m + (k * 1.90821492927058770002e-10 + c));
+}
+
 /* log1p(e) for 0 <= e <= 1, float32: the same method, series to s^11 */
 static inline float gf_log1pf_unit(float e)
 {
     const float u = 1.0f + e;
     const float c = (e - (u - 1.0f)) / u;
+    const float k = u > 1.41421356f ? 1.0f : 0.0f;
+    const float m = u > 1.41421356f ? 0.5f * u : u;
+    const float s = (m - 1.0f) / (m + 1.0f);
+    const float z = s * s;
+    float p = 2.0f / 11;
+    p = p * z + 2.0f / 9;
+    p = p * z + 2.0f / 7;
+    p = p * z + 2.0f / 5;
+    p = p * z + 2.0f / 3;
+    const float log_m = 2.0f * s + s * z * p;
+    return k * 0.693359375f + (log_m + (k * -2.12194440e-4f + c));
+}
+
+/* gf_log1pf_unit given u = 1 + e and ru = 1/u (see gf_log1p_unit_r) */
+static inline float gf_log1pf_unit_r(float e, float u, float ru)
+{
+    const float c = (e - (u - 1.0f)) * ru;
     const float k = u > 1.41421356f ? 1.0f : 0.0f;
     const float m = u > 1.41421356f ? 0.5f * u : u;
     const float s = (m - 1.0f) / (m + 1.0f);
