@@ -376,7 +376,7 @@ def test_positions_are_uniform_at_a_size_with_several_buckets():
 def regression_data(n=300, seed=0, d=2):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d))
-    y = np.sin(X[:, :1]) + 0.5 * X[:, 1:2] ** 2
+    y = np.sin(X[:, :1]) + 0.5 * X[:, -1:] ** 2
     return X, y
 
 
@@ -428,8 +428,11 @@ def test_window_orders_with_one_block_are_the_epoch_order():
 
 
 def force_copy(monkeypatch, on):
-    """Copy mode on for any size (on=True) or off for any size."""
+    """Copy mode on for any size and row width (on=True: the C mover's
+    general path for rows of several values too), or off for any size."""
     monkeypatch.setattr(shuffling, "COPY_MIN_BYTES", 0 if on else 1 << 62)
+    if on:
+        monkeypatch.setattr(shuffling, "COPY_MAX_ROW_BYTES", 1 << 62)
 
 
 def run_both_ways(monkeypatch, fit):
@@ -497,14 +500,21 @@ def test_stops_pending_epochs_and_checkpoints_give_the_same_bits_in_copy_mode(mo
 
 def test_copy_mode_is_chosen_by_size(monkeypatch):
     seen = spy_orders(monkeypatch)
-    X, y = regression_data(n=40_000, d=3)           # 40,000 rows * 32 bytes = 1.3 MB
-    gf.train(gf.MLP([3, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1)
+    X, y = regression_data(n=80_000, d=1)           # 80,000 rows * 16 bytes = 1.3 MB
+    gf.train(gf.MLP([1, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1)
     assert [move for _, move in seen] == [True, True]
     seen.clear()
-    X, y = regression_data(n=4000, d=3)             # 128 kB: in cache anyway
-    gf.train(gf.MLP([3, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1)
+    gf.train(gf.MLP([1, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1, sample_weight=np.ones(len(y)))
+    assert [move for _, move in seen] == [True, True]
+    seen.clear()
+    X, y = regression_data(n=8000, d=1)             # 128 kB: in cache anyway
+    gf.train(gf.MLP([1, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1)
     assert not any(move for _, move in seen)
     seen.clear()
-    X, y = regression_data(n=40_000, d=3)
-    gf.train(gf.MLP([3, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1, backend="numpy")
+    X, y = regression_data(n=40_000, d=3)           # 1.3 MB, but rows of 3 values: gathered
+    gf.train(gf.MLP([3, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1)
+    assert seen and not any(move for _, move in seen)
+    seen.clear()
+    X, y = regression_data(n=80_000, d=1)
+    gf.train(gf.MLP([1, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1, backend="numpy")
     assert seen and not any(move for _, move in seen)

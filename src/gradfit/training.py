@@ -552,13 +552,17 @@ class _Run:
         """The arrays (X, y and the weights if any) whose rows each epoch's
         order moves into a shuffled copy, or None to train through the
         order's indices instead. Moved when it pays and fits: the C backend,
-        shuffle=True, minibatches, and rows taking from
+        shuffle=True, minibatches, every array's row at most
+        shuffling.COPY_MAX_ROW_BYTES (one value: moving wider rows measured
+        slower than gathering them), and rows taking from
         shuffling.COPY_MIN_BYTES to shuffling.COPY_MAX_BYTES in all. The
         results are the same bits either way."""
         t = self.t
         if t.backend != "c" or t.shuffle is not True or self.full_batch:
             return None
         arrays = [self.X, self.y] + ([self.sw] if self.sw is not None else [])
+        if any(a.nbytes > shuffling.COPY_MAX_ROW_BYTES * a.shape[0] for a in arrays):
+            return None
         size = sum(a.nbytes for a in arrays)
         if not (shuffling.COPY_MIN_BYTES <= size <= shuffling.COPY_MAX_BYTES):
             return None
