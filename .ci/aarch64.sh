@@ -49,7 +49,8 @@ echo "aarch64.sh: NEON vectorization of the baseline kernels (-O3 -fopt-info-vec
 # A hot function's body: from its definition line (unindented `... FN(name)(`) to the
 # first line that is a lone `}`. Every one of them must hold a vectorized loop.
 HOT_OPS="act_forward act_backward loss_backward ce_rows"
-HOT_OPTIM="optim_step"
+HOT_OPTIM="optim_range"
+HOT_LANES="lanes_dense lanes_loss_k lanes_chunk"
 status=0
 for dt in f32 f64; do
     report="$OUT/vec_$dt.txt"
@@ -89,6 +90,9 @@ for dt in f32 f64; do
     check_fn optim.inc yes $HOT_OPTIM
     # the Adam update vectorizes since -fno-math-errno (sqrt need not set errno)
     check_fn optim.inc yes adam_range
+    # the tiny-net path: its loops run over the rows of a batch
+    # shellcheck disable=SC2086
+    check_fn lanes.inc yes $HOT_LANES
     # The products: the functions of ops.inc whose names say matmul / gemm
     # (helpers among them may have no loop of their own); one at least must
     # hold vectorized loops.
