@@ -71,6 +71,13 @@ def rows():
         out.append(("gf.train_many", case, *_outcome(lambda: gf.train_many(jobs, **kwargs))))
     for case, call in _data_cases():
         out.append(("out-of-core (memmap, gf.data)", case, *_outcome(call)))
+    rng = np.random.default_rng(0)
+    for case, call in [("epoch_order(0, 10) (a seed, not a Generator)", lambda: gf.epoch_order(0, 10)),
+                       ("epoch_order(np.random.RandomState(0), 10)", lambda: gf.epoch_order(np.random.RandomState(0), 10)),
+                       ("epoch_order(rng, -1)", lambda: gf.epoch_order(rng, -1)),
+                       ("epoch_order(rng, 2.5)", lambda: gf.epoch_order(rng, 2.5)),
+                       ("epoch_order(rng, True)", lambda: gf.epoch_order(rng, True))]:
+        out.append(("gf.epoch_order", case, *_outcome(call)))
     for case in CLI_CASES:
         out.append(("gradfit (command line)", " ".join(case), *_cli_outcome(case)))
     return out
