@@ -518,3 +518,51 @@ def test_copy_mode_is_chosen_by_size(monkeypatch):
     X, y = regression_data(n=80_000, d=1)
     gf.train(gf.MLP([1, 2, 1], seed=0), X, y, batch_size=64, epochs=2, seed=1, backend="numpy")
     assert seen and not any(move for _, move in seen)
+
+
+def test_the_order_buffers_are_reused_by_the_next_call_and_never_shared(monkeypatch):
+    """A finished call's order and moved-row buffers serve the next call in
+    its thread (fresh pages cost a page fault each); a call nested in a
+    callback, running while the outer one holds them, gets its own; the
+    results are those of fresh buffers."""
+    from gradfit import training
+    monkeypatch.setattr(training, "_SCRATCH", training._Scratch())
+    force_copy(monkeypatch, True)
+    X, y = regression_data(n=300, d=1)
+    used = []
+    real_init = _EpochOrders.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        used.append((self.buffer, *self.moved))
+    monkeypatch.setattr(_EpochOrders, "__init__", spy)
+
+    def fit(**kw):
+        m = gf.MLP([1, 3, 1], activation="tanh", seed=2)
+        r = gf.train(m, X, y, lr=0.05, batch_size=16, epochs=3, seed=5, **kw)
+        return m.params.copy(), r.history["loss"]
+    first = fit()
+    second = fit()
+    assert all(a is b for a, b in zip(used[0], used[1]))          # reused
+    assert np.array_equal(first[0], second[0]) and first[1] == second[1]
+    inner = []
+
+    def nested(info):
+        if not inner:
+            inner.append(fit())
+    used.clear()
+    outer = fit(callbacks=[nested])
+    assert len(used) == 2 and not any(a is b for a in used[0] for b in used[1])
+    assert np.array_equal(inner[0][0], first[0]) and inner[0][1] == first[1]
+    assert np.array_equal(outer[0], first[0]) and outer[1] == first[1]
+    got = {}
+
+    def in_thread():
+        got["thread"] = fit()
+        got["buffers"] = used[-1]
+    import threading
+    th = threading.Thread(target=in_thread)
+    th.start()
+    th.join()
+    assert np.array_equal(got["thread"][0], first[0])
+    assert not any(a is b for a in got["buffers"] for b in used[0])   # another thread's own
