@@ -69,3 +69,43 @@ def test_tanh_f32_special_values_and_in_place(simd):
         gf.simd(previous)
     np.testing.assert_array_equal(a3, a2)
     np.testing.assert_array_equal(zz, d2)
+
+
+NO_IDX = np.empty(0, np.int64)
+
+
+def _loss_grad(m, X, y, chunk, fill):
+    grad = np.full_like(m.params, fill)
+    ws = np.empty(_core.workspace_len(m._sizes, m._acts, chunk), m.dtype)
+    value = _core.loss_grad(m._sizes, m._acts, _core.LOSSES["cross_entropy"], m.params, grad,
+                            X.astype(m.dtype), y.astype(m.dtype), np.empty(0, m.dtype),
+                            NO_IDX, chunk, ws)
+    return value, grad
+
+
+@pytest.mark.parametrize("simd", SIMD)
+@pytest.mark.parametrize("chunk", [7, 64, 200])
+def test_first_chunk_overwrites_grad_narrow_output(simd, chunk):
+    """The backward pass of the first chunk writes grad (no clearing pass):
+    a NaN-filled grad buffer must come back as the gradient, equal to the
+    float64 one, through the 10-wide output layer's ragged half panel, the
+    transposed W^T packing (IN = 40 > 16) and several chunks of rows."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(150, 40))
+    y = np.eye(10)[rng.integers(0, 10, 150)]
+    m32 = gf.MLP([40, 48, 10], activation="tanh", dtype="float32", seed=1)
+    m64 = gf.MLP([40, 48, 10], activation="tanh", dtype="float64", seed=1)
+    m64.params[:] = m32.params.astype(np.float64)
+    want_v, want_g = _loss_grad(m64, X, y, 150, 0.0)
+    previous = gf.simd()
+    try:
+        gf.simd(simd)
+        v, g = _loss_grad(m32, X, y, chunk, np.nan)
+        v0, g0 = _loss_grad(m32, X, y, chunk, 0.0)
+    finally:
+        gf.simd(previous)
+    assert np.isfinite(g).all()
+    np.testing.assert_array_equal(g, g0)
+    assert v == v0
+    np.testing.assert_allclose(v, want_v, rtol=1e-5)
+    np.testing.assert_allclose(g, want_g, rtol=1e-4, atol=2e-6)
