@@ -833,7 +833,8 @@ class _Scratch(threading.local):
 
     def give(self, arrays) -> None:
         """Keeps `arrays` (the newest first) for the next call, within MAX_BYTES."""
-        kept, total = [], 0
+        kept: list[np.ndarray] = []
+        total = 0
         for a in list(arrays) + self.free:
             if total + a.nbytes <= self.MAX_BYTES and not any(a is b for b in kept):
                 kept.append(a)
