@@ -213,11 +213,11 @@ static inline double gf_log1p_unit_r(double e, double u, double ru)
     return k * 6.93147180369123816490e-01 + (log_m + (k * 1.90821492927058770002e-10 + c));
 }
 
-/* log1p(e) for 0 <= e <= 1, float32: the same method, series to s^11 */
-static inline float gf_log1pf_unit(float e)
+/* log(u) + c for u = 1 + e rounded, 0 <= e <= 1, and c the first-order
+ * correction of that rounding: the float32 form of gf_log1p_unit's method,
+ * series to s^11 (the two callers below differ only in how they get c) */
+static inline float gf_log1pf_uc(float u, float c)
 {
-    const float u = 1.0f + e;
-    const float c = (e - (u - 1.0f)) / u;
     const float k = u > 1.41421356f ? 1.0f : 0.0f;
     const float m = u > 1.41421356f ? 0.5f * u : u;
     const float s = (m - 1.0f) / (m + 1.0f);
@@ -231,20 +231,16 @@ static inline float gf_log1pf_unit(float e)
     return k * 0.693359375f + (log_m + (k * -2.12194440e-4f + c));
 }
 
+/* log1p(e) for 0 <= e <= 1, float32 */
+static inline float gf_log1pf_unit(float e)
+{
+    const float u = 1.0f + e;
+    return gf_log1pf_uc(u, (e - (u - 1.0f)) / u);
+}
+
 /* gf_log1pf_unit given u = 1 + e and ru = 1/u (see gf_log1p_unit_r) */
 static inline float gf_log1pf_unit_r(float e, float u, float ru)
 {
-    const float c = (e - (u - 1.0f)) * ru;
-    const float k = u > 1.41421356f ? 1.0f : 0.0f;
-    const float m = u > 1.41421356f ? 0.5f * u : u;
-    const float s = (m - 1.0f) / (m + 1.0f);
-    const float z = s * s;
-    float p = 2.0f / 11;
-    p = p * z + 2.0f / 9;
-    p = p * z + 2.0f / 7;
-    p = p * z + 2.0f / 5;
-    p = p * z + 2.0f / 3;
-    const float log_m = 2.0f * s + s * z * p;
-    return k * 0.693359375f + (log_m + (k * -2.12194440e-4f + c));
+    return gf_log1pf_uc(u, (e - (u - 1.0f)) * ru);
 }
 #endif

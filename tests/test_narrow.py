@@ -12,15 +12,20 @@ from gradfit.model import ACTIVATIONS
 SIMD = gf.config()["simd_available"]
 
 
-def _act(simd, z, with_dadz=True):
-    a = np.empty_like(z)
-    dadz = np.empty_like(z) if with_dadz else np.empty(0, z.dtype)
+def _act_into(simd, z, a, dadz):
+    """tanh of z into a (and f'(z) into dadz, which may be z itself) on that SIMD path"""
     previous = gf.simd()
     try:
         gf.simd(simd)
         _core._activation(ACTIVATIONS["tanh"], z, a, dadz)
     finally:
         gf.simd(previous)
+
+
+def _act(simd, z, with_dadz=True):
+    a = np.empty_like(z)
+    dadz = np.empty_like(z) if with_dadz else np.empty(0, z.dtype)
+    _act_into(simd, z, a, dadz)
     return a, (dadz if with_dadz else None)
 
 
@@ -61,12 +66,7 @@ def test_tanh_f32_special_values_and_in_place(simd):
     a2, d2 = _act(simd, z2.copy())
     zz = z2.copy()
     a3 = np.empty_like(zz)
-    previous = gf.simd()
-    try:
-        gf.simd(simd)
-        _core._activation(ACTIVATIONS["tanh"], zz, a3, zz)
-    finally:
-        gf.simd(previous)
+    _act_into(simd, zz, a3, zz)
     np.testing.assert_array_equal(a3, a2)
     np.testing.assert_array_equal(zz, d2)
 
