@@ -574,20 +574,45 @@ _PCG_DXSM = None      # {PCG64: 0, PCG64DXSM: 1}, filled on first use
 _U64 = (1 << 64) - 1
 
 
+cdef object _pcg_kind(bit_generator):
+    """0 for a PCG64, 1 for a PCG64DXSM (exactly those classes), else None."""
+    global _PCG_DXSM
+    if _PCG_DXSM is None:
+        from numpy.random import PCG64, PCG64DXSM
+        _PCG_DXSM = {PCG64: 0, PCG64DXSM: 1}
+    return _PCG_DXSM.get(type(bit_generator))
+
+
+cdef bint _pcg_read(bit_generator, int dxsm, gf_pcg64 *g) except -1:
+    """g := the generator's state (from its state dict); False if the dict
+    is not that of the expected class."""
+    st = bit_generator.state
+    if st.get("bit_generator") != ("PCG64DXSM" if dxsm else "PCG64"):
+        return False
+    state, inc = st["state"]["state"], st["state"]["inc"]
+    g.state_hi, g.state_lo = state >> 64, state & _U64
+    g.inc_hi, g.inc_lo = inc >> 64, inc & _U64
+    g.dxsm, g.has_uint32, g.uinteger = dxsm, st["has_uint32"], st["uinteger"]
+    return True
+
+
+cdef int _pcg_write(bit_generator, gf_pcg64 *g) except -1:
+    """The generator's state dict := g."""
+    bit_generator.state = {"bit_generator": "PCG64DXSM" if g.dxsm else "PCG64",
+                           "state": {"state": (<object>g.state_hi << 64) | g.state_lo,
+                                     "inc": (<object>g.inc_hi << 64) | g.inc_lo},
+                           "has_uint32": g.has_uint32, "uinteger": g.uinteger}
+    return 0
+
+
 cdef int _shuffle_pcg(bit_generator, int dxsm, int64_t *p, int64_t n, int fill, int64_t parts) except -1:
     """The inline PCG64 / PCG64DXSM shuffle of `parts` consecutive pieces of
     n elements, one after the other; the caller holds the lock."""
     cdef gf_pcg64 g
     cdef int status = GF_OK
     cdef int64_t k
-    st = bit_generator.state
-    name = "PCG64DXSM" if dxsm else "PCG64"
-    if st.get("bit_generator") != name:
+    if not _pcg_read(bit_generator, dxsm, &g):
         return 0
-    state, inc = st["state"]["state"], st["state"]["inc"]
-    g.state_hi, g.state_lo = state >> 64, state & _U64
-    g.inc_hi, g.inc_lo = inc >> 64, inc & _U64
-    g.dxsm, g.has_uint32, g.uinteger = dxsm, st["has_uint32"], st["uinteger"]
     with nogil:
         for k in range(parts):
             status = gf_shuffle_pcg64(&g, p + k * n, n, fill)
@@ -595,10 +620,7 @@ cdef int _shuffle_pcg(bit_generator, int dxsm, int64_t *p, int64_t n, int fill, 
                 break
     if status != GF_OK:
         return 0
-    bit_generator.state = {"bit_generator": name,
-                           "state": {"state": (<object>g.state_hi << 64) | g.state_lo,
-                                     "inc": (<object>g.inc_hi << 64) | g.inc_lo},
-                           "has_uint32": g.has_uint32, "uinteger": g.uinteger}
+    _pcg_write(bit_generator, &g)
     return 1
 
 
@@ -640,7 +662,6 @@ def shuffle_i64(bit_generator, int64_t[::1] x, bint fill, *, bint inline=True, i
     it is faster because the swap partners are drawn ahead and their cache
     lines prefetched (and, for PCG64, because the generator is inline).
     """
-    global _PCG_DXSM
     capsule = getattr(bit_generator, "capsule", None)
     lock = getattr(bit_generator, "lock", None)
     if capsule is None or lock is None or not PyCapsule_IsValid(capsule, b"BitGenerator"):
@@ -655,10 +676,7 @@ def shuffle_i64(bit_generator, int64_t[::1] x, bint fill, *, bint inline=True, i
     cdef int64_t k
     dxsm = None
     if inline and SHUFFLE_INLINE_MIN <= n <= (1 << 32) and gf_shuffle_pcg64_available():
-        if _PCG_DXSM is None:
-            from numpy.random import PCG64, PCG64DXSM
-            _PCG_DXSM = {PCG64: 0, PCG64DXSM: 1}
-        dxsm = _PCG_DXSM.get(type(bit_generator))
+        dxsm = _pcg_kind(bit_generator)
     with lock:
         if dxsm is not None and _shuffle_pcg(bit_generator, dxsm, p, n, f, parts):
             return True
@@ -728,7 +746,6 @@ def epoch_order(bit_generator, int64_t[::1] order, rows=(), uint16_t[::1] ids=No
     order_buckets(order.size), or another power of two up to
     ORDER_MAX_BUCKETS (for tests). Returns False (nothing done) if the bit
     generator has no NumPy capsule and lock."""
-    global _PCG_DXSM
     cdef int64_t n = order.shape[0]
     cdef gf_rows r[8]
     cdef int n_rows = 0
@@ -763,26 +780,14 @@ def epoch_order(bit_generator, int64_t[::1] order, rows=(), uint16_t[::1] ids=No
     cdef const gf_bitgen *bg = <const gf_bitgen *>PyCapsule_GetPointer(capsule, b"BitGenerator")
     dxsm = None
     if inline and n >= ORDER_INLINE_MIN and gf_shuffle_pcg64_available():
-        if _PCG_DXSM is None:
-            from numpy.random import PCG64, PCG64DXSM
-            _PCG_DXSM = {PCG64: 0, PCG64DXSM: 1}
-        dxsm = _PCG_DXSM.get(type(bit_generator))
+        dxsm = _pcg_kind(bit_generator)
     with lock:
-        if dxsm is not None:
-            name = "PCG64DXSM" if dxsm else "PCG64"
-            st = bit_generator.state
-            if st.get("bit_generator") == name:
-                state, inc = st["state"]["state"], st["state"]["inc"]
-                g.state_hi, g.state_lo = state >> 64, state & _U64
-                g.inc_hi, g.inc_lo = inc >> 64, inc & _U64
-                g.dxsm, g.has_uint32, g.uinteger = dxsm, st["has_uint32"], st["uinteger"]
-                with nogil:
-                    status = gf_order_pcg64(&g, n, op, r, n_rows, ip, k)
-                if status == GF_OK:
-                    st["state"] = {"state": (<object>g.state_hi << 64) | g.state_lo,
-                                   "inc": (<object>g.inc_hi << 64) | g.inc_lo}
-                    bit_generator.state = st
-                    return True
+        if dxsm is not None and _pcg_read(bit_generator, dxsm, &g):
+            with nogil:
+                status = gf_order_pcg64(&g, n, op, r, n_rows, ip, k)
+            if status == GF_OK:
+                _pcg_write(bit_generator, &g)
+                return True
         with nogil:
             status = gf_order_bitgen(bg, n, op, r, n_rows, ip, k)
     if status != GF_OK:
