@@ -395,3 +395,39 @@ def test_the_update_of_a_large_net_over_threads_is_the_one_thread_update(simd_pa
     ref = gf.MLP([130, 500, 2], activation="tanh", seed=1)
     gf.train(ref, X, y, lr=1e-3, batch_size=32, epochs=2, seed=0, backend="numpy", **opt)
     np.testing.assert_allclose(runs[2][0], ref.params, rtol=1e-9, atol=1e-12)
+
+
+# Shapes on which every product takes the packed path (batch >= 4, every
+# width >= 4, one layer wider than 16 so that the net is not one for the
+# rows-in-lanes path of lanes.inc, whose reductions over rows do depend on
+# the vector width): the register micro-kernel, whole and ragged panels
+# (10 of 16 columns on both paths), k blocks.
+SAME_SUMS_SHAPES = [(64, 64, 128, 10), (24, 20, 10, 10), (24, 17, 13, 5), (30, 9, 33, 17),
+                    (12, 300, 40, 260), (270, 12, 36, 7)]
+
+
+@pytest.mark.skipif(not {"avx2", "avx512"} <= set(gf.config()["simd_available"]),
+                    reason="needs a CPU with both the AVX2 and the AVX-512 path")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", SAME_SUMS_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_avx2_and_avx512_products_give_the_same_bits(shape, dtype):
+    """The AVX2 micro-kernel (named 8-lane registers, masked ragged edge)
+    forms every entry of every product as the AVX-512 one does: from the
+    bias, C or 0, then one fused multiply-add per k in order. The vector
+    width and the k block differ (panels of 16 vs 32 float32, k blocks of
+    256 vs 128), the sums do not: the gradients (products, bias sums and
+    the sse gradient, no cross-lane reduction) are the same bits on both
+    paths, and match float64 NumPy."""
+    m, X, y = _problem(shape, dtype, seed=sum(shape))
+    previous = gf.simd()
+    grads = {}
+    try:
+        for path in ("avx2", "avx512"):
+            gf.simd(path)
+            grads[path] = _c_loss_grad(m, X, y, chunk=shape[0])[1]
+    finally:
+        gf.simd(previous)
+    np.testing.assert_array_equal(grads["avx2"], grads["avx512"])
+    ref_value, ref_grad, _ = _reference(m, X, y)
+    rtol, atol = _tol(dtype)
+    np.testing.assert_allclose(grads["avx2"], ref_grad, rtol=rtol, atol=atol * np.abs(ref_grad).max() * 10)
