@@ -5,6 +5,9 @@ every activation, loss, sample weighting, dtype and batch size; the rows
 gathered through an index order and the same rows copied in that order give
 bit-identical results; shapes at and just past the threshold (which take the
 packed products) agree too. Every test runs on each SIMD path."""
+import platform
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -172,3 +175,35 @@ def test_nan_input_is_caught_not_trained_on():
     assert status == _core.STATUS_DIVERGED
     assert steps == 0
     assert np.array_equal(model.params, before)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("n_in", [1, 2])
+def test_one_loop_forward_keeps_the_bias_unfused(simd, n_in, dtype):
+    """The 1- and 2-input layers compute z, the bias and the activation in
+    one loop (lanes.inc): z must still be fl(fl(x w) + b) for one input (and
+    fl(fma(x1, w1, fl(x0 w0))) + b rounded for two, where a fused x0 w0 + b
+    would differ), bit for bit, as the separate passes gave."""
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(203, n_in)).astype(dtype)
+    w = rng.normal(size=(n_in, 1)).astype(dtype)
+    b = np.array([0.3377], dtype)
+    model = gf.MLP([n_in, 1], dtype=dtype, weights=[w], biases=[b])
+    got = model.predict(X)[:, 0]
+    wide = np.float64 if dtype == "float32" else np.longdouble
+    p0 = (X[:, 0] * w[0, 0]).astype(dtype)                 # fl(x0 w0)
+    if n_in == 1:
+        want = p0 + b[0]
+    elif simd == "baseline" and platform.machine().lower() in ("x86_64", "amd64"):
+        # no fused multiply-add on the x86 baseline: x1 w1 is rounded too
+        want = (p0 + X[:, 1] * w[1, 0]) + b[0]
+    else:
+        # fma(x1, w1, fl(x0 w0)): the exact value, rounded once
+        s = np.array([float(Fraction(float(a)) * Fraction(float(c)) + Fraction(float(d)))
+                      for a, c, d in zip(X[:, 1], np.broadcast_to(w[1, 0], 203), p0)]).astype(dtype)
+        want = s + b[0]
+    fused = (X[:, 0].astype(wide) * wide(w[0, 0]) + wide(b[0])).astype(dtype)
+    if n_in == 2:
+        fused = (fused.astype(wide) + X[:, 1].astype(wide) * wide(w[1, 0])).astype(dtype)
+    np.testing.assert_array_equal(got, want)
+    assert (fused != want).any()                       # the test can tell them apart
