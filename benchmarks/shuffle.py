@@ -3,6 +3,7 @@ gradfit.shuffling) against NumPy's permutation, with and without moving the rows
 
     PYTHONPATH=src python benchmarks/shuffle.py                 # N = 1e4 .. 1e7
     PYTHONPATH=src python benchmarks/shuffle.py --sizes 1000000 --runs 41
+    PYTHONPATH=src python benchmarks/shuffle.py --clock thread     # CPU time of this thread
 
 Prints the median time per row (ns; = ms per 10^6 rows) of each method over
 many runs, in interleaved order (the methods take turns, so a busy machine
@@ -18,6 +19,12 @@ slows them alike), for rows of W1's shape: x and y, one float64 each
                        buffers in the same pass (copy mode: what training
                        does now when the data is >= 1 MiB)
   copy                 a sequential copy of X and y (the floor)
+
+--clock thread times each call by this thread's CPU time (time.thread_time;
+every method runs in the calling thread, the GIL released or not) instead of
+wall time: on a machine shared with other jobs it leaves out the time the
+thread waits for a core, which makes the medians much steadier (cache
+sharing with the other jobs still shows).
 """
 import argparse
 import os
@@ -35,10 +42,14 @@ def main():
     ap.add_argument("--runs", type=int, default=0, help="timed runs per size (default: ~1e8 rows' worth, 5..201)")
     ap.add_argument("--width", type=int, default=1, help="columns of X (float64)")
     ap.add_argument("--bit-generator", default="PCG64")
+    ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                    help="wall: time.perf_counter (default); thread: this thread's CPU time")
     args = ap.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.thread_time
     bg_class = getattr(np.random, args.bit_generator)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"bit generator {args.bit_generator}; X {args.width} float64 column(s), y 1; load average {load:.2f}; "
+          f"{args.clock} clock; "
           f"median ns per row (min..max over runs in brackets)")
     names = ["permutation+gather", "old order+gather", "order", "order+move", "copy"]
     print(f"{'N':>10} {'runs':>5} {'k':>5} " + " ".join(f"{n:>22}" for n in names) + f" {'speedup':>8}")
@@ -76,9 +87,9 @@ def main():
             f()
         for _ in range(runs):
             for k, f in fns.items():
-                t0 = time.perf_counter()
+                t0 = clock()
                 f()
-                times[k].append((time.perf_counter() - t0) * 1e9 / N)
+                times[k].append((clock() - t0) * 1e9 / N)
         med = {k: statistics.median(v) for k, v in times.items()}
         cell = {k: f"{med[k]:6.2f} [{min(times[k]):5.2f}..{max(times[k]):6.2f}]" for k in fns}
         print(f"{N:>10} {runs:>5} {shuffling.n_buckets(N):>5} " + " ".join(f"{cell[k]:>22}" for k in names)
