@@ -124,6 +124,7 @@ _SPLIT_SHAPES = [
     ([40, 255, 2], 65),      # narrow, 2 outputs: 65*255*2; bias 65*255 = 16575
     ([20, 129, 3], 127),     # narrow, 3 outputs; bias 127*129 = 16383, just under
     ([16, 512, 17], 40),     # 17 outputs (one line and one entry): not narrow
+    ([300, 3, 400, 1], 64),  # a narrow hidden layer (64*300*3) under a wide one
 ]
 
 
