@@ -177,3 +177,34 @@ def test_the_split_step_pieces_match_the_numpy_backend():
         out[backend] = (m.params, r.history["loss"])
     np.testing.assert_allclose(out["c"][0], out["numpy"][0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(out["c"][1], out["numpy"][1], rtol=1e-12)
+
+
+def test_the_work_bound_per_c_call_scales_with_the_usable_threads(monkeypatch):
+    # train() returns from C every ~WORK_PER_CALL multiply-adds of one thread
+    # (progress, Ctrl-C); with n_threads threads, on as many CPUs, a call may
+    # do n_threads times that work in the same wall time (capped by the CPUs)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(640, 20))
+    y = rng.normal(size=(640, 1))
+    monkeypatch.setattr(gf.training, "WORK_PER_CALL", 3 * 32 * 441)     # 3 batches of 32 rows
+    monkeypatch.setattr(gf.training.os, "cpu_count", lambda: 2)
+    calls, real_train = [], _core.train
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(_core, "train", counted)
+    runs = {}
+    for n in (1, 2, 4):
+        calls.clear()
+        m = gf.MLP([20, 20, 1], seed=0)
+        assert m.n_params == 21 * 20 + 21
+        r = gf.train(m, X, y, lr=0.01, batch_size=32, epochs=1, seed=0, n_threads=n)
+        runs[n] = (len(calls), m.params.copy(), r.history["loss"])
+    assert runs[1][0] == 7        # 20 batches, 3 per call
+    assert runs[2][0] == 4        # 6 per call
+    assert runs[4][0] == 4        # capped at the 2 CPUs
+    for n in (2, 4):
+        np.testing.assert_array_equal(runs[n][1], runs[1][1])
+        assert runs[n][2] == runs[1][2]
