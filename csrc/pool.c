@@ -12,6 +12,7 @@
 #if defined(__GNUC__) && !defined(_WIN32)
 #define GF_HAVE_PTHREADS 1
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <time.h>
 #else
@@ -84,7 +85,10 @@ static int64_t gf_now_ns(void)
 
 /* Spins, without the lock, until *v != value or GF_SPIN_NS have passed.
  * The fields it watches are written under gf_pool.mu with atomic stores;
- * the caller re-checks under the lock (this is only a fast path). */
+ * the caller re-checks under the lock (this is only a fast path). Every 256
+ * pauses (some microseconds) it also yields the CPU: on a machine with more
+ * runnable threads than CPUs, the thread it waits for may be queued behind
+ * it on this very CPU (with none waiting, sched_yield returns at once). */
 static void gf_spin_while_equal(unsigned long *v, unsigned long value)
 {
     int64_t until = -1;
@@ -96,6 +100,8 @@ static void gf_spin_while_equal(unsigned long *v, unsigned long value)
                 until = now + GF_SPIN_NS;
             else if (now > until)
                 return;
+            else
+                sched_yield();
         }
     }
 }

@@ -5,6 +5,7 @@ import sys
 import threading
 
 import numpy as np
+import pytest
 
 import gradfit as gf
 from gradfit import _core
@@ -106,3 +107,104 @@ def test_concurrent_training_of_separate_models_matches_sequential():
         assert np.array_equal(sequential[i][0], parallel[i][0])
         assert sequential[i][1] == parallel[i][1]
     assert not np.array_equal(sequential[0][0], sequential[1][0])
+
+
+# The pieces of a training step besides the big products also run on the
+# thread pool when n_threads > 1 (csrc/train.inc): the batch's row gather
+# (split by rows), each layer's bias gradient (by columns, in whole cache
+# lines), a narrow (1-3 output) layer's forward product (by rows) and dW (by
+# input rows, in whole cache lines), and gemm_packed splits a product that
+# writes many entries even when K is tiny (a narrow last layer's dinp). Each
+# stays on one thread below 2^14 elements. The shapes below sit on both sides
+# of those edges (batch * inputs * outputs, batch * columns), with column
+# counts that are not whole cache lines, and parts that outnumber the lines.
+_SPLIT_SHAPES = [
+    ([300, 257, 1], 64),     # narrow: 64*257 >= 2^14; gather 64*301; bias 64*257
+    ([8, 63, 1], 260),       # narrow: 260*63 = 16380, just under 2^14: one thread
+    ([40, 255, 2], 65),      # narrow, 2 outputs: 65*255*2; bias 65*255 = 16575
+    ([20, 129, 3], 127),     # narrow, 3 outputs; bias 127*129 = 16383, just under
+    ([16, 512, 17], 40),     # 17 outputs (one line and one entry): not narrow
+    ([300, 3, 400, 1], 64),  # a narrow hidden layer (64*300*3) under a wide one
+]
+
+
+def _fit(sizes, batch, dtype, n_threads, **kw):
+    rng = np.random.default_rng(sum(sizes) + batch)
+    X = rng.normal(size=(5 * batch + 7, sizes[0]))      # a short last batch too
+    y = rng.normal(size=(X.shape[0], sizes[-1]))
+    m = gf.MLP(sizes, activation="relu", seed=2, dtype=dtype)
+    r = gf.train(m, X, y, optimizer="adam", lr=1e-3, batch_size=batch, epochs=2, seed=0,
+                 n_threads=n_threads, **kw)
+    return m.params.copy(), r.history["loss"]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("sizes,batch", _SPLIT_SHAPES)
+def test_the_split_step_pieces_give_the_one_thread_bits(sizes, batch, dtype):
+    p1, h1 = _fit(sizes, batch, dtype, 1)
+    assert np.all(np.isfinite(p1)) and h1[-1] < h1[0] * 1.5
+    for n in (2, 3, 5):
+        pn, hn = _fit(sizes, batch, dtype, n)
+        np.testing.assert_array_equal(pn, p1, err_msg=f"n_threads={n}")
+        assert hn == h1, n
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_the_split_step_pieces_over_several_chunks_and_without_gather(monkeypatch, shuffle):
+    # batches of 130 rows in forward/backward chunks of 50: the bias and dW of
+    # the second and third chunks are added to (accumulate), not written;
+    # without shuffling the rows are read in place (no gather)
+    monkeypatch.setattr(gf.training, "CHUNK_ROWS", 50)
+    runs = [_fit([200, 400, 1], 130, "float64", n, shuffle=shuffle) for n in (1, 2, 3)]
+    for pn, hn in runs[1:]:
+        np.testing.assert_array_equal(pn, runs[0][0])
+        assert hn == runs[0][1]
+    monkeypatch.setattr(gf.training, "CHUNK_ROWS", 4096)
+    whole = _fit([200, 400, 1], 130, "float64", 2, shuffle=shuffle)
+    # the same batches in one chunk: the same sums up to rounding
+    np.testing.assert_allclose(whole[0], runs[0][0], rtol=1e-9, atol=1e-12)
+
+
+def test_the_split_step_pieces_match_the_numpy_backend():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(200, 300))
+    y = rng.normal(size=(200, 2))
+    out = {}
+    for backend, n in (("c", 2), ("numpy", 1)):
+        m = gf.MLP([300, 260, 2], activation="tanh", seed=4)
+        kw = {"n_threads": n} if backend == "c" else {"backend": "numpy"}
+        r = gf.train(m, X, y, lr=1e-2, batch_size=100, epochs=3, seed=0, **kw)
+        out[backend] = (m.params, r.history["loss"])
+    np.testing.assert_allclose(out["c"][0], out["numpy"][0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(out["c"][1], out["numpy"][1], rtol=1e-12)
+
+
+def test_the_work_bound_per_c_call_scales_with_the_usable_threads(monkeypatch):
+    # train() returns from C every ~WORK_PER_CALL multiply-adds of one thread
+    # (progress, Ctrl-C); with n_threads threads, on as many CPUs, a call may
+    # do n_threads times that work in the same wall time (capped by the CPUs)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(640, 20))
+    y = rng.normal(size=(640, 1))
+    monkeypatch.setattr(gf.training, "WORK_PER_CALL", 3 * 32 * 441)     # 3 batches of 32 rows
+    monkeypatch.setattr(gf.training.os, "cpu_count", lambda: 2)
+    calls, real_train = [], _core.train
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(_core, "train", counted)
+    runs = {}
+    for n in (1, 2, 4):
+        calls.clear()
+        m = gf.MLP([20, 20, 1], seed=0)
+        assert m.n_params == 21 * 20 + 21
+        r = gf.train(m, X, y, lr=0.01, batch_size=32, epochs=1, seed=0, n_threads=n)
+        runs[n] = (len(calls), m.params.copy(), r.history["loss"])
+    assert runs[1][0] == 7        # 20 batches, 3 per call
+    assert runs[2][0] == 4        # 6 per call
+    assert runs[4][0] == 4        # capped at the 2 CPUs
+    for n in (2, 4):
+        np.testing.assert_array_equal(runs[n][1], runs[1][1])
+        assert runs[n][2] == runs[1][2]

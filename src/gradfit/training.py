@@ -530,7 +530,9 @@ class _Run:
         if reachable == 0:
             return
         N, m = self.N, t.model
-        per_call = 1 if self.epoch_work else max(1, min(SAMPLES_PER_CALL // N, WORK_PER_CALL // (N * m.n_params)))
+        # the bound is on wall time: n_threads threads do about n_threads times the work in it
+        work = WORK_PER_CALL * min(t.n_threads, os.cpu_count() or 1)
+        per_call = 1 if self.epoch_work else max(1, min(SAMPLES_PER_CALL // N, work // (N * m.n_params)))
         moving = self._rows_to_move()
         if moving:
             per_call = 1           # one epoch per C call, on that epoch's shuffled copy
@@ -541,7 +543,7 @@ class _Run:
                                rows=moving)
                   if t.shuffle and not self.full_batch else None)
         self.orders = orders
-        max_batches = max(1, WORK_PER_CALL // max(1, self.batch * m.n_params))
+        max_batches = max(1, work // max(1, self.batch * m.n_params))
         planned = reachable
         while planned > 0 and not self.stop:
             k = min(per_call, planned)
