@@ -250,7 +250,8 @@ int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill);
  * docs/shuffle.md give the exact draws): a uniform permutation of 0..n-1
  * into order[], and, for each of the n_rows arrays in rows[], the source
  * rows moved with it: dst row t := src row order[t] (row_bytes bytes each;
- * src and dst must not overlap). k: the number of buckets, 0 for
+ * src and dst must not overlap). order may be NULL when n_rows > 0: the
+ * same draws and moved rows, no order written. k: the number of buckets, 0 for
  * gf_order_buckets(n) (others, powers of two up to GF_ORDER_MAX_BUCKETS, are
  * for tests). ids: scratch of n uint16 (may be NULL when k == 1). gf_order_bitgen draws 64-bit outputs through
  * bitgen_t (the caller holds the generator's lock); gf_order_pcg64 runs

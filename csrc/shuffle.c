@@ -455,13 +455,16 @@ static void next_lines_set(next_lines *nl, const int64_t *order, const gf_rows *
     nl->at = 0;
     if (m <= 0)
         return;
-    nl->p[0] = (const char *)(order + s);
-    nl->end[0] = (const char *)(order + s + m);
-    for (q = 0; q < n_rows; q++) {
-        nl->p[q + 1] = (const char *)rows[q].dst + s * rows[q].row_bytes;
-        nl->end[q + 1] = nl->p[q + 1] + m * rows[q].row_bytes;
+    if (order != NULL) {
+        nl->p[nl->n] = (const char *)(order + s);
+        nl->end[nl->n] = (const char *)(order + s + m);
+        nl->n++;
     }
-    nl->n = n_rows + 1;
+    for (q = 0; q < n_rows; q++) {
+        nl->p[nl->n] = (const char *)rows[q].dst + s * rows[q].row_bytes;
+        nl->end[nl->n] = nl->p[nl->n] + m * rows[q].row_bytes;
+        nl->n++;
+    }
 }
 
 GF_ALWAYS_INLINE void next_lines_step(next_lines *nl)
@@ -513,16 +516,25 @@ GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64
         } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8) {
             const char *s0 = (const char *)rows[0].src, *s1 = (const char *)rows[1].src;
             char *d0 = (char *)rows[0].dst, *d1 = (char *)rows[1].dst;
-            for (i = 0; i < n; i++) {
-                int64_t to = pos[ids[i]]++;
-                order[to] = i;
-                memcpy(d0 + to * 8, s0 + i * 8, 8);
-                memcpy(d1 + to * 8, s1 + i * 8, 8);
+            if (order != NULL) {
+                for (i = 0; i < n; i++) {
+                    int64_t to = pos[ids[i]]++;
+                    order[to] = i;
+                    memcpy(d0 + to * 8, s0 + i * 8, 8);
+                    memcpy(d1 + to * 8, s1 + i * 8, 8);
+                }
+            } else {
+                for (i = 0; i < n; i++) {
+                    int64_t to = pos[ids[i]]++;
+                    memcpy(d0 + to * 8, s0 + i * 8, 8);
+                    memcpy(d1 + to * 8, s1 + i * 8, 8);
+                }
             }
         } else {
             for (i = 0; i < n; i++) {
                 int64_t to = pos[ids[i]]++;
-                order[to] = i;
+                if (order != NULL)
+                    order[to] = i;
                 for (q = 0; q < n_rows; q++)
                     copy_row((char *)rows[q].dst + to * rows[q].row_bytes,
                              (const char *)rows[q].src + i * rows[q].row_bytes, rows[q].row_bytes);
@@ -533,8 +545,9 @@ GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64
             pos[c] = pos[c - 1];
         pos[0] = 0;
     } else {
-        for (i = 0; i < n; i++)
-            order[i] = i;
+        if (order != NULL)
+            for (i = 0; i < n; i++)
+                order[i] = i;
         for (q = 0; q < n_rows; q++)
             memcpy(rows[q].dst, rows[q].src, (size_t)(n * rows[q].row_bytes));
         pos[1] = n;
@@ -546,7 +559,7 @@ GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64
         next_lines_step(&nl);
     for (c = 0; c < k; c++) {
         const int64_t s = pos[c], m = pos[c + 1] - pos[c];
-        int64_t *o = order + s;
+        int64_t *o = order != NULL ? order + s : NULL;
         if (c + 1 < k) {
             next_lines_set(&nl, order, rows, n_rows, pos[c + 1], pos[c + 2] - pos[c + 1]);
             while (nl.at < nl.n)
@@ -557,6 +570,14 @@ GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64
                 int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind), t = o[i];
                 o[i] = o[j];
                 o[j] = t;
+            }
+        } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8 && o == NULL) {
+            uint64_t *a = (uint64_t *)rows[0].dst + s, *b = (uint64_t *)rows[1].dst + s;
+            for (i = m - 1; i >= 1; i--) {
+                int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
+                uint64_t u;
+                u = a[i]; a[i] = a[j]; a[j] = u;
+                u = b[i]; b[i] = b[j]; b[j] = u;
             }
         } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8) {
             uint64_t *a = (uint64_t *)rows[0].dst + s, *b = (uint64_t *)rows[1].dst + s;
@@ -570,9 +591,12 @@ GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64
             }
         } else {
             for (i = m - 1; i >= 1; i--) {
-                int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind), t = o[i];
-                o[i] = o[j];
-                o[j] = t;
+                int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
+                if (o != NULL) {
+                    const int64_t t = o[i];
+                    o[i] = o[j];
+                    o[j] = t;
+                }
                 for (q = 0; q < n_rows; q++)
                     swap_row((char *)rows[q].dst + s * rows[q].row_bytes, rows[q].row_bytes, i, j);
             }
@@ -590,7 +614,7 @@ static int order_check(int64_t n, const int64_t *order, const gf_rows *rows, int
         *k = gf_order_buckets(n);
     if (*k < 1 || *k > GF_ORDER_MAX_BUCKETS || (*k & (*k - 1)) != 0)
         return GF_ERR_ARG;
-    if (n < 0 || n_rows < 0 || n_rows > GF_ORDER_MAX_ROWS || (n > 0 && order == NULL))
+    if (n < 0 || n_rows < 0 || n_rows > GF_ORDER_MAX_ROWS || (n > 0 && order == NULL && n_rows == 0))
         return GF_ERR_ARG;
     if (n > 0 && *k > 1 && ids == NULL)
         return GF_ERR_ARG;

@@ -13,6 +13,7 @@ import pytest
 
 import itertools
 import math
+import warnings
 
 import gradfit as gf
 from gradfit import _core, shuffling, training
@@ -496,6 +497,64 @@ def test_stops_pending_epochs_and_checkpoints_give_the_same_bits_in_copy_mode(mo
     assert n_moved >= 3
     assert np.array_equal(moved[0], indexed[0]) and np.array_equal(moved[1], indexed[1])
     assert moved[2:] == indexed[2:]
+
+
+def test_divergence_in_copy_mode_replays_the_same_order(monkeypatch):
+    """Copy mode does not write the order; a divergence's replay redraws it
+    (materialize) and restores the same bits as training through the index,
+    also when the last update of the call overflowed (the replay path)."""
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0, 10, size=(2 * B + 11, 1))
+    y = -X + 5
+
+    def fit(**kw):
+        m = gf.MLP([1, 1], seed=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gf.DivergenceWarning)
+            r = gf.train(m, X, y, lr=0.05, batch_size=8, epochs=50, seed=2, **kw)
+        return m.params.copy(), r.stop_reason, r.steps, r.history["loss"]
+
+    redrawn = []
+    real = _EpochOrders.materialize
+
+    def spy(self):
+        redrawn.append(self.lazy is not None)
+        real(self)
+    monkeypatch.setattr(_EpochOrders, "materialize", spy)
+    (moved, _), (indexed, _) = run_both_ways(monkeypatch, fit)
+    assert moved[1] == "diverged" and moved[2] > 0
+    assert np.array_equal(moved[0], indexed[0]) and moved[1:] == indexed[1:]
+    steps = moved[2]
+    for max_steps in (steps, steps - 1):              # the overflowing update is the call's last
+        redrawn.clear()
+        monkeypatch.setattr(_EpochOrders, "materialize", spy)
+        (moved, _), (indexed, _) = run_both_ways(monkeypatch, lambda: fit(max_steps=max_steps))
+        assert np.array_equal(moved[0], indexed[0]) and moved[1:] == indexed[1:]
+        assert np.isfinite(moved[0]).all()
+    assert any(redrawn)                               # a replay read a redrawn order
+
+
+def test_moving_without_the_order_gives_the_same_rows_and_state():
+    """_core.epoch_order with order=None (copy mode): the same moved rows
+    and generator state as with the order written, on every C path."""
+    for make in (np.random.PCG64, np.random.PCG64DXSM, np.random.Philox):
+        for n in (1, 5, 700, 3 * B + 5, 40_000):
+            data = np.random.default_rng(n)
+            for arrays in ([data.normal(size=(n, 1)), data.normal(size=n)],                # two 8-byte rows
+                           [data.normal(size=(n, 3)).astype(np.float32), data.normal(size=n),
+                            data.integers(0, 2**60, size=(n, 5))]):
+                with_order = [np.empty_like(a) for a in arrays]
+                without = [np.empty_like(a) for a in arrays]
+                order = np.empty(n, dtype=np.int64)
+                ids = np.empty(n, dtype=np.uint16)
+                g1, g2 = np.random.Generator(make(n)), np.random.Generator(make(n))
+                shuffling.draw(g1, order, ids, tuple(zip(arrays, with_order)))
+                shuffling.draw(g2, None, ids, tuple(zip(arrays, without)))
+                assert same_state(g1.bit_generator.state, g2.bit_generator.state)
+                for a, b, src in zip(with_order, without, arrays):
+                    assert np.array_equal(a, b) and np.array_equal(b, src[order])
+    with pytest.raises(ValueError, match=r"^order: expected an int64 array when no rows are moved, got None"):
+        _core.epoch_order(np.random.PCG64(0), None, (), None)
 
 
 def test_copy_mode_is_chosen_by_size(monkeypatch):

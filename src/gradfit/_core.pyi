@@ -59,5 +59,5 @@ ORDER_BUCKET_ROWS: int
 ORDER_MAX_BUCKETS: int
 ORDER_INLINE_MIN: int
 def order_buckets(n: int) -> int: ...
-def epoch_order(bit_generator: Any, order: _I64, rows: Any = ..., ids: Any = ..., *, inline: bool = ...,
+def epoch_order(bit_generator: Any, order: _I64 | None, rows: Any = ..., ids: Any = ..., *, inline: bool = ...,
                 buckets: int = ...) -> bool: ...

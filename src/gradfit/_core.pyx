@@ -744,21 +744,25 @@ def epoch_order(bit_generator, int64_t[::1] order, rows=(), uint16_t[::1] ids=No
     and at least ORDER_INLINE_MIN elements); other bit generators through
     their capsule, under their lock. The GIL is released. `buckets`: 0 for
     order_buckets(order.size), or another power of two up to
-    ORDER_MAX_BUCKETS (for tests). Returns False (nothing done) if the bit
+    ORDER_MAX_BUCKETS (for tests). `order` may be None when rows are
+    moved: the same rows and draws, no order written (order.size is then
+    the rows' length). Returns False (nothing done) if the bit
     generator has no NumPy capsule and lock."""
-    cdef int64_t n = order.shape[0]
+    rows = tuple(rows)
+    if order is None and not rows:
+        raise ValueError("order: expected an int64 array when no rows are moved, got None")
+    cdef int64_t n = order.shape[0] if order is not None else len(rows[0][0])
     cdef gf_rows r[8]
     cdef int n_rows = 0
     cdef int64_t rb_src = 0, rb_dst = 0
     cdef int status = GF_OK
     cdef gf_pcg64 g
     cdef uint16_t *ip = NULL
-    cdef int64_t *op = &order[0] if n > 0 else NULL
+    cdef int64_t *op = &order[0] if (order is not None and n > 0) else NULL
     capsule = getattr(bit_generator, "capsule", None)
     lock = getattr(bit_generator, "lock", None)
     if capsule is None or lock is None or not PyCapsule_IsValid(capsule, b"BitGenerator"):
         return False
-    rows = tuple(rows)
     if len(rows) > GF_ORDER_MAX_ROWS:
         raise ValueError(f"rows: expected at most {GF_ORDER_MAX_ROWS} (src, dst) pairs, got {len(rows)}")
     for src, dst in rows:

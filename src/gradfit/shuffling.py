@@ -108,11 +108,17 @@ def epoch_order(rng: np.random.Generator, n: int) -> np.ndarray:
 def draw(rng, order, ids, rows=()):
     """order := the epoch order of order.size rows (ids: uint16 scratch of
     order.size entries, or empty when one bucket); dst := src[order] for
-    each (src, dst) in rows. In C without the GIL when rng's bit generator
-    has NumPy's capsule, else in NumPy (the same numbers, slower)."""
+    each (src, dst) in rows. order may be None when rows are given: the same
+    draws and moved rows, the order not kept. In C without the GIL when
+    rng's bit generator has NumPy's capsule, else in NumPy (the same
+    numbers, slower)."""
     if _core.epoch_order(rng.bit_generator, order, rows, ids if ids.size else None):
         return
-    order[...] = _order_numpy(rng.bit_generator, order.size)
+    n = order.size if order is not None else len(rows[0][0])
+    drawn = _order_numpy(rng.bit_generator, n)
+    if order is not None:
+        order[...] = drawn
+    order = drawn
     for src, dst in rows:
         np.take(src, order, axis=0, out=dst)
 

@@ -9,6 +9,7 @@ with the GIL released (or in gradfit.reference for backend="numpy").
 """
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import threading
@@ -611,6 +612,8 @@ class _Run:
             e0 += done
             b0 = nb
             if status == _core.STATUS_PAUSED:
+                if orders:
+                    orders.materialize()       # the partial epoch's order, for a checkpoint or a pending epoch
                 if e0 < k:
                     self._checkpoint((N, idx[e0 * N:(e0 + 1) * N].copy() if idx.size else None, b0,
                                       _column(acc, e0)))
@@ -742,6 +745,8 @@ class _Run:
         if local is not None:
             cands.append(("the values before the last update", (m.params.copy(), t.state.copy(), t.step_count.copy())))
         if self.last_chunk is not None:
+            if self.orders is not None:
+                self.orders.materialize()     # idx, if the rows were moved without writing it
             params0, state0, count0, idx, start_batch, lrs, steps0, epoch0 = self.last_chunk
             if local is None:                       # the last update overflowed after the loop
                 local = (t.step - int(count0[0]) + start_batch) // self.spe
@@ -853,7 +858,10 @@ class _EpochOrders:
     one order is drawn per epoch begun, whatever the chunking. With `rows`
     (arrays of N rows), draw(1, move=True) also moves their rows into
     reused copies, `moved`, in the order drawn (the same order and the same
-    draws as without moving)."""
+    draws as without moving). The order itself is then not written (a third
+    of the C shuffle's work): it is redrawn from the generator's state saved
+    before the draw by materialize(), which every reader of the order in
+    copy mode calls first (a mid-epoch pause, a divergence replay)."""
 
     def __init__(self, N, per_call, rng, mode=True, chunk_rows=0, window_chunks=0, rows=None):
         self.N, self.rng = N, rng
@@ -862,6 +870,7 @@ class _EpochOrders:
         self.ids = _SCRATCH.take((N if mode is True and shuffling.n_buckets(N) > 1 else 0,), np.uint16)
         self.rows = tuple((a, _SCRATCH.take(a.shape, a.dtype)) for a in rows) if rows else ()
         self.moved = tuple(dst for _, dst in self.rows)
+        self.lazy = None           # the state to redraw buffer[:N] from, when it was not written
 
     def release(self):
         """Gives the buffers back for the next training call in this thread
@@ -872,6 +881,11 @@ class _EpochOrders:
         """k orders; with `first`, the first is that (already drawn) order.
         move (k == 1, no `first`): the rows are moved too, into self.moved."""
         e0 = 0
+        self.lazy = None
+        if move and self.rows and first is None and k == 1 and self.mode is True:
+            self.lazy = self.rng.bit_generator.state
+            shuffling.draw(self.rng, None, self.ids, self.rows)
+            return self.buffer[:self.N]
         if first is not None and k > 0:
             np.copyto(self.buffer[:self.N], first)
             e0 = 1
@@ -886,6 +900,16 @@ class _EpochOrders:
                 shuffling.draw(self.rng, self.buffer[e * self.N:(e + 1) * self.N], self.ids,
                                self.rows if move else ())
         return self.buffer[:k * self.N]
+
+    def materialize(self):
+        """Writes the last draw's order into the buffer if the draw moved
+        rows without writing it: the same draws again, from the saved state,
+        on a copy of the generator (whose own state stays where it is)."""
+        if self.lazy is not None:
+            bg = copy.deepcopy(self.rng.bit_generator)
+            bg.state = self.lazy
+            shuffling.draw(np.random.Generator(bg), self.buffer[:self.N], self.ids)
+            self.lazy = None
 
     def state(self):
         return self.rng.bit_generator.state
