@@ -102,7 +102,9 @@ def test_shapes_at_and_past_the_threshold(simd, sizes, dtype):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("sizes,act,loss", [([1, 1], "identity", "mse"), ([1, 2, 1], "softplus", "mse"),
                                             ([3, 5, 2], "tanh", "huber"), ([2, 3, 1], "relu", "binary_cross_entropy"),
-                                            ([4, 16, 4], "sigmoid", "mae"), ([1, 17, 1], "tanh", "sse")])
+                                            ([4, 16, 4], "sigmoid", "mae"), ([1, 17, 1], "tanh", "sse"),
+                                            ([1, 2, 1], "tanh", "huber"), ([1, 2, 1], "relu", "mae"),
+                                            ([1, 2, 1], "sigmoid", "binary_cross_entropy")])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_gathered_rows_equal_the_rows_in_place(simd, sizes, act, loss, dtype, weighted):
     # training through an index order == training on the rows copied in that
@@ -207,3 +209,39 @@ def test_one_loop_forward_keeps_the_bias_unfused(simd, n_in, dtype):
         fused = (fused.astype(wide) + X[:, 1].astype(wide) * wide(w[1, 0])).astype(dtype)
     np.testing.assert_array_equal(got, want)
     assert (fused != want).any()                       # the test can tell them apart
+
+
+# A 1-2-1 net with a non-identity hidden layer and an identity output takes
+# lanes.inc's one-pass step (lanes_chunk_121: forward, loss, backward and
+# the gradient's row sums in one loop); identity hidden layers keep the
+# multi-pass code. Both against gradfit.reference, every activation, loss,
+# weighting and dtype, with batches that leave full SIMD blocks and tails.
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("act", ACTS)
+def test_one_two_one_training_matches_reference(simd, act, loss, dtype):
+    for batch, weighted in ((32, False), (7, True), (37, True)):
+        out = _train_both([1, 2, 1], act, loss, dtype, batch, weighted, n=101,
+                          lr=0.005 if loss == "sse" else 0.05)     # sse: a sum, not a mean
+        (pc, hc, sc, nc), (pn, hn, sn, nn) = out["c"], out["numpy"]
+        assert (sc, nc) == (sn, nn) == (0, 3 * -(-101 // batch))
+        assert np.isfinite(pc).all()
+        assert _rel(pc, pn) <= TOL[dtype], (act, loss, batch, weighted)
+        np.testing.assert_allclose(hc, hn, rtol=TOL[dtype])
+
+
+@pytest.mark.parametrize("act", ["softplus", "tanh", "relu", "sigmoid"])
+def test_one_two_one_gradient_over_every_row_count(simd, act):
+    # the one-pass step's gradient over 1..70 rows (whole blocks of SIMD
+    # lanes and every tail), float64, against the reference to 1e-12, and
+    # every one of the 7 entries moved (none left out of the sums)
+    X, y, sw = _data(70, 1, 1, "huber", "float64", seed=5)
+    model = gf.MLP([1, 2, 1], activation=act, seed=11)
+    for m in range(1, 71):
+        ref = reference.Reference(model, "huber", huber_delta=0.3)
+        want_value, want_grad = ref.loss_and_grad(X[:m], y[:m], sw[:m])
+        value, grad = model.loss_and_grad(X[:m], y[:m], loss="huber", sample_weight=sw[:m], huber_delta=0.3)
+        assert abs(value - want_value) <= 1e-12 * abs(want_value), (act, m)
+        assert _rel(grad, want_grad) <= 1e-12, (act, m)
+        if m >= 8 and act != "relu":
+            assert (grad != 0).all(), (act, m)

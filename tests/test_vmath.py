@@ -11,7 +11,7 @@ REFERENCE = {
     "tanh": np.tanh,
 }
 
-# largest error allowed, in units of the dtype's epsilon (measured: <= 2.3)
+# largest error allowed, in units of the dtype's epsilon (measured: <= 2.3; float64 softplus <= 1.8)
 MAX_ULPS = 4
 
 
