@@ -305,6 +305,9 @@ int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill)
  * ------------------------------------------------------------------------ */
 #include <string.h>
 
+/* the most buckets whose ids are counted in four uint32 histograms (16 KiB) */
+#define GF_ORDER_HIST4_MAX 1024
+
 int64_t gf_order_buckets(int64_t n)
 {
     int64_t k = 1, want = (n + GF_ORDER_BUCKET_ROWS - 1) / GF_ORDER_BUCKET_ROWS;
@@ -492,19 +495,43 @@ GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64
         pos[c] = 0;
     if (k > 1) {
         const int shift = 16 - bits;
-        for (i = 0; i + 4 <= n; i += 4) {
-            uint64_t v = order_next64(r, kind);
-            uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift), b = (uint16_t)(((v >> 16) & 0xFFFFu) >> shift);
-            uint16_t d = (uint16_t)(((v >> 32) & 0xFFFFu) >> shift), e = (uint16_t)((v >> 48) >> shift);
-            ids[i] = a; ids[i + 1] = b; ids[i + 2] = d; ids[i + 3] = e;
-            pos[a + 1]++; pos[b + 1]++; pos[d + 1]++; pos[e + 1]++;
-        }
-        if (i < n) {
-            uint64_t v = order_next64(r, kind);
-            for (; i < n; i++, v >>= 16) {
-                uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift);
-                ids[i] = a;
-                pos[a + 1]++;
+        if (k <= GF_ORDER_HIST4_MAX && n <= (int64_t)0xFFFFFFFF) {
+            /* four histograms, one per piece of an output: equal ids close
+             * together do not wait on each other's increments */
+            uint32_t h[4][GF_ORDER_HIST4_MAX];
+            memset(h, 0, sizeof h);
+            for (i = 0; i + 4 <= n; i += 4) {
+                uint64_t v = order_next64(r, kind);
+                uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift), b = (uint16_t)(((v >> 16) & 0xFFFFu) >> shift);
+                uint16_t d = (uint16_t)(((v >> 32) & 0xFFFFu) >> shift), e = (uint16_t)((v >> 48) >> shift);
+                ids[i] = a; ids[i + 1] = b; ids[i + 2] = d; ids[i + 3] = e;
+                h[0][a]++; h[1][b]++; h[2][d]++; h[3][e]++;
+            }
+            if (i < n) {
+                uint64_t v = order_next64(r, kind);
+                for (; i < n; i++, v >>= 16) {
+                    uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift);
+                    ids[i] = a;
+                    h[0][a]++;
+                }
+            }
+            for (c = 0; c < k; c++)
+                pos[c + 1] = (int64_t)h[0][c] + h[1][c] + h[2][c] + h[3][c];
+        } else {
+            for (i = 0; i + 4 <= n; i += 4) {
+                uint64_t v = order_next64(r, kind);
+                uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift), b = (uint16_t)(((v >> 16) & 0xFFFFu) >> shift);
+                uint16_t d = (uint16_t)(((v >> 32) & 0xFFFFu) >> shift), e = (uint16_t)((v >> 48) >> shift);
+                ids[i] = a; ids[i + 1] = b; ids[i + 2] = d; ids[i + 3] = e;
+                pos[a + 1]++; pos[b + 1]++; pos[d + 1]++; pos[e + 1]++;
+            }
+            if (i < n) {
+                uint64_t v = order_next64(r, kind);
+                for (; i < n; i++, v >>= 16) {
+                    uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift);
+                    ids[i] = a;
+                    pos[a + 1]++;
+                }
             }
         }
         for (c = 1; c <= k; c++)

@@ -199,7 +199,7 @@ def test_epoch_order_equals_the_documented_draws(bg_class, n):
             assert not np.array_equal(got, np.arange(n))
 
 
-@pytest.mark.parametrize("k", [1, 2, 4, 64, 4096])
+@pytest.mark.parametrize("k", [1, 2, 4, 64, 1024, 2048, 4096])   # 1024 | 2048: the edge of the four-histogram count
 def test_any_bucket_count_follows_the_documented_draws(k):
     for n in [0, 1, 5, 1000, 3 * k + 1]:
         bg, ref = np.random.PCG64(n + k), np.random.PCG64(n + k)
