@@ -238,7 +238,7 @@ static inline double gf_log_atanh_p6(double z)
  * - e^t for t = -|z| in [-746, 0] (no upper clamp needed): the reduction of
  *   gf_exp, and e^r = 1 + r + r^2 G(r) with G of degree 9 (so e^r of
  *   degree 11, two terms under gf_exp's Taylor series), fitted at dev time
- *   like gf_log_atanh_p6: interpolation at the 10 Chebyshev nodes of
+ *   (tools/fit_vmath.py) like gf_log_atanh_p6: interpolation at the 10 Chebyshev nodes of
  *   |r| <= 1.0001 ln2/2 in long double, truth the series to r^32; error
  *   < 0.08 eps relative. 2^n as two normal factors, as in gf_exp, so that
  *   subnormal results (z < -708) round right.
