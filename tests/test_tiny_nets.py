@@ -184,8 +184,12 @@ def test_nan_input_is_caught_not_trained_on():
 def test_one_loop_forward_keeps_the_bias_unfused(simd, n_in, dtype):
     """The 1- and 2-input layers compute z, the bias and the activation in
     one loop (lanes.inc): z must still be fl(fl(x w) + b) for one input (and
-    fl(fma(x1, w1, fl(x0 w0))) + b rounded for two, where a fused x0 w0 + b
-    would differ), bit for bit, as the separate passes gave."""
+    for two, fl(x0 w0) plus x1 w1 with or without a fused multiply-add, then
+    + b rounded, where a fused x0 w0 + b would differ), bit for bit, as the
+    separate passes gave. Whether x1 w1 + fl(x0 w0) is contracted into an
+    FMA is the compiler's choice (gcc does at -O2 and above, not at the
+    sanitizer build's -O1), so both roundings of that sum are accepted; the
+    bias is never fused."""
     rng = np.random.default_rng(9)
     X = rng.normal(size=(203, n_in)).astype(dtype)
     w = rng.normal(size=(n_in, 1)).astype(dtype)
@@ -195,20 +199,24 @@ def test_one_loop_forward_keeps_the_bias_unfused(simd, n_in, dtype):
     wide = np.float64 if dtype == "float32" else np.longdouble
     p0 = (X[:, 0] * w[0, 0]).astype(dtype)                 # fl(x0 w0)
     if n_in == 1:
-        want = p0 + b[0]
-    elif simd == "baseline" and platform.machine().lower() in ("x86_64", "amd64"):
-        # no fused multiply-add on the x86 baseline: x1 w1 is rounded too
-        want = (p0 + X[:, 1] * w[1, 0]) + b[0]
+        wants = [p0 + b[0]]
     else:
+        # x1 w1 rounded, then added (no FMA: the x86 baseline, or no contraction)
+        plain = (p0 + X[:, 1] * w[1, 0]) + b[0]
         # fma(x1, w1, fl(x0 w0)): the exact value, rounded once
         s = np.array([float(Fraction(float(a)) * Fraction(float(c)) + Fraction(float(d)))
                       for a, c, d in zip(X[:, 1], np.broadcast_to(w[1, 0], 203), p0)]).astype(dtype)
-        want = s + b[0]
+        wants = [plain] if simd == "baseline" and platform.machine().lower() in ("x86_64", "amd64") \
+            else [plain, s + b[0]]
     fused = (X[:, 0].astype(wide) * wide(w[0, 0]) + wide(b[0])).astype(dtype)
     if n_in == 2:
         fused = (fused.astype(wide) + X[:, 1].astype(wide) * wide(w[1, 0])).astype(dtype)
-    np.testing.assert_array_equal(got, want)
-    assert (fused != want).any()                       # the test can tell them apart
+    ok = np.zeros(got.shape, dtype=bool)
+    for want in wants:
+        ok |= got == want
+    assert ok.all(), got[~ok]
+    for want in wants:
+        assert (fused != want).any()                   # the test can tell them apart
 
 
 # A 1-2-1 net with a non-identity hidden layer and an identity output takes
