@@ -495,45 +495,41 @@ GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64
         pos[c] = 0;
     if (k > 1) {
         const int shift = 16 - bits;
+/* ids[i] := row i's bucket (four to a 64-bit output), each counted by COUNT(piece, id) */
+#define GF_ORDER_IDS(COUNT)                                                    \
+        for (i = 0; i + 4 <= n; i += 4) {                                      \
+            uint64_t v = order_next64(r, kind);                                \
+            uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift);                   \
+            uint16_t b = (uint16_t)(((v >> 16) & 0xFFFFu) >> shift);           \
+            uint16_t d = (uint16_t)(((v >> 32) & 0xFFFFu) >> shift);           \
+            uint16_t e = (uint16_t)((v >> 48) >> shift);                       \
+            ids[i] = a; ids[i + 1] = b; ids[i + 2] = d; ids[i + 3] = e;        \
+            COUNT(0, a); COUNT(1, b); COUNT(2, d); COUNT(3, e);                \
+        }                                                                      \
+        if (i < n) {                                                           \
+            uint64_t v = order_next64(r, kind);                                \
+            for (; i < n; i++, v >>= 16) {                                     \
+                uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift);               \
+                ids[i] = a;                                                    \
+                COUNT(0, a);                                                   \
+            }                                                                  \
+        }
+#define GF_COUNT_HIST4(q, x) h[q][x]++
+#define GF_COUNT_POS(q, x) pos[(x) + 1]++
         if (k <= GF_ORDER_HIST4_MAX && n <= (int64_t)0xFFFFFFFF) {
             /* four histograms, one per piece of an output: equal ids close
              * together do not wait on each other's increments */
             uint32_t h[4][GF_ORDER_HIST4_MAX];
             memset(h, 0, sizeof h);
-            for (i = 0; i + 4 <= n; i += 4) {
-                uint64_t v = order_next64(r, kind);
-                uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift), b = (uint16_t)(((v >> 16) & 0xFFFFu) >> shift);
-                uint16_t d = (uint16_t)(((v >> 32) & 0xFFFFu) >> shift), e = (uint16_t)((v >> 48) >> shift);
-                ids[i] = a; ids[i + 1] = b; ids[i + 2] = d; ids[i + 3] = e;
-                h[0][a]++; h[1][b]++; h[2][d]++; h[3][e]++;
-            }
-            if (i < n) {
-                uint64_t v = order_next64(r, kind);
-                for (; i < n; i++, v >>= 16) {
-                    uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift);
-                    ids[i] = a;
-                    h[0][a]++;
-                }
-            }
+            GF_ORDER_IDS(GF_COUNT_HIST4)
             for (c = 0; c < k; c++)
                 pos[c + 1] = (int64_t)h[0][c] + h[1][c] + h[2][c] + h[3][c];
-        } else {
-            for (i = 0; i + 4 <= n; i += 4) {
-                uint64_t v = order_next64(r, kind);
-                uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift), b = (uint16_t)(((v >> 16) & 0xFFFFu) >> shift);
-                uint16_t d = (uint16_t)(((v >> 32) & 0xFFFFu) >> shift), e = (uint16_t)((v >> 48) >> shift);
-                ids[i] = a; ids[i + 1] = b; ids[i + 2] = d; ids[i + 3] = e;
-                pos[a + 1]++; pos[b + 1]++; pos[d + 1]++; pos[e + 1]++;
-            }
-            if (i < n) {
-                uint64_t v = order_next64(r, kind);
-                for (; i < n; i++, v >>= 16) {
-                    uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift);
-                    ids[i] = a;
-                    pos[a + 1]++;
-                }
-            }
+        } else {        /* (64 KiB more of stack for 4096 buckets: one count) */
+            GF_ORDER_IDS(GF_COUNT_POS)
         }
+#undef GF_COUNT_HIST4
+#undef GF_COUNT_POS
+#undef GF_ORDER_IDS
         for (c = 1; c <= k; c++)
             pos[c] += pos[c - 1];
         /* 2. stable scatter (pos[c]: the next free slot of bucket c) */
