@@ -16,9 +16,14 @@ slows them alike), for rows of W1's shape: x and y, one float64 each
                        training's data path cost per epoch before
   order                gradfit.shuffling's epoch order only (index mode)
   order+move           the same order with X and y moved into reused
-                       buffers in the same pass (copy mode: what training
-                       does now when the data is >= 1 MiB)
+                       buffers in the same pass, the order written too
+  move                 the same draws and moved rows, no order written
+                       (copy mode: what training does when the data is
+                       >= 1 MiB and a row is one value, as in W1 and W2)
   copy                 a sequential copy of X and y (the floor)
+
+The last column, speedup, is old order+gather / move: training's data path
+per epoch before the epoch order, over now.
 
 --clock thread times each call by this thread's CPU time (time.thread_time;
 every method runs in the calling thread, the GIL released or not) instead of
@@ -51,8 +56,8 @@ def main():
     print(f"bit generator {args.bit_generator}; X {args.width} float64 column(s), y 1; load average {load:.2f}; "
           f"{args.clock} clock; "
           f"median ns per row (min..max over runs in brackets)")
-    names = ["permutation+gather", "old order+gather", "order", "order+move", "copy"]
-    print(f"{'N':>10} {'runs':>5} {'k':>5} " + " ".join(f"{n:>22}" for n in names) + f" {'speedup':>8}")
+    names = ["permutation+gather", "old order+gather", "order", "order+move", "move", "copy"]
+    print(f"{'N':>10} {'runs':>5} {'k':>6} " + " ".join(f"{n:>22}" for n in names) + f" {'speedup':>8}")
     for N in (int(s) for s in args.sizes.split(",")):
         runs = args.runs or max(5, min(201, 10**8 // N))
         rng = np.random.Generator(bg_class(0))
@@ -77,11 +82,14 @@ def main():
         def order_move():
             shuffling.draw(rng, order, ids, ((X, Xs), (y, ys)))
 
+        def move():
+            shuffling.draw(rng, None, ids, ((X, Xs), (y, ys)))
+
         def copy():
             np.copyto(Xs, X)
             np.copyto(ys, y)
 
-        fns = dict(zip(names, [permutation_gather, old_gather, order_only, order_move, copy]))
+        fns = dict(zip(names, [permutation_gather, old_gather, order_only, order_move, move, copy]))
         times = {k: [] for k in fns}
         for f in fns.values():     # warm-up
             f()
@@ -92,8 +100,8 @@ def main():
                 times[k].append((clock() - t0) * 1e9 / N)
         med = {k: statistics.median(v) for k, v in times.items()}
         cell = {k: f"{med[k]:6.2f} [{min(times[k]):5.2f}..{max(times[k]):6.2f}]" for k in fns}
-        print(f"{N:>10} {runs:>5} {shuffling.n_buckets(N):>5} " + " ".join(f"{cell[k]:>22}" for k in names)
-              + f" {med['old order+gather'] / med['order+move']:7.2f}x", flush=True)
+        print(f"{N:>10} {runs:>5} {shuffling.n_buckets(N):>6} " + " ".join(f"{cell[k]:>22}" for k in names)
+              + f" {med['old order+gather'] / med['move']:7.2f}x", flush=True)
 
 
 if __name__ == "__main__":
