@@ -43,6 +43,9 @@ SHAPES = [
     (270, 12, 36, 7),         # K = batch > k block in dW1, dW2
     (1, 1024, 1024, 2),       # the widest layers, one row
     (256, 1024, 520, 3),      # the widest input, the largest batch of the benchmarks
+    (64, 64, 40, 10),         # dW1's A = X^T read in place: k block x IN = 16 KiB in float32
+    (64, 65, 40, 10),         # ... one column more: packed (pack_a) in float32
+    (32, 67, 24, 9),          # in place, a ragged last row block of dW1 packed
 ]
 
 
@@ -431,3 +434,33 @@ def test_avx2_and_avx512_products_give_the_same_bits(shape, dtype):
     ref_value, ref_grad, _ = _reference(m, X, y)
     rtol, atol = _tol(dtype)
     np.testing.assert_allclose(grads["avx2"], ref_grad, rtol=rtol, atol=atol * np.abs(ref_grad).max() * 10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_transposed_a_in_place_and_packed_give_the_same_bits(simd_path, dtype):
+    """dW1 = X^T dz1 reads X^T (a transposed view) in place when the k
+    block's rows of it span at most 16 KiB (ops.inc GF_A_COLS_SPAN), else
+    packs it (pack_a). The same problem with IN widened by 8 zero columns of
+    X (and zero rows of W1) crosses that bound: z1, dz1 and the first IN
+    rows of dW1 are the same sums in the same order (the extra terms are
+    exact zeros), so they are the same bits whichever way A was read."""
+    batch, H, OUT = 64, 40, 10
+    IN = 16384 // (batch * np.dtype(dtype).itemsize)       # 64 in float32, 32 in float64
+    m, X, y = _problem((batch, IN, H, OUT), dtype, seed=5)
+    value, grad = _c_loss_grad(m, X, y, chunk=batch)
+    wide = gf.MLP([IN + 8, H, OUT], activation="identity", output_activation="identity",
+                  dtype=dtype, seed=0)
+    W1 = np.zeros((IN + 8, H), dtype)
+    W1[:IN] = m.params[:IN * H].reshape(IN, H)
+    wide.params[:] = np.concatenate([W1.ravel(), m.params[IN * H:]])
+    Xw = np.zeros((batch, IN + 8), dtype)
+    Xw[:, :IN] = X
+    Xw[:, IN:] = 0.0
+    value_w, grad_w = _c_loss_grad(wide, Xw, y, chunk=batch)
+    assert value_w == value
+    np.testing.assert_array_equal(grad_w[:IN * H], grad[:IN * H])                # dW1
+    np.testing.assert_array_equal(grad_w[IN * H:(IN + 8) * H], 0.0)             # zero X columns
+    np.testing.assert_array_equal(grad_w[(IN + 8) * H:], grad[IN * H:])         # b1, W2, b2
+    _, ref_grad, _ = _reference(m, X, y)
+    rtol, atol = _tol(dtype)
+    np.testing.assert_allclose(grad, ref_grad, rtol=rtol, atol=atol * np.abs(ref_grad).max() * 10)
