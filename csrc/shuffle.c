@@ -303,7 +303,15 @@ int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill)
  * is neither read nor changed: every draw is a whole 64-bit output, exactly
  * bit_generator.random_raw().
  * ------------------------------------------------------------------------ */
+#include <stdlib.h>
 #include <string.h>
+
+/* the largest bucket shuffled as a uint16 arrangement (indices 0..65535);
+ * larger buckets (n > 2^28 with 4096 buckets, or a forced small k) are
+ * shuffled in place */
+#define GF_ORDER_PERM_MAX 65536
+/* the most scratch (arrangement + one bucket's rows) step 3 allocates */
+#define GF_ORDER_SCRATCH_MAX ((int64_t)8 << 20)
 
 /* the most buckets whose ids are counted in four uint32 histograms (16 KiB) */
 #define GF_ORDER_HIST4_MAX 1024
@@ -576,54 +584,138 @@ GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64
         pos[1] = n;
     }
     /* 3. Fisher-Yates within each bucket [pos[c], pos[c + 1]), the next
-     * bucket's lines prefetched meanwhile */
-    next_lines_set(&nl, order, rows, n_rows, 0, pos[1]);
-    while (nl.at < nl.n)
-        next_lines_step(&nl);
-    for (c = 0; c < k; c++) {
-        const int64_t s = pos[c], m = pos[c + 1] - pos[c];
-        int64_t *o = order != NULL ? order + s : NULL;
-        if (c + 1 < k) {
-            next_lines_set(&nl, order, rows, n_rows, pos[c + 1], pos[c + 2] - pos[c + 1]);
-            while (nl.at < nl.n)
-                next_lines_step(&nl);
+     * bucket's lines prefetched meanwhile. A bucket of 2..GF_ORDER_PERM_MAX
+     * rows is shuffled as a uint16 arrangement perm[0..m) = 0..m-1 (in L1:
+     * the same draws, the same swaps), then its rows are put in that order
+     * once: copied to a scratch area and gathered back, dst[t] =
+     * scratch[perm[t]], which is the arrangement the swaps in place give.
+     * Larger buckets, or no scratch (too wide rows, no memory), swap in
+     * place. */
+    {
+        int64_t max_m = 0, rec = order != NULL ? 8 : 0, perm_bytes, scratch_bytes = 0;
+        char *scratch = NULL;
+        uint16_t *perm = NULL;
+        for (c = 0; c < k; c++)
+            if (pos[c + 1] - pos[c] > max_m)
+                max_m = pos[c + 1] - pos[c];
+        for (q = 0; q < n_rows; q++)
+            rec += rows[q].row_bytes;
+        if (max_m > GF_ORDER_PERM_MAX)
+            max_m = GF_ORDER_PERM_MAX;
+        perm_bytes = (max_m * 2 + 63) & ~(int64_t)63;
+        if (n_rows > 0 && max_m >= 2 && rec <= (GF_ORDER_SCRATCH_MAX - perm_bytes) / max_m) {
+            scratch_bytes = perm_bytes + max_m * rec;
+            scratch = (char *)malloc((size_t)scratch_bytes + 64);
         }
-        if (n_rows == 0) {
-            for (i = m - 1; i >= 1; i--) {
-                int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind), t = o[i];
-                o[i] = o[j];
-                o[j] = t;
+        if (scratch != NULL) {
+            char *al = scratch + ((64 - ((uintptr_t)scratch & 63)) & 63);
+            perm = (uint16_t *)al;
+        }
+        next_lines_set(&nl, order, rows, n_rows, 0, pos[1]);
+        while (nl.at < nl.n)
+            next_lines_step(&nl);
+        for (c = 0; c < k; c++) {
+            const int64_t s = pos[c], m = pos[c + 1] - pos[c];
+            int64_t *o = order != NULL ? order + s : NULL;
+            if (c + 1 < k) {
+                next_lines_set(&nl, order, rows, n_rows, pos[c + 1], pos[c + 2] - pos[c + 1]);
+                while (nl.at < nl.n)
+                    next_lines_step(&nl);
             }
-        } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8 && o == NULL) {
-            uint64_t *a = (uint64_t *)rows[0].dst + s, *b = (uint64_t *)rows[1].dst + s;
-            for (i = m - 1; i >= 1; i--) {
-                int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
-                uint64_t u;
-                u = a[i]; a[i] = a[j]; a[j] = u;
-                u = b[i]; b[i] = b[j]; b[j] = u;
-            }
-        } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8) {
-            uint64_t *a = (uint64_t *)rows[0].dst + s, *b = (uint64_t *)rows[1].dst + s;
-            for (i = m - 1; i >= 1; i--) {
-                int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind), t = o[i];
-                uint64_t u;
-                o[i] = o[j];
-                o[j] = t;
-                u = a[i]; a[i] = a[j]; a[j] = u;
-                u = b[i]; b[i] = b[j]; b[j] = u;
-            }
-        } else {
-            for (i = m - 1; i >= 1; i--) {
-                int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
-                if (o != NULL) {
-                    const int64_t t = o[i];
+            if (m < 2)
+                continue;
+            if (perm != NULL && m <= GF_ORDER_PERM_MAX) {
+                char *rs = (char *)perm + perm_bytes;      /* the bucket's rows, copied */
+                for (i = 0; i < m; i++)
+                    perm[i] = (uint16_t)i;
+                if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8 && o == NULL) {
+                    /* W1's rows: copied as 16-byte records while the
+                     * arrangement is shuffled, gathered one line a row */
+                    uint64_t *a = (uint64_t *)rows[0].dst + s, *b = (uint64_t *)rows[1].dst + s;
+                    uint64_t *ab = (uint64_t *)rs;
+                    int64_t t = 0;
+                    for (i = m - 1; i >= 1; i--, t++) {
+                        int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
+                        uint16_t u = perm[i];
+                        perm[i] = perm[j];
+                        perm[j] = u;
+                        ab[2 * t] = a[t];
+                        ab[2 * t + 1] = b[t];
+                    }
+                    ab[2 * t] = a[t];
+                    ab[2 * t + 1] = b[t];
+                    for (i = 0; i < m; i++) {
+                        const uint64_t *rp2 = ab + 2 * (int64_t)perm[i];
+                        a[i] = rp2[0];
+                        b[i] = rp2[1];
+                    }
+                } else {
+                    for (i = m - 1; i >= 1; i--) {
+                        int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
+                        uint16_t u = perm[i];
+                        perm[i] = perm[j];
+                        perm[j] = u;
+                    }
+                    if (o != NULL) {
+                        int64_t *os = (int64_t *)rs;
+                        memcpy(os, o, (size_t)m * 8);
+                        for (i = 0; i < m; i++)
+                            o[i] = os[perm[i]];
+                    }
+                    for (q = 0; q < n_rows; q++) {
+                        const int64_t rb = rows[q].row_bytes;
+                        char *d = (char *)rows[q].dst + s * rb;
+                        memcpy(rs, d, (size_t)(m * rb));
+                        if (rb == 8) {
+                            for (i = 0; i < m; i++)
+                                memcpy(d + i * 8, rs + (int64_t)perm[i] * 8, 8);
+                        } else if (rb == 4) {
+                            for (i = 0; i < m; i++)
+                                memcpy(d + i * 4, rs + (int64_t)perm[i] * 4, 4);
+                        } else {
+                            for (i = 0; i < m; i++)
+                                copy_row(d + i * rb, rs + (int64_t)perm[i] * rb, rb);
+                        }
+                    }
+                }
+            } else if (n_rows == 0) {
+                for (i = m - 1; i >= 1; i--) {
+                    int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind), t = o[i];
                     o[i] = o[j];
                     o[j] = t;
                 }
-                for (q = 0; q < n_rows; q++)
-                    swap_row((char *)rows[q].dst + s * rows[q].row_bytes, rows[q].row_bytes, i, j);
+            } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8 && o == NULL) {
+                uint64_t *a = (uint64_t *)rows[0].dst + s, *b = (uint64_t *)rows[1].dst + s;
+                for (i = m - 1; i >= 1; i--) {
+                    int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
+                    uint64_t u;
+                    u = a[i]; a[i] = a[j]; a[j] = u;
+                    u = b[i]; b[i] = b[j]; b[j] = u;
+                }
+            } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8) {
+                uint64_t *a = (uint64_t *)rows[0].dst + s, *b = (uint64_t *)rows[1].dst + s;
+                for (i = m - 1; i >= 1; i--) {
+                    int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind), t = o[i];
+                    uint64_t u;
+                    o[i] = o[j];
+                    o[j] = t;
+                    u = a[i]; a[i] = a[j]; a[j] = u;
+                    u = b[i]; b[i] = b[j]; b[j] = u;
+                }
+            } else {
+                for (i = m - 1; i >= 1; i--) {
+                    int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
+                    if (o != NULL) {
+                        const int64_t t = o[i];
+                        o[i] = o[j];
+                        o[j] = t;
+                    }
+                    for (q = 0; q < n_rows; q++)
+                        swap_row((char *)rows[q].dst + s * rows[q].row_bytes, rows[q].row_bytes, i, j);
+                }
             }
         }
+        free(scratch);
     }
     *rp = rl;
 }

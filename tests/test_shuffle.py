@@ -625,3 +625,94 @@ def test_the_order_buffers_are_reused_by_the_next_call_and_never_shared(monkeypa
     th.join()
     assert np.array_equal(got["thread"][0], first[0])
     assert not any(a is b for a in got["buffers"] for b in used[0])   # another thread's own
+
+
+# --- step 3 through a uint16 arrangement (csrc/shuffle.c): buckets of 2..PERM_MAX
+# moved rows are shuffled as perm[0..m) in L1 and gathered once; larger buckets,
+# order-only draws and rows too wide for the scratch swap in place ---
+
+PERM_MAX = 2**16            # GF_ORDER_PERM_MAX: the largest bucket the arrangement takes
+SCRATCH_MAX = 8 << 20       # GF_ORDER_SCRATCH_MAX: arrangement + one bucket's rows, bytes
+
+
+def bucket_sizes(bit_generator, n, k):
+    """The sizes of the k buckets of docs/shuffle.md's step 1 (draws from
+    bit_generator)."""
+    draws = next_u64s(bit_generator)
+    sizes = [0] * k
+    if k == 1:
+        return [n]
+    for i in range(n):
+        if i % 4 == 0:
+            word = next(draws)
+        sizes[((word >> (16 * (i % 4))) & 0xFFFF) >> (16 - (k.bit_length() - 1))] += 1
+    return sizes
+
+
+def row_arrays(n, seed):
+    """One array per record width the C code handles: W1's two 8-byte rows
+    (their own loop), 4 and 8 bytes, and any other width (1, 3, 12, 16, 296)."""
+    data = np.random.default_rng(seed)
+    return [
+        [data.normal(size=(n, 1)), data.normal(size=n)],
+        [data.normal(size=n).astype(np.float32), data.integers(0, 2**60, size=n),
+         data.integers(0, 255, size=(n, 1), dtype=np.uint8), data.integers(0, 255, size=(n, 3), dtype=np.uint8),
+         data.normal(size=(n, 3)).astype(np.float32), data.normal(size=(n, 2)), data.normal(size=(n, 37))],
+    ]
+
+
+def check_moved(bg_class, seed, n, k, arrays):
+    """Index mode (order written) and copy mode (order=None): the documented
+    order, the rows moved into it, the generator left as the replay leaves it."""
+    ref = bg_class(seed)
+    want = reference_order(ref, n, k)
+    for with_order in (True, False):
+        bg = bg_class(seed)
+        order = np.empty(n, dtype=np.int64) if with_order else None
+        moved = [np.full_like(a, 7) for a in arrays]
+        assert _core.epoch_order(bg, order, tuple(zip(arrays, moved)), np.empty(n, dtype=np.uint16), buckets=k)
+        if with_order:
+            assert np.array_equal(order, want), (bg_class.__name__, n, k)
+        for a, m in zip(arrays, moved):
+            assert np.array_equal(m, a[want]), (bg_class.__name__, n, k, a.dtype, a.shape, with_order)
+        assert same_state(bg.state, ref.state)
+
+
+@pytest.mark.parametrize("bg_class", [np.random.PCG64, np.random.PCG64DXSM, np.random.Philox],
+                         ids=lambda c: c.__name__)
+def test_buckets_of_0_1_and_2_rows_move_as_documented(bg_class):
+    seen = set()
+    for seed in range(40):
+        n, k = 9, 8
+        sizes = bucket_sizes(bg_class(seed), n, k)
+        seen |= set(sizes) & {0, 1, 2}
+        for arrays in row_arrays(n, seed):
+            check_moved(bg_class, seed, n, k, arrays)
+    assert seen == {0, 1, 2}
+    for n in (0, 1, 2, 3):                          # one bucket (k = 1) of 0..3 rows
+        for arrays in row_arrays(n, n):
+            check_moved(bg_class, 3, n, 1, arrays)
+
+
+@pytest.mark.parametrize("bg_class", [np.random.PCG64, np.random.PCG64DXSM, np.random.Philox],
+                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize("n", [PERM_MAX - 1, PERM_MAX, PERM_MAX + 1])
+def test_the_largest_arranged_bucket_and_one_above_move_as_documented(bg_class, n):
+    """One bucket (k = 1) of 2^16 rows takes the uint16 arrangement (its
+    indices 0..65535), one of 2^16 + 1 rows the swaps in place; both give the
+    documented order. Also two buckets around the limit (k = 2)."""
+    for arrays in row_arrays(n, n):
+        check_moved(bg_class, n, n, 1, arrays)
+    sizes = bucket_sizes(bg_class(1), 2 * n, 2)
+    assert min(sizes) < PERM_MAX < max(sizes) or n != PERM_MAX
+    check_moved(bg_class, 1, 2 * n, 2, row_arrays(2 * n, 1)[0])
+
+
+def test_rows_too_wide_for_the_scratch_swap_in_place_as_documented():
+    """A bucket whose rows need more than SCRATCH_MAX bytes of scratch is
+    shuffled in place: the same order, rows and state."""
+    n = 8200
+    wide = np.random.default_rng(0).integers(0, 255, size=(n, SCRATCH_MAX // 8000), dtype=np.uint8)
+    assert n * wide.shape[1] > SCRATCH_MAX
+    check_moved(np.random.PCG64, 2, n, 1, [wide, wide[:, 0].astype(np.float64)])
+    check_moved(np.random.PCG64, 2, n, 1, [np.ascontiguousarray(wide[:, :SCRATCH_MAX // 9000])])      # fits: the arrangement
