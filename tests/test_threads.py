@@ -208,3 +208,20 @@ def test_the_work_bound_per_c_call_scales_with_the_usable_threads(monkeypatch):
     for n in (2, 4):
         np.testing.assert_array_equal(runs[n][1], runs[1][1])
         assert runs[n][2] == runs[1][2]
+
+
+# Wide layers whose products split by column panels over the threads:
+# panel counts that 2, 3 and 5 threads divide and do not divide, for the
+# panels of every SIMD path (16 or 32 columns in float32, 8 or 16 in float64)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("width", [129, 255, 256, 257, 385, 640])
+def test_products_split_by_panels_give_the_one_thread_bits(width, dtype):
+    p1, h1 = _fit([160, width, 3], 128, dtype, 1)
+    assert np.all(np.isfinite(p1)) and h1[-1] < h1[0]
+    for n in (2, 3, 5):
+        pn, hn = _fit([160, width, 3], 128, dtype, n)
+        np.testing.assert_array_equal(pn, p1, err_msg=f"n_threads={n}")
+        assert hn == h1, n
+    # repeated: which thread runs which part can change from run to run
+    for _ in range(3):
+        np.testing.assert_array_equal(_fit([160, width, 3], 128, dtype, 2)[0], p1)

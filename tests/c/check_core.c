@@ -411,6 +411,45 @@ static void expect_status(const char *what, int got, int want)
 DEFINE_CHECKS(double, f64, 1e-10, 1e-9)
 DEFINE_CHECKS(float, f32, 2e-5, 2e-4)
 
+#if HAVE_POOL
+/* gf_pool_run runs every part exactly once, whatever the thread count and
+ * the part count (more parts than threads, fewer threads than workers
+ * started by an earlier task). Parts of uneven length, so that the threads
+ * finish at different times and take parts from each other. */
+static void count_part(void *arg, int part, int n_parts)
+{
+    int *count = (int *)arg;
+    volatile double s = 0;
+    for (int i = 0; i < (part * 37) % 300; i++)
+        s += i;
+    (void)s;
+    (void)n_parts;
+    __atomic_fetch_add(&count[part], 1, __ATOMIC_RELAXED);
+}
+
+static void check_pool(void)
+{
+    int wrong = 0, runs = 0;
+    for (int it = 0; it < 3000; it++) {
+        int count[48] = {0};
+        const int n_parts = 1 + (it * 13) % 48;
+        gf_threads_set(1 + (it * 7) % 5);
+        gf_pool_run(count_part, count, n_parts);
+        for (int p = 0; p < 48; p++)
+            wrong += count[p] != (p < n_parts);
+        runs++;
+    }
+    gf_threads_set(1);
+    checks++;
+    if (wrong) {
+        failures++;
+        printf("  FAIL gf_pool_run: %d parts not run exactly once in %d tasks\n", wrong, runs);
+    } else {
+        printf("  ok   gf_pool_run: %d tasks of 1-48 parts on 1-5 threads, each part once\n", runs);
+    }
+}
+#endif
+
 static const char *simd_name(int level)
 {
     return level == GF_SIMD_AVX512 ? "avx512" : level == GF_SIMD_AVX2 ? "avx2" : "baseline";
@@ -459,6 +498,9 @@ int main(void)
             check_f32(d, p0, X, Y, sw, N);
         }
     }
+#if HAVE_POOL
+    check_pool();
+#endif
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }
