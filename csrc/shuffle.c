@@ -666,16 +666,8 @@ GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64
                         const int64_t rb = rows[q].row_bytes;
                         char *d = (char *)rows[q].dst + s * rb;
                         memcpy(rs, d, (size_t)(m * rb));
-                        if (rb == 8) {
-                            for (i = 0; i < m; i++)
-                                memcpy(d + i * 8, rs + (int64_t)perm[i] * 8, 8);
-                        } else if (rb == 4) {
-                            for (i = 0; i < m; i++)
-                                memcpy(d + i * 4, rs + (int64_t)perm[i] * 4, 4);
-                        } else {
-                            for (i = 0; i < m; i++)
-                                copy_row(d + i * rb, rs + (int64_t)perm[i] * rb, rb);
-                        }
+                        for (i = 0; i < m; i++)     /* rb is loop-invariant: unswitched */
+                            copy_row(d + i * rb, rs + (int64_t)perm[i] * rb, rb);
                     }
                 }
             } else if (n_rows == 0) {
@@ -684,25 +676,7 @@ GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64
                     o[i] = o[j];
                     o[j] = t;
                 }
-            } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8 && o == NULL) {
-                uint64_t *a = (uint64_t *)rows[0].dst + s, *b = (uint64_t *)rows[1].dst + s;
-                for (i = m - 1; i >= 1; i--) {
-                    int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
-                    uint64_t u;
-                    u = a[i]; a[i] = a[j]; a[j] = u;
-                    u = b[i]; b[i] = b[j]; b[j] = u;
-                }
-            } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8) {
-                uint64_t *a = (uint64_t *)rows[0].dst + s, *b = (uint64_t *)rows[1].dst + s;
-                for (i = m - 1; i >= 1; i--) {
-                    int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind), t = o[i];
-                    uint64_t u;
-                    o[i] = o[j];
-                    o[j] = t;
-                    u = a[i]; a[i] = a[j]; a[j] = u;
-                    u = b[i]; b[i] = b[j]; b[j] = u;
-                }
-            } else {
+            } else {     /* rows in place: buckets beyond the arrangement's reach */
                 for (i = m - 1; i >= 1; i--) {
                     int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
                     if (o != NULL) {
