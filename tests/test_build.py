@@ -61,7 +61,8 @@ def test_missing_compiler_says_what_to_install(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(ROOT / "csrc", src / "csrc")
     (src / "src" / "gradfit").mkdir(parents=True)
-    shutil.copy(ROOT / "src" / "gradfit" / "_core.pyx", src / "src" / "gradfit")
+    for name in ("_core.pyx", "_version.py"):      # pyproject.toml reads the version from _version.py
+        shutil.copy(ROOT / "src" / "gradfit" / name, src / "src" / "gradfit")
     for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src)
     env = dict(os.environ, CC=str(tmp_path / "no-such-compiler"))
