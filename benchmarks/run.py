@@ -141,7 +141,7 @@ class RunResult:
 
 def gradfit_supports_loss(loss):
     """True if gradfit knows this loss name."""
-    return loss in gf.training.LOSSES
+    return loss in gf._names.LOSSES
 
 
 def new_gradfit_model(wl):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradfit as gf
-import gradfit.training as training
+import gradfit._loop as training
 from gradfit import schedules
 
 
@@ -182,7 +182,7 @@ def test_validation_fraction_is_seeded_and_stratified():
         held.setdefault("runs", []).append((m.params.copy(), r.history["val_loss"], r.n_samples))
     (p1, v1, n1), (p2, v2, n2) = held["runs"]
     assert n1 == n2 == 160 and np.array_equal(p1, p2) and v1 == v2
-    rows, val = gf.training.validation_split(200, 0.2, np.random.default_rng(1), y)
+    rows, val = gf._targets.validation_split(200, 0.2, np.random.default_rng(1), y)
     assert len(val) == 40 and np.sum(y[val] == 1) == 10 and np.sum(y[val] == 0) == 30
     assert "val_accuracy" in r.history and len(r.history["val_accuracy"]) == 2
 

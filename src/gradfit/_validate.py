@@ -7,6 +7,12 @@ import numbers
 
 import numpy as np
 
+# Sizes beyond these cannot be allocated on any machine; refusing them up
+# front (in the model and in files) keeps every size computation, here and
+# in C, far from int64 overflow.
+MAX_WIDTH = 2**31 - 1
+MAX_PARAMS = 2**40
+
 
 def _describe(a):
     return f"array of shape {a.shape} and dtype {a.dtype}"

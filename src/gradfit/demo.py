@@ -21,7 +21,7 @@ from . import datasets
 from .explain import explain_step
 from .model import MLP
 from .reference import closed_form_linear
-from .training import train
+from .trainer import train
 
 # The bump fits (the same recipes as tests/test_softplus_fit.py): plain SGD
 # with batch 1. Seeds matter: about 60% of 1-2-1 starting points reach the

@@ -39,13 +39,14 @@ from . import io as _io
 from ._validate import as_float_array
 from .model import MLP
 from .result import TrainResult
-from .training import train
+from .trainer import Trainer, train
 
 __all__ = ["train_many", "RemoteError"]
 
 # The keywords a job may give to gradfit.train (everything but model, X, y)
 # and the job keys that train_many itself reads.
-_TRAIN_OPTIONS = frozenset(inspect.signature(train).parameters) - {"model", "X", "y"}
+_TRAIN_OPTIONS = (frozenset(inspect.signature(train).parameters) | frozenset(inspect.signature(Trainer).parameters)) - {
+    "model", "X", "y", "settings"}
 _JOB_KEYS = frozenset({"model", "X", "y", "rows", "target"})
 # Options a job may not set: train_many shows one progress display for all jobs.
 _REFUSED = {"progress": "train_many has one progress display for all jobs: use train_many(..., progress=True)"}

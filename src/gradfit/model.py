@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from . import _core
+from . import _core, interop
+from ._codec import model_file
 from ._layout import layer_views
 from ._names import ACTIVATIONS, LOSSES, lookup
-from ._validate import as_float_array, check_dtype, check_seed, check_threads, check_X
+from ._npzfile import write_npz
+from ._validate import MAX_PARAMS, MAX_WIDTH, as_float_array, check_dtype, check_seed, check_threads, check_X
 
 INITS = ("glorot", "he", "zeros")
 
@@ -21,11 +23,6 @@ CHUNK_ROWS = 4096
 
 # Multiply-adds per C call of predict (about 0.1 s): Ctrl-C is seen between calls.
 PREDICT_WORK_PER_CALL = 1 << 28
-
-# Sizes beyond these cannot be allocated on any machine; refusing them up
-# front keeps every size computation (here and in C) far from int64 overflow.
-MAX_WIDTH = 2**31 - 1
-MAX_PARAMS = 2**40
 
 _ACTIVATION_NAMES = {v: k for k, v in ACTIVATIONS.items()}
 _NO_WEIGHTS = {"f": np.empty(0, np.float32), "d": np.empty(0, np.float64)}   # "all ones"
@@ -269,27 +266,25 @@ class MLP:
         pickled objects. The write is atomic: `path` holds the old file or
         the new one, never a partial one. Read it back with ``gradfit.load``.
         """
-        from .io import save_model
-        save_model(self, path)
+        write_npz(path, *model_file(self))
 
     def to_torch(self) -> Any:
         """An equivalent ``torch.nn.Sequential`` (Linear layers and activation
         modules, in the model's dtype). Needs PyTorch."""
-        from .interop import to_torch
-        return to_torch(self)
+        self._check_params_finite()
+        return interop.to_torch(self)
 
     @classmethod
     def from_torch(cls, module: Any) -> MLP:
         """An MLP from a ``torch.nn.Sequential`` of Linear layers and
         ReLU / Sigmoid / Tanh / Softplus / Identity modules (float32 or float64)."""
-        from .interop import from_torch
-        return from_torch(module)
+        return cls(**interop.from_torch(module))
 
     def to_onnx(self, path: str | os.PathLike[str], *, opset: int = 13) -> None:
         """Writes the model as an ONNX graph (Gemm and activation nodes; input
         "X" of shape (N, n_inputs), output "Y"). Needs the ``onnx`` package."""
-        from .interop import to_onnx
-        to_onnx(self, path, opset=opset)
+        self._check_params_finite()
+        interop.to_onnx(self, path, opset=opset)
 
     # copy.copy / copy.deepcopy / pickle (for multiprocessing, joblib): the
     # per-layer views are rebuilt over the new params buffer, never stored

@@ -84,7 +84,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
 from .model import MLP
-from .training import Trainer
+from .trainer import Trainer
 
 try:                                   # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data
