@@ -266,8 +266,3 @@ def check_X_shape(X, n_in, argument="X"):
         raise ValueError(f"{argument}: expected {n_in} feature(s) per sample (layer_sizes[0]), got shape {shape}")
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{argument}: expected real numbers, got {_describe(X)}")
-
-
-def check_chunk_rows(value, argument="chunk_rows"):
-    """Rows per block read from memory-mapped data: an int >= 1."""
-    return check_int(value, argument, 1)

@@ -388,9 +388,8 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = 1,
     """Train `model` in place by minibatch gradient descent: ``Trainer(model,
     **settings).fit(X, y, epochs, ...)`` in one call.
 
-    Each step computes the loss and every gradient at the current parameters,
-    then updates all parameters together (plain SGD: ``p -= lr * dloss/dp``).
-
+    Each step computes every gradient at the current parameters, then updates
+    all parameters together (plain SGD: ``p -= lr * dloss/dp``).
     Parameters
     ----------
     model : MLP
@@ -429,8 +428,8 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = 1,
         ``history["loss"]`` (per epoch: the mean of its minibatch losses, each
         measured before its update, weighted by batch size), ``final_loss``
         (the loss over all of X, y at the returned parameters), ``steps``,
-        ``epochs``, ``stop_reason``, ``grad_norm``, ``restored``, ``seconds``
-        and ``samples_per_second`` (the whole call, as a stopwatch sees it).
+        ``epochs``, ``stop_reason``, ``grad_norm``, ``restored``, ``seconds``,
+        ``samples_per_second`` (the whole call, as a stopwatch sees it).
 
     Raises
     ------
@@ -438,16 +437,13 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = 1,
         For bad arguments, before any training; the model is unchanged.
     RuntimeError
         If the same model is already being trained in another thread.
+        (Calling train() again continues from the model's parameters with a
+        fresh optimizer state: use a :class:`Trainer` to continue exactly.)
 
     Warns
     -----
     DivergenceWarning
         If the loss became NaN or inf; see ``TrainResult.restored``.
-
-    Notes
-    -----
-    Calling train() again continues from the model's current parameters but
-    with a fresh optimizer state. Use a :class:`Trainer` to continue a run exactly.
 
     Examples
     --------
