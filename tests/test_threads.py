@@ -154,12 +154,12 @@ def test_the_split_step_pieces_over_several_chunks_and_without_gather(monkeypatc
     # batches of 130 rows in forward/backward chunks of 50: the bias and dW of
     # the second and third chunks are added to (accumulate), not written;
     # without shuffling the rows are read in place (no gather)
-    monkeypatch.setattr(gf.model, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(gf._core, "PASS_ROWS", 50)
     runs = [_fit([200, 400, 1], 130, "float64", n, shuffle=shuffle) for n in (1, 2, 3)]
     for pn, hn in runs[1:]:
         np.testing.assert_array_equal(pn, runs[0][0])
         assert hn == runs[0][1]
-    monkeypatch.setattr(gf.model, "CHUNK_ROWS", 4096)
+    monkeypatch.setattr(gf._core, "PASS_ROWS", 4096)
     whole = _fit([200, 400, 1], 130, "float64", 2, shuffle=shuffle)
     # the same batches in one chunk: the same sums up to rounding
     np.testing.assert_allclose(whole[0], runs[0][0], rtol=1e-9, atol=1e-12)

@@ -76,7 +76,7 @@ def check_sdist_names(names, tree=None):
     all be in it)."""
     names = set(names)
     for needed in ("PKG-INFO", "pyproject.toml", "setup.py", "MANIFEST.in", "LICENSE", "README.md",
-                   "src/gradfit/_core.pyx", "src/gradfit/_core.pyi", "src/gradfit/py.typed",
+                   "src/gradfit/_core.pyx", "src/gradfit/_net.pxi", "src/gradfit/_core.pyi", "src/gradfit/py.typed",
                    "src/gradfit/_version.py", "src/gradfit/__init__.py",
                    "csrc/gradfit.h", "csrc/dtype.h", "csrc/dispatch.c", "csrc/net.c",
                    "csrc/kernels_f32_base.c", "csrc/kernels_f64_base.c", "csrc/train.inc",

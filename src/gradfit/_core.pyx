@@ -547,6 +547,9 @@ def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, in
     return status, out.steps, out.epochs, out.next_batch, out.grad_norm
 
 
+include "_net.pxi"
+
+
 # --- the epoch shuffle: NumPy's Generator.shuffle, draw for draw, in C ---
 # The bit generator is reached through its PyCapsule "BitGenerator", whose
 # pointer is NumPy's bitgen_t; gradfit.h repeats that struct's layout

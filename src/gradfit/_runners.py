@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core, reference
-from . import model as _model
 from ._names import LOSSES, OPTIMIZERS
 
 NO_INDEX = np.empty(0, dtype=np.int64)          # "the rows in order"
@@ -19,16 +18,14 @@ class CRunner:
         self.t, self.m, self.batch, self.X, self.y = trainer, m, batch, X, y
         self.sw = sw if sw is not None else np.empty(0, dtype=m.dtype)
         self.loss_id, self.optim_id = LOSSES[trainer.loss], OPTIMIZERS[trainer.optimizer.name]
-        self.chunk = min(batch, _model.CHUNK_ROWS)
-        self.ws = np.empty(_core.workspace_len(m._sizes, m._acts, self.chunk, self.optim_id), dtype=m.dtype)
+        self.session = _core.Session(m._net, self.optim_id, batch, m.dtype)
         self.grad = np.empty_like(m.params)
         self.hyper = trainer._hyper()
         self.reset_prev()
 
     def reset_prev(self):
         """What a divergence rolls back to := the current params, state and step count."""
-        m, t = self.m, self.t
-        _core.reset_prev(m._sizes, m._acts, self.chunk, self.optim_id, m.params, t.state, t.step_count, self.ws)
+        self.session.set_rollback_point(self.m.params, self.t.state, self.t.step_count)
 
     def run(self, idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc, data=None):
         """One C call; adds to the epoch sums acc = (loss, penalty, weight, rows), each n_epochs long.
@@ -37,10 +34,9 @@ class CRunner:
         X, y, sw = self.X, self.y, self.sw
         if data is not None:
             X, y, sw, idx = data[0], data[1], data[2] if len(data) > 2 else self.sw, NO_INDEX
-        return _core.train(
-            m._sizes, m._acts, self.loss_id, self.optim_id, self.batch, self.chunk, max_steps, grad_tol,
-            max_batches, m.params, self.grad, t.state, self.ws, X, y, sw, idx, n_epochs,
-            start_batch, lrs, t.step_count, acc[0], acc[1], acc[2], acc[3], **self.hyper,
+        return self.session.train(
+            self.loss_id, self.batch, max_steps, grad_tol, max_batches, m.params, self.grad, t.state, X, y, sw, idx,
+            n_epochs, start_batch, lrs, t.step_count, acc[0], acc[1], acc[2], acc[3], **self.hyper,
             n_threads=t.n_threads)
 
     def full_grad_norm(self):

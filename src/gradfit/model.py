@@ -21,9 +21,6 @@ from ._validate import (MAX_PARAMS, MAX_WIDTH, as_float_array, check_dtype, chec
 
 INITS = ("glorot", "he", "zeros")
 
-# Rows per C call for predict / loss_and_grad: bounds the workspace memory.
-CHUNK_ROWS = 4096
-
 # Multiply-adds per C call of predict (about 0.1 s): Ctrl-C is seen between calls.
 PREDICT_WORK_PER_CALL = 1 << 28
 
@@ -116,11 +113,9 @@ class MLP:
         _check_size_limits(sizes)
         # The one description of the architecture, read by Python and C alike;
         # read-only arrays, exposed as tuples.
-        self._sizes = np.asarray(sizes, dtype=np.int64)
-        self._acts = np.asarray([ACTIVATIONS[a] for a in names], dtype=np.int32)
-        self._sizes.flags.writeable = False
-        self._acts.flags.writeable = False
-        n = _core.n_params(self._sizes, self._acts)
+        self._net = _core.Net(sizes, [ACTIVATIONS[a] for a in names])
+        self._sizes, self._acts = self._net.sizes, self._net.acts
+        n = self._net.n_params
         self._params = np.zeros(n, dtype=self._dtype)
         self._weights, self._biases = layer_views(self._params, sizes)
         self._lock = threading.Lock()
@@ -273,22 +268,17 @@ class MLP:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        del state["_weights"], state["_biases"], state["_lock"]
+        del state["_weights"], state["_biases"], state["_lock"], state["_net"]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        for name in ("_sizes", "_acts"):
-            self.__dict__[name] = np.array(state[name])
-            self.__dict__[name].flags.writeable = False
+        self._net = _core.Net(state["_sizes"], state["_acts"])
+        self._sizes, self._acts = self._net.sizes, self._net.acts
         self._weights, self._biases = layer_views(self._params, self.layer_sizes)
         self._lock = threading.Lock()
 
     # -- computation (C core) ---------------------------------------------
-    def _workspace(self, rows, forward_only=False):
-        return np.empty(_core.workspace_len(self._sizes, self._acts, rows, forward_only=forward_only),
-                        dtype=self._dtype)
-
     def predict(self, X: ArrayLike, n_threads: int = 1) -> NDArray[np.floating[Any]]:
         """Forward pass.
 
@@ -311,13 +301,10 @@ class MLP:
 
     def _predict(self, X: NDArray[Any], n_threads: int = 1) -> NDArray[Any]:
         out = np.empty((X.shape[0], self.n_outputs), dtype=self._dtype)
-        rows = min(X.shape[0], CHUNK_ROWS)
-        ws = self._workspace(rows, forward_only=True)
         # one C call per ~0.1 s of work, so that Ctrl-C is seen between calls
-        step = max(rows, PREDICT_WORK_PER_CALL // max(1, self.n_params))
+        step = max(self._net.rows(X.shape[0]), PREDICT_WORK_PER_CALL // max(1, self.n_params))
         for start in range(0, X.shape[0], step):
-            _core.predict(self._sizes, self._acts, self._params, X[start:start + step], rows, ws,
-                          out[start:start + step], n_threads=n_threads)
+            self._net.predict(self._params, X[start:start + step], out[start:start + step], n_threads=n_threads)
         return out
 
     def loss_and_grad(self, X: ArrayLike, y: ArrayLike, loss: str = "mse", sample_weight: ArrayLike | None = None,
@@ -345,10 +332,9 @@ class MLP:
 
     def _loss_and_grad(self, X, y, loss, sw=None, huber_delta=1.0, l2=0.0):
         grad = np.empty_like(self._params)
-        rows = min(X.shape[0], CHUNK_ROWS)
-        value = _core.loss_grad(self._sizes, self._acts, LOSSES[loss], self._params, grad, X, y,
-                                _NO_WEIGHTS[self._dtype.char] if sw is None else sw, _NO_ROWS, rows,
-                                self._workspace(rows), huber_delta=huber_delta, l2=l2)
+        value = self._net.loss_grad(LOSSES[loss], self._params, grad, X, y,
+                                    _NO_WEIGHTS[self._dtype.char] if sw is None else sw, _NO_ROWS,
+                                    huber_delta=huber_delta, l2=l2)
         return value, grad
 
     def loss(self, X: ArrayLike, y: ArrayLike, loss: str = "mse", sample_weight: ArrayLike | None = None,
@@ -367,11 +353,8 @@ class MLP:
     loss.__doc__ = (loss.__doc__ or "") % _LOSS_DOC
 
     def _loss(self, X, y, loss, sw=None, huber_delta=1.0, n_threads=1):
-        rows = min(X.shape[0], CHUNK_ROWS)
-        return _core.loss(self._sizes, self._acts, LOSSES[loss], self._params, X, y,
-                          _NO_WEIGHTS[self._dtype.char] if sw is None else sw, rows,
-                          self._workspace(rows, forward_only=True),
-                          huber_delta=huber_delta, n_threads=n_threads)
+        return self._net.loss(LOSSES[loss], self._params, X, y, _NO_WEIGHTS[self._dtype.char] if sw is None else sw,
+                              huber_delta=huber_delta, n_threads=n_threads)
 
     # -- classification and evaluation -----------------------------------------
     def predict_proba(self, X: ArrayLike) -> NDArray[np.floating[Any]]:
