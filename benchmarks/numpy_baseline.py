@@ -195,7 +195,8 @@ class NumpyBaseline:
     def loss(self, X, y):
         """The loss over all of X, y at the current parameters."""
         with np.errstate(over="ignore", invalid="ignore"):
-            layers, coef, size = self._plan(_Buffers(self.sizes, self.acts, X.shape[0], self.dtype), X.shape[0], 0)
+            bufs = _Buffers(self.sizes, self.acts, X.shape[0], self.dtype)
+            layers, coef, size = self._plan(bufs, X.shape[0], 0)
             pred = self._forward(X, layers)
             if self.loss_name == "cross_entropy":
                 mx = pred.max(axis=1, keepdims=True)
