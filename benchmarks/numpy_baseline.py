@@ -207,8 +207,9 @@ class NumpyBaseline:
 
     def train(self, X, y, *, lr, batch_size, epochs, seed=0):
         """Plain SGD over shuffled minibatches. Returns (epoch_losses, diverged):
-        each epoch's mean of its minibatch losses weighted by their rows, and whether a non-finite loss stopped training (the parameters
-        are then those before the last update)."""
+        each epoch's mean of its minibatch losses weighted by their rows, and
+        whether a non-finite loss stopped training (the parameters are then
+        those before the last update)."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._train(X, y, lr, batch_size, epochs, seed)
 
