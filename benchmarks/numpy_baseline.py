@@ -29,6 +29,8 @@ import gradfit as gf
 
 LOSSES = ("mse", "sse", "cross_entropy")
 ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "softplus")
+# Rows per block of the final loss pass: its buffers stay small and are reused.
+LOSS_BLOCK_ROWS = 4096
 
 # Module-level names for the per-step calls (one lookup instead of two).
 _matmul, _add, _subtract, _multiply, _divide = np.matmul, np.add, np.subtract, np.multiply, np.divide
@@ -192,18 +194,29 @@ class NumpyBaseline:
                 _matmul(d, WT, layers[below][11])                   # dloss/da of the layer below
             below -= 1
 
-    def loss(self, X, y):
-        """The loss over all of X, y at the current parameters."""
+    def loss(self, X, y, block=LOSS_BLOCK_ROWS):
+        """The loss over all of X, y at the current parameters: a forward pass
+        over blocks of rows that reuse one set of buffers, the sums in float64."""
+        N = X.shape[0]
+        rows = min(block, N)
+        bufs = _Buffers(self.sizes, self.acts, rows, self.dtype)
+        total = 0.0
         with np.errstate(over="ignore", invalid="ignore"):
-            bufs = _Buffers(self.sizes, self.acts, X.shape[0], self.dtype)
-            layers, coef, size = self._plan(bufs, X.shape[0], 0)
-            pred = self._forward(X, layers)
-            if self.loss_name == "cross_entropy":
-                mx = pred.max(axis=1, keepdims=True)
-                l = (y * (mx - pred)).sum(axis=1) + y.sum(axis=1) * np.log(_exp(pred - mx).sum(axis=1))
-                return float(np.sum(l.astype(np.float64))) / X.shape[0]
-            sq = float(_add_reduce(_square(pred - y), None, _float64))
-            return sq / size if self.loss_name == "mse" else sq
+            for lo in range(0, N, rows):
+                Xb, yb = X[lo:lo + rows], y[lo:lo + rows]
+                layers, _, _ = self._plan(bufs, Xb.shape[0], 0)
+                pred = self._forward(Xb, layers)
+                if self.loss_name == "cross_entropy":
+                    mx = pred.max(axis=1, keepdims=True)
+                    l = (yb * (mx - pred)).sum(axis=1) + yb.sum(axis=1) * np.log(_exp(pred - mx).sum(axis=1))
+                    total += float(_add_reduce(l, None, _float64))
+                else:
+                    d = layers[-1][11]
+                    _subtract(pred, yb, d)
+                    total += float(_add_reduce(_square(d, d), None, _float64))
+        if self.loss_name == "sse":
+            return total
+        return total / (N if self.loss_name == "cross_entropy" else N * self.sizes[-1])
 
     def train(self, X, y, *, lr, batch_size, epochs, seed=0):
         """Plain SGD over shuffled minibatches. Returns (epoch_losses, diverged):

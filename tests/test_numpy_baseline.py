@@ -90,3 +90,12 @@ def test_refuses_what_it_does_not_have(baseline):
         baseline.NumpyBaseline(params, [1, 1, 1], ["tanh", "identity"], loss="huber")
     with pytest.raises(ValueError, match="activations"):
         baseline.NumpyBaseline(params, [1, 1, 1], ["gelu", "identity"])
+
+
+@pytest.mark.parametrize("loss", ["mse", "sse", "cross_entropy"])
+def test_the_final_loss_over_blocks_of_rows_is_the_references(baseline, loss):
+    m, X, y = problem(loss, "softplus")
+    net = baseline.NumpyBaseline(m.params.copy(), m.layer_sizes, m.activations, loss)
+    want = reference.Reference(m, loss).loss_only(X, y)
+    for block in (7, 45, 4096):
+        assert net.loss(X, y, block=block) == pytest.approx(want, rel=1e-12)
