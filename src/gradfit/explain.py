@@ -3,8 +3,8 @@
 The loss, the gradient and the new loss come from the C core
 (``model.loss_and_grad``, ``model.predict``, ``model.loss``). The forward
 values per unit (z and a) and the chain-rule factors of each gradient are
-computed here with NumPy from the weights, so that every factor can be
-named; their products, summed over the samples, equal the C gradient (the
+computed here with NumPy from the weights (with gradfit._math's activations,
+derivatives and loss gradients), so that every factor can be named; their products, summed over the samples, equal the C gradient (the
 tests check this to 1e-12).
 """
 import html
