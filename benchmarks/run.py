@@ -28,6 +28,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + XLA_SINGLE_TH
 import argparse  # noqa: E402
 import ctypes  # noqa: E402
 import dataclasses  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -40,6 +41,19 @@ from typing import Callable, Optional  # noqa: E402
 import numpy as np  # noqa: E402
 
 import gradfit as gf  # noqa: E402
+
+
+def _load_numpy_baseline():
+    """benchmarks/numpy_baseline.py, found next to this file (run.py is run as
+    a script and also imported by path, from where benchmarks/ is not on sys.path)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "numpy_baseline.py")
+    spec = importlib.util.spec_from_file_location("gradfit_bench_numpy_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+numpy_baseline = _load_numpy_baseline()
 
 BASELINE = "numpy"
 
@@ -177,6 +191,21 @@ def make_gradfit_runner(backend, n_threads=None):
             problem = f"warning: {caught[0].message}"
         return RunResult(seconds, float(result.final_loss), problem)
     return run
+
+
+def run_numpy_baseline(wl, X, y, epochs):
+    """The "numpy" column: benchmarks/numpy_baseline.py, a tuned NumPy SGD loop
+    that trains as gf.train(seed=0) does (same start, shuffle, updates and
+    divergence stop)."""
+    if wl.loss not in numpy_baseline.LOSSES:
+        raise NotImplementedError(f"numpy_baseline has no loss {wl.loss!r}")
+    model = new_gradfit_model(wl)             # the same starting weights as the gradfit columns
+    params = model.params.copy()
+    start = time.perf_counter()
+    _, diverged, final = numpy_baseline.train(params, model.layer_sizes, model.activations, X, y, loss=wl.loss,
+                                              lr=wl.lr, batch_size=wl.batch_size, epochs=epochs, seed=0)
+    seconds = time.perf_counter() - start
+    return RunResult(seconds, final, "stopped early: diverged" if diverged else "")
 
 
 def numpy_loop_train(params, grad, layers, activations, X, y, lr, batch_size, epochs, seed, loss="mse"):
@@ -826,7 +855,7 @@ def main(argv=None):
     def progress(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    runners = {"c": make_gradfit_runner("c"), "numpy": make_gradfit_runner("numpy"), "numpy-loop": run_numpy_loop}
+    runners = {"c": make_gradfit_runner("c"), "numpy": run_numpy_baseline, "numpy-loop": run_numpy_loop}
     torch = None
     if args.torch:
         try:

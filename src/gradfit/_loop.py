@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from . import reference
+from ._math import loss_value
 from ._runners import CRunner, NumpyRunner
 from ._targets import CLASSIFICATION, labels_of
 from .callbacks import ProgressBar, TrainInfo
@@ -256,7 +256,7 @@ class Run:
         """(loss, accuracy or None) over a data set: a forward pass."""
         t, m = self.t, self.t.model
         pred = m._predict(X)
-        value = reference.loss_value(pred, y, t.loss, sw, t.huber_delta)
+        value = loss_value(pred, y, t.loss, sw, t.huber_delta)
         acc = None
         if t.loss in CLASSIFICATION:
             guess = np.argmax(pred, axis=1) if t.loss == "cross_entropy" else (pred[:, 0] > 0).astype(np.int64)

@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from . import _core, interop
 from ._codec import model_file
 from ._layout import layer_views
+from ._math import sigmoid, softmax
 from ._metrics import check_metrics, compute_metrics
 from ._names import ACTIVATIONS, LOSSES, lookup
 from ._npzfile import write_npz
@@ -371,15 +372,7 @@ class MLP:
             one output, the sigmoid: the probability of class 1.
         """
         z = self.predict(X).astype(np.float64)
-        if self.n_outputs == 1:
-            p = np.empty_like(z)
-            pos = z >= 0
-            p[pos] = 1 / (1 + np.exp(-z[pos]))
-            e = np.exp(z[~pos])
-            p[~pos] = e / (1 + e)
-        else:
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            p = e / e.sum(axis=1, keepdims=True)
+        p = sigmoid(z) if self.n_outputs == 1 else softmax(z)
         return p.astype(self._dtype)
 
     def predict_class(self, X: ArrayLike) -> NDArray[np.int64]:
