@@ -11,9 +11,9 @@ slows them alike), for rows of W1's shape: x and y, one float64 each
 (--width changes the width of x). The methods:
 
   permutation+gather   rng.permutation(N), then X[p], y[p] (a NumPy loop's epoch)
-  old order+gather     the previous gradfit order (NumPy's shuffle in C,
-                       _core.shuffle_i64), then the same gathers: what
-                       training's data path cost per epoch before
+  old order+gather     NumPy's Fisher-Yates shuffle in C
+                       (_core.shuffle_i64), then the same gathers: an
+                       epoch's data path with a plain shuffle and gathers
   order                gradfit.shuffling's epoch order only (index mode)
   order+move           the same order with X and y moved into reused
                        buffers in the same pass, the order written too
@@ -22,8 +22,9 @@ slows them alike), for rows of W1's shape: x and y, one float64 each
                        >= 1 MiB and a row is one value, as in W1 and W2)
   copy                 a sequential copy of X and y (the floor)
 
-The last column, speedup, is old order+gather / move: training's data path
-per epoch before the epoch order, over now.
+The last column, speedup, is old order+gather / move: how much less an
+epoch's data path costs with the bucketed order and moved rows than with a
+plain shuffle and gathers.
 
 --clock thread times each call by this thread's CPU time (time.thread_time;
 every method runs in the calling thread, the GIL released or not) instead of
