@@ -9,8 +9,8 @@ and a hand-written NumPy loop (and, with --torch, a plain PyTorch loop; with
     python benchmarks/run.py --jax               # add JAX (jit step, lax.scan per epoch)
     python benchmarks/run.py --json rows.json    # also write the result rows as JSON
 
-Everything runs single-threaded: the BLAS/OpenMP thread counts are pinned to 1
-below, before numpy is imported. See benchmarks/README.md for what is measured
+Every column runs on one thread (but the c-Nthreads one, --threads): the
+BLAS/OpenMP thread counts are pinned to 1 below, before numpy is imported. See benchmarks/README.md for what is measured
 and how to read the table.
 """
 import os
@@ -36,7 +36,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from typing import Callable, Optional  # noqa: E402
+from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -110,8 +110,6 @@ class Workload:
     dtype: str
     loss: str = "mse"
     output_activation: str = "identity"
-    # Shown instead of the gradfit error when gradfit does not accept `loss` yet.
-    missing_feature: Optional[str] = None
     note: str = ""
 
 
@@ -161,16 +159,6 @@ def gradfit_supports_loss(loss):
 def new_gradfit_model(wl):
     return gf.MLP(list(wl.layer_sizes), activation=wl.activation, output_activation=wl.output_activation,
                   dtype=wl.dtype, init="glorot", seed=0)
-
-
-def gradfit_supports_threads():
-    """True once gf.train accepts n_threads= (the C core's products run on a
-    thread pool; see _core.train's n_threads)."""
-    import inspect
-    try:
-        return "n_threads" in inspect.signature(gf.train).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def make_gradfit_runner(backend, n_threads=None):
@@ -571,7 +559,7 @@ def run_all(workloads, runners, repeats, shrink, progress, peak=None):
     for wl in workloads:
         n = wl.n // shrink
         if wl.loss != "mse" and not gradfit_supports_loss(wl.loss):
-            reason = "skipped: " + (wl.missing_feature or f"gradfit has no loss {wl.loss!r}")
+            reason = f"skipped: gradfit has no loss {wl.loss!r}"
             progress(f"{wl.id}: {reason}")
             rows.extend(Row(wl.id, b, status=reason) for b in runners)
             continue
@@ -870,8 +858,6 @@ def main(argv=None):
         name = f"c-{args.threads}threads"
         if args.jax:
             progress(f"--threads: no {name} column with --jax, which pins the process to one CPU")
-        elif not gradfit_supports_threads():
-            progress(f"--threads: gf.train has no n_threads= yet; no {name} column")
         else:
             runners[name] = make_gradfit_runner("c", n_threads=args.threads)
 

@@ -68,8 +68,8 @@ class ArrayRun(Run):
         order moves into a shuffled copy, or None to train through the
         order's indices instead. Moved when it pays and fits: the C backend,
         shuffle=True, minibatches, every array's row at most
-        shuffling.COPY_MAX_ROW_BYTES (one value: moving wider rows measured
-        slower than gathering them), and rows taking from
+        shuffling.COPY_MAX_ROW_BYTES (wider rows gather faster than they
+        move), and rows taking from
         shuffling.COPY_MIN_BYTES to shuffling.COPY_MAX_BYTES in all. The
         results are the same bits either way."""
         t = self.t

@@ -2,7 +2,7 @@
 """Pointer plumbing between NumPy buffers and the C core (csrc/).
 
 Arguments arrive already validated by the Python layer (gradfit.model,
-gradfit.training): C-contiguous, the right dtype, consistent shapes. Each call
+gradfit.trainer): C-contiguous, the right dtype, consistent shapes. Each call
 turns memoryviews into pointers, releases the GIL around the C call, and
 turns a C status into a Python exception or a return value. No numerics here.
 """

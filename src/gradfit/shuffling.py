@@ -30,8 +30,7 @@ COPY_MIN_BYTES: int = 1 << 20
 COPY_MAX_BYTES: int = 512 << 20
 #: ... and every array's row (X's, y's, the weight) takes at most this many
 #: bytes: one value. Wider rows gather well (a row is whole cache lines) and
-#: moving them measured slower: 2-32 float64 features with a float64 target,
-#: 10^6 ... 6*10^4 rows, 30-69 ns a row gathered against 41-128 moved.
+#: gathering them is faster than moving them (docs/perf-log.md has the figures).
 COPY_MAX_ROW_BYTES: int = 8
 
 
