@@ -107,6 +107,74 @@ def read_model(archive: Archive, meta: dict[str, Any]) -> tuple[list[int], list[
     return sizes, acts, dtype, read_params(archive, "params", dtype, n_params)
 
 
+# -- plain values in the metadata (an estimator's attributes) --------------------------
+
+_ARRAY_KINDS = "biufU"
+
+
+def encode_value(value, name):
+    """A value of plain data (None, bool, numbers, str, tuples, lists, arrays of
+    numbers or strings) as JSON, for a file's "extra" metadata (e.g. an
+    estimator's fitted attributes); decode_value reads it back, checking every
+    part. `name` is named in errors."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if np.isfinite(value) else {"float": repr(value)}
+    if isinstance(value, tuple):
+        return {"tuple": [encode_value(v, name) for v in value]}
+    if isinstance(value, list):
+        return [encode_value(v, name) for v in value]
+    if isinstance(value, np.ndarray):
+        a = value
+        if a.dtype.kind == "O" and all(isinstance(v, str) for v in a.ravel()):
+            a = a.astype(str)                              # feature names
+            return {"array": a.tolist(), "dtype": "names"}
+        if a.dtype.kind not in _ARRAY_KINDS:
+            raise TypeError(f"{name}: cannot store an array of dtype {a.dtype} in a gradfit file "
+                            f"(class labels must be numbers or strings)")
+        return {"array": [encode_value(v, name) for v in a.ravel().tolist()], "shape": list(a.shape),
+                "dtype": a.dtype.str}
+    raise TypeError(f"{name}: cannot store {type(value).__name__} in a gradfit file")
+
+
+def decode_value(value, name, path):
+    """The value encode_value wrote, checked (`path`, `name`: named in errors)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [decode_value(v, name, path) for v in value]
+    if isinstance(value, dict) and set(value) == {"float"} and value["float"] in ("inf", "-inf", "nan"):
+        return float(value["float"])
+    if isinstance(value, dict) and set(value) == {"tuple"} and isinstance(value["tuple"], list):
+        return tuple(decode_value(v, name, path) for v in value["tuple"])
+    if isinstance(value, dict) and value.get("dtype") == "names" and set(value) == {"array", "dtype"}:
+        names = value["array"]
+        if not isinstance(names, list) or not all(isinstance(v, str) for v in names):
+            raise ValueError(f"{path}: estimator attribute {name}: expected a list of names")
+        return np.asarray(names, dtype=object)
+    if isinstance(value, dict) and set(value) == {"array", "shape", "dtype"}:
+        try:
+            dtype = np.dtype(value["dtype"])
+        except TypeError:
+            dtype = None
+        shape = value["shape"]
+        if dtype is None or dtype.kind not in _ARRAY_KINDS or not isinstance(shape, list) \
+                or not all(isinstance(s, int) and 0 <= s <= 1 << 24 for s in shape):
+            raise ValueError(f"{path}: estimator attribute {name}: bad array description")
+        items = [decode_value(v, name, path) for v in value["array"]]
+        if len(items) != int(np.prod(shape)):
+            raise ValueError(f"{path}: estimator attribute {name}: expected {int(np.prod(shape))} values")
+        try:
+            return np.asarray(items, dtype=dtype).reshape(shape)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{path}: estimator attribute {name}: values do not fit dtype {dtype}") from None
+    raise ValueError(f"{path}: estimator attribute {name}: unexpected value {str(value)[:80]}")
+
+
 # -- the Trainer: writing -------------------------------------------------------------
 
 def trainer_file(state: dict[str, Any], model: Any,
