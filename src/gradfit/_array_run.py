@@ -116,18 +116,19 @@ class ArrayRun(Run):
             if status == _core.STATUS_PAUSED:
                 if orders:
                     orders.materialize()       # the partial epoch's order, for a checkpoint or a pending epoch
-                if e0 < k:
-                    self._checkpoint((N, idx[e0 * N:(e0 + 1) * N].copy() if idx.size else None, b0,
-                                      column(acc, e0)))
-                self._progress(e0, b0, column(acc, e0) if e0 < k else None, lrs[min(e0, k - 1)])
+                partial = (N, idx[e0 * N:(e0 + 1) * N].copy() if idx.size else None, b0,
+                           column(acc, e0)) if e0 < k else None
+                try:
+                    if partial is not None:
+                        self._checkpoint(partial)
+                    self._progress(b0 / self.spe)
+                except BaseException:      # a callback or a checkpoint raised: the Trainer stays resumable
+                    self._keep_partial(partial, orders, rng_state, e0)
+                    raise
                 if self.interrupted and not self.stop:
                     self.stop, self.stop_reason = True, "interrupted"
                 if self.stop:              # a callback or Ctrl-C stopped mid-epoch: keep the partial epoch
-                    if e0 < k:
-                        t._pending = (N, idx[e0 * N:(e0 + 1) * N].copy() if idx.size else None, b0,
-                                      column(acc, e0))
-                        if orders:
-                            orders.rewind(rng_state, e0 + 1)
+                    self._keep_partial(partial, orders, rng_state, e0)
                     return
                 continue
             if status == _core.STATUS_OK:
@@ -145,6 +146,16 @@ class ArrayRun(Run):
                                 _core.STATUS_DIVERGED: "diverged"}[status]
             self.diverged_in = e0
             return
+
+    def _keep_partial(self, partial, orders, rng_state, e0):
+        """Leaves the Trainer inside the epoch a pause stopped in: its order,
+        next batch and sums become the Trainer's pending epoch (the next fit
+        finishes it), and the generator is as if only that epoch's order had
+        been drawn since the chunk began."""
+        if partial is not None:
+            self.t._pending = partial
+            if orders:
+                orders.rewind(rng_state, e0 + 1)
 
     def _restore_best(self):
         """After a divergence: the candidate (params, state, step count) with

@@ -207,10 +207,11 @@ class Run:
             t._pending = saved
         self.last_checkpoint = time.monotonic()
 
-    def _progress(self, epochs_done_in_chunk, next_batch, sums, lr):
+    def _progress(self, fraction):
+        """The callbacks' on_progress, `fraction` of the way through the epoch."""
         if not self.callbacks:
             return
-        info = self._info(next_batch / self.spe)
+        info = self._info(fraction)
         for cb in self.callbacks:
             if hasattr(cb, "on_progress") and cb.on_progress(info) is True:
                 info.stop()

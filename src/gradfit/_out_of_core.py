@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _core, _loop
 from ._epoch_orders import window_orders
-from ._loop import Run, column
+from ._loop import Interrupted, Run, column
 from ._runners import NO_INDEX
 from ._targets import check_targets
 from ._validate import as_float_array, check_finite_chunked, check_X, check_X_shape
@@ -218,8 +218,11 @@ class BlockRun(Run):
     def result(self):
         try:
             return super().result()
-        except (ValueError, TypeError, OSError):
-            self._rollback()        # a block failed its checks mid-run: as if the call never happened
+        except Interrupted:
+            raise                   # Ctrl-C: the steps made are kept, as in memory
+        except BaseException:
+            # a block failed its checks, a source or a callback raised: as if the call never happened
+            self._rollback()
             raise
 
     def _rollback(self):
@@ -278,7 +281,7 @@ class BlockRun(Run):
                     status = _core.STATUS_MAX_STEPS
                 break
             if self.N and self.callbacks:
-                self._ooc_progress(float(acc[3][0]) / self.N)
+                self._progress(float(acc[3][0]) / self.N)
                 if self.stop:
                     break
             if self.interrupted:
@@ -328,14 +331,6 @@ class BlockRun(Run):
             if status == _core.STATUS_MAX_STEPS and done == 1:
                 return _core.STATUS_OK          # the segment is done; _epoch sees the budget is out
             return status
-
-    def _ooc_progress(self, fraction):
-        info = self._info(fraction)
-        for cb in self.callbacks:
-            if hasattr(cb, "on_progress") and cb.on_progress(info) is True:
-                info.stop()
-        if info.stop_requested:
-            self.stop, self.stop_reason = True, "callback"
 
     def _checkpoint(self, pending=None):
         if pending is None:

@@ -120,7 +120,11 @@ class Trainer:
     callbacks : list, optional
         Functions ``f(info)`` called after every epoch, or objects with
         ``on_epoch_end(info)`` / ``on_progress(info)`` (see gradfit.callbacks).
-        Returning True or calling ``info.stop()`` stops training.
+        Returning True or calling ``info.stop()`` stops training. A callback
+        that raises stops it too, and the exception propagates: the Trainer
+        is left as a stop at that point would leave it (mid-epoch, its partial
+        epoch is kept), so the next ``fit`` continues exactly, bit for bit;
+        with a memmap or a stream the whole call is rolled back instead.
     progress : bool, default False
         Show a progress bar (tqdm if installed, else a line per epoch).
     backend : {"c", "numpy"}, default "c"
