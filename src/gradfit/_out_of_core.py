@@ -14,7 +14,7 @@ from . import _core, _loop
 from ._epoch_orders import window_orders
 from ._loop import Interrupted, Run, column
 from ._runners import NO_INDEX
-from ._targets import check_targets
+from ._targets import check_targets, normalized_weights
 from ._validate import as_float_array, check_finite_chunked, check_X, check_X_shape
 from .data import Chunks
 from .shuffling import epoch_order
@@ -79,7 +79,7 @@ class _MemmapSource:
     def _check(self):
         """Every value checked before any training, one block of rows at a time."""
         check_finite_chunked(self.X, "X", self.chunk_rows, self.dtype)
-        any_weight = False
+        any_weight, self.w_scale = False, 0.0
         for start in range(0, self.N, self.chunk_rows):
             rows = slice(start, min(start + self.chunk_rows, self.N))
             try:
@@ -87,13 +87,14 @@ class _MemmapSource:
             except ValueError as exc:
                 raise ValueError(f"{exc} (in rows {rows.start}..{rows.stop - 1})") from None
             if self.sw is not None:
-                w = as_float_array(self.sw[rows], "sample_weight", self.dtype)
+                w = as_float_array(self.sw[rows], "sample_weight", np.float64)
                 bad = ~np.isfinite(w) | (w < 0)
                 if bad.any():
                     i = int(np.flatnonzero(bad)[0])
                     raise ValueError(f"sample_weight: expected finite weights >= 0, got {float(w[i])!r} at index "
                                      f"{start + i}")
                 any_weight = any_weight or bool((w > 0).any())
+                self.w_scale = max(self.w_scale, float(w.max()))
         if self.sw is not None and not any_weight:
             raise ValueError("sample_weight: expected at least one weight > 0, got all zeros")
 
@@ -105,7 +106,10 @@ class _MemmapSource:
         """(X, y, sample_weight) of the rows (a slice: a view of the file when
         X has the model's dtype; row numbers: a gathered copy)."""
         X = as_float_array(self.X[rows], "X", self.dtype)
-        sw = None if self.sw is None else as_float_array(self.sw[rows], "sample_weight", self.dtype)
+        sw = None
+        if self.sw is not None:     # scaled as in memory (check_sample_weight), by the largest of all
+            w = as_float_array(self.sw[rows], "sample_weight", np.float64)
+            sw = as_float_array(normalized_weights(w, self.loss, self.w_scale), "sample_weight", self.dtype)
         return X, self.targets(rows), sw
 
     def pieces(self, mode, rng, window_chunks):
@@ -143,6 +147,7 @@ class _StreamSource:
         m = trainer.model
         self.chunks, self.t, self.model, self.loss, self.dtype = chunks, trainer, m, trainer.loss, m.dtype
         self.n_rows = None                  # known after one whole epoch
+        self.w_scale = None                 # the weights' scale: the largest of the first weighted block
 
     def blocks(self):
         m = self.model
@@ -151,17 +156,27 @@ class _StreamSource:
             y = check_targets(block[1], X.shape[0], m, self.loss, f"y[chunk {i}]")
             sw = None
             if len(block) == 3 and block[2] is not None:
-                sw = as_float_array(block[2], f"sample_weight[chunk {i}]", self.dtype)
-                if sw.ndim == 2 and sw.shape[1] == 1:
-                    sw = sw.reshape(-1)
-                if sw.shape != (X.shape[0],):
-                    raise ValueError(f"sample_weight[chunk {i}]: expected shape ({X.shape[0]},) to match its X, "
-                                     f"got shape {sw.shape}")
-                bad = ~np.isfinite(sw) | (sw < 0)
-                if bad.any():
-                    raise ValueError(f"sample_weight[chunk {i}]: expected finite weights >= 0, got "
-                                     f"{float(sw[np.flatnonzero(bad)[0]])!r}")
+                sw = self._weights(block[2], X.shape[0], i)
             yield X, y, sw
+
+    def _weights(self, w, n, i):
+        """Block i's n weights checked, scaled as in memory (check_sample_weight)
+        by one power of two for the whole call, from the largest weight of the
+        first block that has one > 0 (powers of two scale exactly: the same
+        bits as the in-memory scale)."""
+        w = as_float_array(w, f"sample_weight[chunk {i}]", np.float64)
+        if w.ndim == 2 and w.shape[1] == 1:
+            w = w.reshape(-1)
+        if w.shape != (n,):
+            raise ValueError(f"sample_weight[chunk {i}]: expected shape ({n},) to match its X, got shape {w.shape}")
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            raise ValueError(f"sample_weight[chunk {i}]: expected finite weights >= 0, got "
+                             f"{float(w[np.flatnonzero(bad)[0]])!r}")
+        if self.w_scale is None and w.size and w.max() > 0:
+            self.w_scale = float(w.max())
+        return as_float_array(normalized_weights(w, self.loss, self.w_scale or 0.0), f"sample_weight[chunk {i}]",
+                              self.dtype)
 
     def pieces(self, mode, rng, window_chunks):
         if mode is False:

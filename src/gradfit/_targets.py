@@ -69,11 +69,19 @@ def one_hot(y, n_samples, n_classes, dtype, argument="y"):
     return out
 
 
-def check_sample_weight(sample_weight, n_samples, dtype, argument="sample_weight"):
-    """None, or (N,) finite non-negative weights, not all zero."""
+def check_sample_weight(sample_weight, n_samples, dtype, argument="sample_weight", loss=None):
+    """None, or (N,) finite non-negative weights, not all zero, in `dtype`.
+
+    Every loss but "sse" is a weighted mean, which the weights' scale does not
+    change: for those the weights are scaled, in float64 before anything else,
+    by the power of two that brings the largest into [0.5, 1), so that weights
+    of 1e-320 or 1e308 train as weights of 1 do (no underflow or overflow of
+    the sums, in either dtype). A power of two scales exactly: ordinary weights
+    give the same bits as before scaling. "sse", a weighted sum, keeps the
+    weights as given."""
     if sample_weight is None:
         return None
-    w = as_float_array(sample_weight, argument, dtype)
+    w = as_float_array(sample_weight, argument, np.float64)
     if w.ndim == 2 and w.shape[1] == 1:
         w = w.reshape(-1)
     if w.shape != (n_samples,):
@@ -83,7 +91,17 @@ def check_sample_weight(sample_weight, n_samples, dtype, argument="sample_weight
         raise ValueError(f"{argument}: expected weights >= 0, got {w.min():g}")
     if not (w > 0).any():
         raise ValueError(f"{argument}: expected at least one weight > 0, got all zeros")
-    return w
+    return as_float_array(normalized_weights(w, loss), argument, dtype)
+
+
+def normalized_weights(w, loss, largest=None):
+    """float64 weights w times the power of two that brings `largest`
+    (default: their largest) into [0.5, 1), exactly; unchanged for "sse" (a
+    weighted sum, whose value the scale changes) or when largest is 0."""
+    largest = float(np.max(w)) if largest is None else largest
+    if loss == "sse" or not largest > 0:
+        return w
+    return np.ldexp(w, -np.frexp(largest)[1])
 
 
 def labels_of(t, loss):

@@ -550,7 +550,7 @@ def _checked(model, X, y, loss, sample_weight, huber_delta):
     check_loss_fits_model(loss, model)
     X = check_X(X, model.n_inputs, model.dtype)
     y = check_targets(y, X.shape[0], model, loss)
-    sw = check_sample_weight(sample_weight, X.shape[0], model.dtype)
+    sw = check_sample_weight(sample_weight, X.shape[0], model.dtype, loss=loss)
     huber_delta = check_positive(huber_delta, "huber_delta")
     model._check_params_finite()
     return X, y, loss, sw, huber_delta

@@ -304,7 +304,7 @@ class Trainer:
             return self._locked(run.result)
         X = check_X(X, model.n_inputs, model.dtype)
         y = check_targets(y, X.shape[0], model, self.loss)
-        sw = check_sample_weight(sample_weight, X.shape[0], model.dtype)
+        sw = check_sample_weight(sample_weight, X.shape[0], model.dtype, loss=self.loss)
         val = self.validation_data
         if self.validation_fraction is not None:
             rows, held = validation_split(X.shape[0], self.validation_fraction,
@@ -341,7 +341,8 @@ class Trainer:
         m = self.model
         Xv = check_X(data[0], m.n_inputs, m.dtype, "validation_data[0]")
         yv = check_targets(data[1], Xv.shape[0], m, self.loss, "validation_data[1]")
-        wv = check_sample_weight(data[2], Xv.shape[0], m.dtype, "validation_data[2]") if len(data) == 3 else None
+        wv = (check_sample_weight(data[2], Xv.shape[0], m.dtype, "validation_data[2]", loss=self.loss)
+              if len(data) == 3 else None)
         return Xv, yv, wv
 
     def _hyper(self):

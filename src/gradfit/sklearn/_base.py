@@ -190,6 +190,10 @@ class _GradfitBase(BaseEstimator):
                 kw["weight_decay"] = float(self.alpha)
         if self.solver != "adamw" and self.alpha > 0 and mean_w > 0:
             l2 = scale * float(self.alpha) / (batch * mean_w)
+            if not np.isfinite(l2):
+                raise ValueError(f"sample_weight: the weights are so small (mean {mean_w:.3g}) that the L2 "
+                                 f"penalty alpha / mean(sample_weight) overflows; scale them up (the penalty "
+                                 f"is weighted by 1 / mean(sample_weight), as in scikit-learn), or set alpha=0")
         self._loss_scale = scale
         return Trainer(model, self.solver, loss, lr=lr, l2=l2, batch_size=batch, shuffle=bool(self.shuffle),
                        seed=seed, n_threads=self.n_threads or 1, **kw)

@@ -5,6 +5,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
+from .._targets import normalized_weights
 from ._base import _REGRESSION_LOSSES, _fitting, _GradfitBase, _validate_data
 
 class GradfitRegressor(RegressorMixin, _GradfitBase):
@@ -172,7 +173,8 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
             self.n_outputs_ = y2.shape[1]
             self._y_1d = y.ndim == 1
             if self.standardize_y:
-                w = None if sw is None or not (sw > 0).any() else sw
+                # weights scaled into [0.5, 1) first, as training scales them: tiny or huge ones stay exact
+                w = None if sw is None or not (sw > 0).any() else normalized_weights(sw.astype(np.float64), None)
                 mean = np.average(y2, axis=0, weights=w)
                 std = np.sqrt(np.average((y2 - mean) ** 2, axis=0, weights=w))
                 std[~(std > 0)] = 1.0
