@@ -425,7 +425,7 @@ def explain_step(model, X, y, lr=0.01, loss="mse", *, sample_weight=None, huber_
     check_loss_fits_model(loss, model)
     X = check_X(X, model.n_inputs, np.float64)
     t = check_targets(y, X.shape[0], model, loss)
-    sw = check_sample_weight(sample_weight, X.shape[0], np.float64)
+    sw = check_sample_weight(sample_weight, X.shape[0], np.float64, loss=loss)
     huber_delta = check_positive(huber_delta, "huber_delta")
     explanation = StepExplanation(model, X, t.astype(np.float64), float(lr), loss, sw, huber_delta)
     if apply:
