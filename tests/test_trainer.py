@@ -476,3 +476,32 @@ def test_an_exception_from_a_callback_on_a_stream_leaves_the_model_as_it_was():
     assert np.array_equal(m.params, before[0]) and np.array_equal(t.state, before[1])
     assert (t.step, t.epoch) == before[2:4] and t.rng.bit_generator.state == before[4]
     assert t.history["loss"] == []
+
+
+def test_a_nested_train_on_the_same_model_says_so():
+    X, y = regression_data(100)
+    m = gf.MLP([3, 4, 1], seed=0)
+    errors = []
+
+    def nested(info):
+        try:
+            gf.train(m, X, y, epochs=1)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    gf.train(m, X, y, epochs=2, callbacks=[nested])
+    assert len(errors) == 2 and errors[0].startswith("model: already being trained by this thread: a training "
+                                                     "call inside a callback")
+    gf.train(m, X, y, epochs=1)                 # the lock is free again
+
+
+def test_n_samples_follows_a_stream_that_shrinks():
+    X, y = regression_data(300)
+    sizes = iter([300, 200, 200])
+
+    def blocks():
+        n = next(sizes)
+        return ((X[i:min(i + 50, n)], y[i:min(i + 50, n)]) for i in range(0, n, 50))
+
+    r = gf.train(gf.MLP([3, 4, 1], seed=0), gf.data.Chunks(blocks), None, epochs=2, batch_size=16)
+    assert r.n_samples == 200

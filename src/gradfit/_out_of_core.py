@@ -307,7 +307,7 @@ class BlockRun(Run):
                 status = self._segment(carry, lrs, acc)
             complete = status == _core.STATUS_OK and not self.stop
         if complete:
-            if self.source.n_rows is None:      # a stream: its length is known now
+            if self.source.n_rows != int(acc[3][0]):    # a stream: its length is known now (it may change)
                 self.source.n_rows = self.N = int(acc[3][0])
                 self.spe = max(1, -(-self.N // B))
             self._end_epoch(column(acc, 0), lr)

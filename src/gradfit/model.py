@@ -270,6 +270,7 @@ class MLP:
     def __getstate__(self):
         state = dict(self.__dict__)
         del state["_weights"], state["_biases"], state["_lock"], state["_net"]
+        state.pop("_trained_by", None)
         return state
 
     def __setstate__(self, state):

@@ -9,6 +9,7 @@ stream) that drives the C core (or gradfit.reference for backend="numpy").
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -319,12 +320,17 @@ class Trainer:
         """run() while holding the model's training lock, on finite parameters."""
         model = self.model
         if not model._lock.acquire(blocking=False):
+            if getattr(model, "_trained_by", None) == threading.get_ident():
+                raise RuntimeError("model: already being trained by this thread: a training call inside a "
+                                   "callback of another on the same model; train a copy (model.copy())")
             raise RuntimeError("model: already being trained (in another thread); train a copy "
                                "(model.copy()) or wait for the other call to return")
+        model._trained_by = threading.get_ident()
         try:
             model._check_params_finite()
             return run()
         finally:
+            model._trained_by = None
             model._lock.release()
 
     # -- helpers ---------------------------------------------------------------
