@@ -229,3 +229,13 @@ def test_loss_and_grad_over_more_rows_than_the_chunk():
         rvalue, rgrad = reference.Reference(m, loss).loss_and_grad(X, y)
         assert value == pytest.approx(rvalue, rel=1e-12)
         assert rel_diff(grad, rgrad) <= 1e-11
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("layer_sizes", [(3, 20, 2), (5, 40, 2)], ids=lambda s: "-".join(map(str, s)))
+def test_nets_wider_than_the_narrow_path_agree(layer_sizes, activation, dtype):
+    """Nets over 16 wide take the general products and activation kernels (not
+    the narrow-net lanes): every activation, both dtypes, every SIMD path."""
+    out, X, y = run_both(layer_sizes=layer_sizes, activation=activation, dtype=dtype, epochs=10)
+    assert_agree(out, dtype, X, y)

@@ -20,6 +20,8 @@ ARCHITECTURES = [
     [3, 5, 1],
     [4, 6, 3],         # one hidden layer, multi-output
     [2, 4, 3, 5, 2],   # three hidden layers, multi-output
+    [3, 20, 2],        # wider than the narrow-net path (16): the general products and activations
+    [5, 40, 3],
 ]
 EPS = 1e-5           # central differences: truncation ~EPS^2, round-off ~1e-16/EPS
 KINK_MARGIN = 1e-4     # relu: no pre-activation closer than this to 0

@@ -35,8 +35,9 @@ def c_loss(m, X, y, loss, sw=None, chunk=None):
 @pytest.mark.parametrize("l2", [0.0, 0.3])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("loss", LOSSES)
-def test_gradient_matches_finite_differences(loss, weighted, l2):
-    m, X, y, sw = problem(loss, n=23)
+@pytest.mark.parametrize("hidden", [5, 24])         # the narrow-net path and the general one (> 16 wide)
+def test_gradient_matches_finite_differences(simd_path, loss, weighted, l2, hidden):
+    m, X, y, sw = problem(loss, n=23, hidden=hidden)
     sw = sw if weighted else None
     if loss in ("mae", "huber"):
         # away from the kinks (r = 0 for mae, |r| = delta for huber's second derivative)
@@ -54,7 +55,8 @@ def test_gradient_matches_finite_differences(loss, weighted, l2):
         m.params[...] = p
         fd[i] = (up - down) / (2 * h)
     rel = np.abs(fd - grad) / np.maximum(np.abs(grad), 1e-3 * np.abs(grad).max())
-    assert rel.max() <= 1e-6, (rel.max(), np.argmax(rel))
+    # central differences' round-off grows with the net's smaller entries: 1e-5 still sees any wrong formula
+    assert rel.max() <= (1e-6 if hidden <= 16 else 1e-5), (rel.max(), np.argmax(rel))
     # the value is the data loss plus l2/2 sum W^2 over the weights only
     W = [w for w in m.weights]
     penalty = 0.5 * l2 * sum(float(np.sum(w * w)) for w in W)

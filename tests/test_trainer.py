@@ -172,6 +172,30 @@ def test_early_stopping_restores_the_best_validation_weights():
     assert "stopped: early stopping: no improvement for `patience` epochs; parameters restored to the best epoch" in str(r)
 
 
+@pytest.mark.parametrize("restore", [True, False])
+def test_early_stopping_keeps_exactly_the_best_or_the_last_epochs_weights(restore):
+    """The parameters after early stopping are, bit for bit, those at the end
+    of the best epoch (restore_best_weights=True: a snapshot, not a view that
+    later steps change) or of the last epoch run (False)."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(60, 1))
+    y = np.sin(3 * X[:, 0]) + 0.5 * rng.normal(size=60)
+    Xv = rng.uniform(-1, 1, size=(300, 1))
+    yv = np.sin(3 * Xv[:, 0]) + 0.5 * rng.normal(size=300)
+    seen = []
+    m = gf.MLP([1, 32, 1], activation="tanh", seed=0)
+    r = gf.train(m, X, y, optimizer="adam", lr=0.02, batch_size=8, seed=0, epochs=500,
+                 validation_data=(Xv, yv), early_stopping=True, patience=5, restore_best_weights=restore,
+                 callbacks=[lambda info: seen.append(info.model.params.copy())])
+    assert r.stop_reason == "early_stopping"
+    best = int(np.argmin(r.history["val_loss"]))
+    assert best < len(seen) - 1                         # the best epoch is not the last
+    expected = seen[best] if restore else seen[-1]
+    assert np.array_equal(m.params, expected)
+    assert not np.array_equal(seen[best], seen[best + 1])   # training moved on after the best epoch
+    assert (r.restored is not None) == restore
+
+
 def test_validation_fraction_is_seeded_and_stratified():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 2))

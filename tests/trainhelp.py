@@ -60,7 +60,8 @@ def orders(n, epochs, seed=0):
 
 def problem(loss, dtype="float64", n=37, n_in=3, hidden=5, seed=0):
     """A small tanh net and data that fit `loss`: one-hot / probability rows
-    for cross_entropy, {0, 1} and in-between targets for binary_cross_entropy."""
+    (and a few scaled rows whose sum is not 1) for cross_entropy, {0, 1} and
+    in-between targets for binary_cross_entropy."""
     rng = np.random.default_rng(seed)
     k = 1 if loss == "binary_cross_entropy" else 3
     m = gf.MLP([n_in, hidden, k], activation="tanh", dtype=dtype, seed=seed + 1)
@@ -68,6 +69,7 @@ def problem(loss, dtype="float64", n=37, n_in=3, hidden=5, seed=0):
     if loss == "cross_entropy":
         y = np.eye(k)[rng.integers(0, k, n)]
         y[:3] = rng.dirichlet(np.ones(k), 3)             # a few probability rows
+        y[3:6] *= [[0.5], [1.7], [3.0]]                  # and rows that do not sum to 1 (the loss's sum(t) factor)
     elif loss == "binary_cross_entropy":
         y = rng.integers(0, 2, (n, 1)).astype(float)
         y[:3, 0] = [0.25, 0.5, 0.9]
