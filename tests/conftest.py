@@ -16,3 +16,24 @@ def simd_path(request):
     assert gf.simd() == request.param
     yield request.param
     gf.simd(previous)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--build-wheels", action="store_true",
+                     help="also run the tests that build a wheel from the tree (two minutes on 2 cores; "
+                          ".ci/run runs them)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "builds_wheel: builds a wheel of the tree (run with --build-wheels)")
+
+
+def pytest_collection_modifyitems(config, items):
+    import os
+    # tools/build_wheels.sh (.ci/run step 2) hands them the sdist and wheel it built: nothing to build here
+    if config.getoption("--build-wheels") or (os.environ.get("GRADFIT_SDIST") and os.environ.get("GRADFIT_WHEEL")):
+        return
+    skip = pytest.mark.skip(reason="builds a wheel: run with --build-wheels (.ci/run checks the wheel it builds)")
+    for item in items:
+        if "builds_wheel" in item.keywords:
+            item.add_marker(skip)

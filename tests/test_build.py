@@ -75,3 +75,68 @@ def test_missing_compiler_says_what_to_install(tmp_path):
                            "and the Python headers"), out.stderr[-2000:]
     assert "apt-get install build-essential python3-dev" in last
     assert "xcode-select --install" in last
+
+
+@pytest.mark.skipif(not SETUP.is_file(), reason="setup.py is not here (tests run from an installed wheel)")
+def test_the_c_sources_compile_in_parallel_each_once_in_order():
+    """setup.py hands each C source to the compiler in a thread of its own
+    (setuptools compiles one extension's sources one after another): each
+    source once, the objects in the sources' order, several at a time."""
+    import ast
+    import concurrent.futures
+    import threading
+    tree = ast.parse(SETUP.read_text())
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_compile_in_parallel")
+    namespace = {"os": os, "concurrent": concurrent}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), str(SETUP), "exec"), namespace)
+    barrier = threading.Barrier(2, timeout=10)
+    calls = []
+
+    class FakeCompiler:
+        def compile(self, sources, output_dir=None, **kwargs):
+            calls.append(list(sources))
+            barrier.wait()                      # two compiles must be running at once to pass
+            return [s.replace(".c", ".o") for s in sources]
+
+    compiler = FakeCompiler()
+    old = os.environ.get("GRADFIT_BUILD_JOBS")
+    os.environ["GRADFIT_BUILD_JOBS"] = "2"
+    try:
+        namespace["_compile_in_parallel"](compiler)
+    finally:
+        if old is None:
+            del os.environ["GRADFIT_BUILD_JOBS"]
+        else:
+            os.environ["GRADFIT_BUILD_JOBS"] = old
+    sources = [f"csrc/f{i}.c" for i in range(6)]
+    assert compiler.compile(sources, output_dir="build") == [s.replace(".c", ".o") for s in sources]
+    assert sorted(map(tuple, calls)) == [(s,) for s in sources]
+
+
+def _elf_section_names(path):
+    """The section names of an ELF file (64-bit little-endian), read directly."""
+    import struct
+    data = Path(path).read_bytes()
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, "not a 64-bit little-endian ELF file"
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    def section(i):
+        return struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
+    strtab_off = section(shstrndx)[4]
+    names = []
+    for i in range(shnum):
+        start = strtab_off + section(i)[0]
+        names.append(data[start:data.index(b"\0", start)].decode())
+    return names
+
+
+@pytest.mark.skipif(sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"),
+                    reason="reads the extension as 64-bit little-endian ELF")
+@pytest.mark.skipif("-g" in os.environ.get("GRADFIT_CFLAGS", "").split(),
+                    reason="built with GRADFIT_CFLAGS=-g on purpose")
+def test_the_extension_has_no_debug_info():
+    """The build passes -g0 (Python's CFLAGS add -g): debug info would make the
+    extension about three times larger."""
+    names = _elf_section_names(gf._core.__file__)
+    assert ".text" in names
+    assert not [n for n in names if n.startswith(".debug_info")], names

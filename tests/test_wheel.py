@@ -11,7 +11,8 @@ Contents are checked three ways:
   * otherwise, from a source tree, an sdist of a copy of the tree and a wheel
     built from that sdist (python -m build --no-isolation: the test extras
     provide build, setuptools and Cython). That compiles the C core, so those
-    tests are marked slow; they skip with the reason when they cannot build.
+    tests are marked builds_wheel and run only with --build-wheels; they skip
+    with the reason when they cannot build.
 """
 import importlib.machinery
 import importlib.metadata
@@ -165,12 +166,14 @@ def _sdist_names(path):
 
 
 @pytest.mark.slow
+@pytest.mark.builds_wheel
 def test_built_sdist_holds_the_sources_tests_and_benchmarks_and_nothing_generated(built):
     sdist, _, tree = built
     check_sdist_names(_sdist_names(sdist), tree)
 
 
 @pytest.mark.slow
+@pytest.mark.builds_wheel
 def test_built_wheel_holds_the_extension_the_stubs_and_no_sources(built):
     sdist, wheel, _ = built
     with zipfile.ZipFile(wheel) as z:
