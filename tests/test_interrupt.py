@@ -64,6 +64,10 @@ def test_train_raises_keyboard_interrupt_with_the_partial_result(monkeypatch):
     gf.train(m2, X, y, lr=0.05, batch_size=8, epochs=50, seed=0, max_steps=r.steps)
     assert np.array_equal(m.params, m2.params)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # the handler is put back
+    # its summary says the final loss was not computed, not "final nan" (which reads as a divergence)
+    text = str(r)
+    assert "final loss not computed (interrupted)" in text and "nan" not in text
+    assert "stopped: interrupted by Ctrl-C" in text
 
 
 def test_predict_works_in_bounded_calls_and_gives_the_same_numbers(monkeypatch):

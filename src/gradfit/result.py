@@ -91,12 +91,19 @@ class TrainResult:
         lines = [
             f"TrainResult: {self.epochs} epoch(s), {self.steps} step(s) in {self.seconds:.3g} s "
             f"({rate} samples/s, backend {self.backend})",
-            f"  {self.loss_name} per epoch: {first}final {self.final_loss:.10g}",
+            f"  {self.loss_name} per epoch: {first}{self._final()}",
             f"  data: {self.n_samples} samples, batch {self.batch_size}, lr {self.lr:g}",
             f"  stopped: {stopped}"
             + (f" (gradient norm {self.grad_norm:.3g})" if self.grad_norm is not None else ""),
         ]
         return "\n".join(lines)
+
+    def _final(self) -> str:
+        if self.final_loss == self.final_loss:          # not NaN
+            return f"final {self.final_loss:.10g}"
+        if self.stop_reason == "interrupted":
+            return "final loss not computed (interrupted)"
+        return "final loss not computed (the data could not be read again)"
 
     def __repr__(self) -> str:
         return (f"TrainResult(epochs={self.epochs}, steps={self.steps}, final_loss={self.final_loss:.6g}, "
