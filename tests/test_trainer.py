@@ -292,21 +292,49 @@ def test_on_progress_is_called_many_times_within_one_long_epoch():
     assert Count.fractions == sorted(Count.fractions) and 0 < Count.fractions[0] < Count.fractions[-1] < 1
 
 
-def test_progress_without_tqdm_prints_a_line_per_epoch(monkeypatch):
+def test_progress_without_tqdm_prints_a_few_lines_off_a_terminal():
+    """To a file or a pipe: the first and last epoch and about every tenth of
+    the run, not one line per epoch (50 epochs -> 11 lines)."""
     X, y = regression_data(100)
     out = io.StringIO()
     bar = gf.callbacks.ProgressBar(file=out, use_tqdm=False)
-    gf.train(gf.MLP([3, 1], seed=0), X, y, lr=0.01, epochs=3, callbacks=[bar], seed=0,
+    gf.train(gf.MLP([3, 1], seed=0), X, y, lr=0.01, epochs=50, callbacks=[bar], seed=0,
              validation_data=(X[:10], y[:10]))
     lines = out.getvalue().splitlines()
-    assert len(lines) == 3 and lines[0].startswith("epoch 1/3  loss") and "val_loss" in lines[0]
+    assert lines[0].startswith("epoch 1/50  loss") and "val_loss" in lines[0] and "samples/s" in lines[0]
+    assert lines[-1].startswith("epoch 50/50  loss")
+    assert [int(line.split()[1].split("/")[0]) for line in lines] == [1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
+    out = io.StringIO()
+    gf.train(gf.MLP([3, 1], seed=0), X, y, lr=0.01, epochs=3, callbacks=[gf.callbacks.ProgressBar(out, False)])
+    assert len(out.getvalue().splitlines()) == 3
 
 
-def test_progress_true_with_tqdm():
+def test_progress_without_tqdm_on_a_terminal_rewrites_one_line():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    X, y = regression_data(100)
+    out = Terminal()
+    bar = gf.callbacks.ProgressBar(file=out, use_tqdm=False)
+    bar._last = -1e9
+    gf.train(gf.MLP([3, 1], seed=0), X, y, lr=0.01, epochs=20, callbacks=[bar], seed=0)
+    bar.close()
+    text = out.getvalue()
+    assert text.count("\n") == 1 and text.endswith("\n")              # one line, ended when done
+    assert text.count("\r\033[K") >= 2 and text.rsplit("\r\033[K", 1)[1].startswith("epoch 20/20  loss")
+
+
+def test_progress_true_with_tqdm_shows_samples_per_second_not_epochs_per_second():
     pytest.importorskip("tqdm")
     X, y = regression_data(100)
-    r = gf.train(gf.MLP([3, 1], seed=0), X, y, lr=0.01, epochs=3, progress=True, seed=0)
-    assert r.epochs == 3
+    out = io.StringIO()
+    bar = gf.callbacks.ProgressBar(file=out, use_tqdm=True)
+    r = gf.train(gf.MLP([3, 1], seed=0), X, y, lr=0.01, epochs=3, callbacks=[bar], seed=0)
+    bar.close()
+    text = out.getvalue()
+    assert r.epochs == 3 and "samples/s=" in text and "epoch/s" not in text and "it/s" not in text
+    assert "3.00/3 epochs" in text
 
 
 # -- evaluation and summary ---------------------------------------------------------

@@ -14,6 +14,8 @@ import sys
 import time
 from typing import IO, Any
 
+from .result import _si
+
 __all__ = ["TrainInfo", "ProgressBar", "as_callbacks"]
 
 
@@ -98,9 +100,13 @@ def as_callbacks(callbacks: Any) -> list[Any]:
 
 
 class ProgressBar:
-    """Shows training progress: a tqdm bar when tqdm is installed (epochs,
-    loss, val loss, samples/s; refreshed within long epochs), else one plain
-    line per epoch. ``train(..., progress=True)`` adds one.
+    """Shows training progress. ``train(..., progress=True)`` adds one.
+
+    With tqdm installed: a bar of epochs (fractions within long epochs) with
+    the loss, the validation loss and samples/s once measured. Without tqdm,
+    on a terminal: one line, rewritten in place; elsewhere (a log file, a
+    pipe): a line for the first and the last epoch and about every tenth of
+    the run in between (every 10 s when the number of epochs is open).
 
     Parameters
     ----------
@@ -110,60 +116,94 @@ class ProgressBar:
         None: use tqdm if it can be imported.
     """
 
+    LINES = 10               # lines per run on a non-terminal, besides the first and the last
+    SECONDS = 10.0           # ... or at most one per this many seconds when the epochs are open
+
     def __init__(self, file: IO[str] | None = None, use_tqdm: bool | None = None) -> None:
         self.file = file or sys.stderr
         self.bar: Any = None
+        self._tqdm = None
         if use_tqdm is None or use_tqdm:
             try:
-                import tqdm  # noqa: F401
+                import tqdm
                 self._tqdm = tqdm.tqdm
             except ImportError:
                 if use_tqdm:
                     raise
-                self._tqdm = None
-        else:
-            self._tqdm = None
+        isatty = getattr(self.file, "isatty", None)
+        self._terminal = bool(isatty and isatty())
         self._last = 0.0
+        self._printed: tuple[int, float] | None = None     # (tenth of the run, time) of the last plain line
+        self._open_line = False
 
-    def _postfix(self, info):
+    @staticmethod
+    def _postfix(info):
         parts = {}
         if info.loss is not None:
             parts["loss"] = f"{info.loss:.4g}"
         if info.val_loss is not None:
             parts["val_loss"] = f"{info.val_loss:.4g}"
-        parts["samples/s"] = _si(info.samples_per_second)
+        if info.samples_per_second > 0 and info.epoch + info.epoch_fraction > 0:
+            parts["samples/s"] = _si(info.samples_per_second)
         return parts
 
     def on_progress(self, info: TrainInfo) -> None:
-        if self._tqdm is None:
-            return
-        if self.bar is None:
-            self.bar = self._tqdm(total=info.epochs, unit="epoch", file=self.file, leave=True,
-                                  bar_format=None if info.epochs else "{desc} {n:.2f} epochs [{elapsed}{postfix}]")
-        self.bar.n = round(info.epoch + info.epoch_fraction, 2)
         now = time.monotonic()
-        if now - self._last > 0.1:
-            self.bar.set_postfix(self._postfix(info), refresh=False)
-            self.bar.refresh()
-            self._last = now
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        if self._tqdm is not None:
+            self._show_bar(info)
+        elif self._terminal:
+            self._rewrite(self._line(info))
+
+    def _show_bar(self, info):
+        if self.bar is None:
+            # no tqdm rate: epochs per second says little; samples/s is in the postfix
+            fmt = ("{l_bar}{bar}| {n:.2f}/{total_fmt} epochs [{elapsed}<{remaining}{postfix}]" if info.epochs
+                   else "{desc}{n:.2f} epochs [{elapsed}{postfix}]")
+            self.bar = self._tqdm(total=info.epochs, file=self.file, leave=True, bar_format=fmt)
+        self.bar.n = round(info.epoch + info.epoch_fraction, 2)
+        self.bar.set_postfix(self._postfix(info), refresh=False)
+        self.bar.refresh()
+
+    @classmethod
+    def _line(cls, info):
+        total = f"/{info.epochs}" if info.epochs else ""
+        fields = "  ".join(f"{k} {v}" for k, v in cls._postfix(info).items())
+        lr = f"  lr {info.lr:.3g}" if info.lr is not None else ""
+        return f"epoch {info.epoch + info.epoch_fraction:.4g}{total}  {fields}{lr}".rstrip()
+
+    def _rewrite(self, line):
+        self.file.write("\r\033[K" + line)
+        self.file.flush()
+        self._open_line = True
 
     def on_epoch_end(self, info: TrainInfo) -> None:
-        if self._tqdm is None:
-            total = f"/{info.epochs}" if info.epochs else ""
-            fields = "  ".join(f"{k} {v}" for k, v in self._postfix(info).items())
-            lr = f"  lr {info.lr:.3g}" if info.lr is not None else ""
-            print(f"epoch {info.epoch}{total}  {fields}{lr}", file=self.file, flush=True)
-            return
-        self.on_progress(info)
+        if self._tqdm is not None:
+            self._last = 0.0
+            self._show_bar(info)
+        elif self._terminal:
+            self._rewrite(self._line(info))
+        elif self._due(info):
+            print(self._line(info), file=self.file, flush=True)
+
+    def _due(self, info):
+        """A plain line now: the first or last epoch, a new tenth of the run, or SECONDS since the last."""
+        now = time.monotonic()
+        tenth = info.epoch * self.LINES // info.epochs if info.epochs else -1
+        due = (self._printed is None or (info.epochs and info.epoch >= info.epochs)
+               or (tenth >= 0 and tenth > self._printed[0])
+               or (tenth < 0 and now - self._printed[1] >= self.SECONDS))
+        if due:
+            self._printed = (tenth, now)
+        return due
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-def _si(x):
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if x >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
+        if self._open_line:
+            self.file.write("\n")
+            self.file.flush()
+            self._open_line = False
