@@ -5,6 +5,8 @@ minibatch SGD, with the whole training loop in C.
     model = gf.MLP([1, 2, 1], activation="softplus", seed=0)
     result = gf.train(model, X, y, lr=0.05, batch_size=32, epochs=10, seed=0)
     print(result)
+
+``gradfit.__version__`` is the installed version.
 """
 from ._version import __version__
 

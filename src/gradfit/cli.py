@@ -18,6 +18,9 @@ import sys
 
 from ._version import __version__
 
+__all__ = ["main", "build_parser", "EXIT_USAGE", "UsageError"]
+
+#: The exit status of a bad command line or bad input (one line on stderr, no traceback).
 EXIT_USAGE = 2
 
 
@@ -74,6 +77,7 @@ def _layers(text):
 
 
 def build_parser():
+    """The argparse parser of the ``gradfit`` command and its subcommands."""
     from ._names import ACTIVATIONS, LOSSES, OPTIMIZERS
     parser = _Parser(prog="gradfit", description="Train small neural networks by backpropagation.")
     parser.add_argument("--version", action="version", version=f"gradfit {__version__}")
@@ -262,6 +266,7 @@ def cmd_bench(options):
 
 
 def main(argv=None):
+    """Runs the ``gradfit`` command with `argv` (default: sys.argv[1:]); returns the exit status."""
     parser = build_parser()
     try:
         argv = sys.argv[1:] if argv is None else list(argv)

@@ -9,6 +9,8 @@ import numpy as np
 
 from . import _core
 
+__all__ = ["simd", "config", "show_config"]
+
 
 def simd(path: str | None = None) -> str:
     """The SIMD path the C core uses, optionally switching it first.

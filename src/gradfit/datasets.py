@@ -13,6 +13,8 @@ import numpy as np
 
 from ._validate import check_int
 
+__all__ = ["line", "dose_response", "bump", "sine", "xor", "moons", "spirals", "read_csv", "load_csv", "load_npy", "load"]
+
 
 def _rng(seed):
     return np.random.default_rng(seed)

@@ -23,6 +23,8 @@ from .model import MLP
 from .reference import closed_form_linear
 from .trainer import train
 
+__all__ = ["run", "worked_example", "linear_regression", "explained_step", "softplus_net", "timing", "write_plots"]
+
 # The bump fits (the same recipes as tests/test_softplus_fit.py): plain SGD
 # with batch 1. Seeds matter: about half of the 1-2-1 starting points reach
 # the good basin (two steep units of one sign, mse 2e-3 to 7e-3; this seed
@@ -43,6 +45,7 @@ STEP_NET = dict(weights=[[[1.0, -2.0]], [[0.5], [1.5]]], biases=[[0.1, -0.3], [0
 
 
 def worked_example(out):
+    """Part 1: the tutorial's worked example, every number printed through `out`."""
     out("1. The worked example: y = w*x + b, one sample, squared error")
     x, y, lr = 2.1, 4.0, 0.01
     model = MLP([1, 1], weights=[[[1.0]]], biases=[[0.0]])
@@ -61,6 +64,7 @@ def worked_example(out):
 
 
 def linear_regression(out):
+    """Part 2: gradient descent on points from y = -x + 5, against the closed form."""
     out("\n2. Linear regression on 50 points from y = -x + 5 (+ noise, std 0.1)")
     X, y = datasets.line()
     w_cf, b_cf = closed_form_linear(X, y)
@@ -76,6 +80,7 @@ def linear_regression(out):
 
 
 def explained_step(out):
+    """Part 3: one update of the 1-2-1 softplus net, every chain-rule factor."""
     out("\n3. One step through the 1-2-1 softplus net: the chain rule through a hidden unit")
     out("   y = softplus(w11*x + b11)*w21 + softplus(w12*x + b12)*w22 + b2; the sample x = 0.5, y = 1")
     model = MLP([1, 2, 1], activation="softplus", **STEP_NET)
@@ -87,6 +92,7 @@ def explained_step(out):
 
 
 def softplus_net(out, figures=None):
+    """Part 4: the 1-2-1 and 1-16-1 softplus nets fitting a bump (figures into `figures`)."""
     out("\n4. y = softplus(w11*x + b11)*w21 + softplus(w12*x + b12)*w22 + b2 fitting a bump")
     X, y = datasets.bump()
     for hidden, init, seed, phases in BUMP_RECIPES:
@@ -128,6 +134,7 @@ def _sketch(x, y, pred, width=50, height=8):
 
 
 def timing(out):
+    """Part 5: how fast one epoch of the 1-2-1 net trains here."""
     out("\n5. Timing: 1-2-1 softplus net, 200,000 samples, batch 32, 1 epoch")
     rng = np.random.default_rng(0)
     X = rng.uniform(0, 1, (200_000, 1))

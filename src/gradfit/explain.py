@@ -17,6 +17,8 @@ from ._targets import check_loss_fits_model, check_sample_weight, check_targets
 from ._validate import check_positive, check_X
 from .model import MLP
 
+__all__ = ["explain_step", "StepExplanation", "Parameter"]
+
 # Nets with more parameters than this are summarised per layer.
 DETAIL_LIMIT = 50
 # Samples whose chain-rule terms are written out one by one.

@@ -18,7 +18,7 @@ and for a Trainer:
 ``best_params``   (optional) early stopping's best parameters (model dtype)
 ``pending_order`` (optional) int64, the row order of a partial epoch
 
-The JSON metadata::
+The JSON metadata (``FORMAT`` is its "format", ``FORMAT_VERSION`` its "format_version")::
 
     {"format": "gradfit", "format_version": 1, "kind": "model" | "trainer",
      "gradfit_version": "0.1.0",

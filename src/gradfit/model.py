@@ -20,6 +20,9 @@ from ._targets import check_loss_fits_model, check_sample_weight, check_targets
 from ._validate import (MAX_PARAMS, MAX_WIDTH, as_float_array, check_dtype, check_positive, check_seed, check_threads,
                         check_X)
 
+__all__ = ["MLP", "INITS"]
+
+#: The weight initialisations MLP(init=...) takes.
 INITS = ("glorot", "he", "zeros")
 
 # Multiply-adds per C call of predict (about 0.1 s): Ctrl-C is seen between calls.

@@ -10,6 +10,8 @@ import numpy as np
 from ._math import ACTIVATIONS
 from .model import MLP
 
+__all__ = ["loss_curve", "fit_curve", "descent_path", "loss_surface", "gd_1d", "hidden_units", "save"]
+
 
 def _figure(*size):
     try:

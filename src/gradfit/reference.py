@@ -9,7 +9,9 @@ minibatches with matrix products: no Python loop over samples. (A NumPy loop
 tuned for speed, the benchmarks' baseline, is benchmarks/numpy_baseline.py.)
 
 The module-level functions (forward, backward, loss_value, loss_gradient)
-state the algorithm; Reference trains a model with them.
+state the algorithm; Reference trains a model with them. ACTIVATIONS,
+DERIVATIVES and LOSSES are gradfit._math's tables (name -> function), and
+OPTIMIZERS the optimizers it runs.
 
 Reference.train, loss_and_grad and loss_only check their arguments (shapes,
 dtypes, sizes; errors name the argument). gradfit.train, which has validated

@@ -1,6 +1,9 @@
 """TrainResult: what a training run did, its history and a readable summary."""
 from dataclasses import dataclass, field
 
+__all__ = ["TrainResult", "DivergenceWarning", "STOP_REASONS"]
+
+#: Every stop_reason a run can end with, and how TrainResult describes it.
 STOP_REASONS = {
     "epochs": "ran the requested epochs",
     "max_steps": "reached max_steps",
