@@ -159,11 +159,8 @@ def read_parquet(path: str | os.PathLike[str] | list[str | os.PathLike[str]], ta
         raise TypeError(f"target: expected a column name or a list of them, got {target!r}")
     if weight is not None and not isinstance(weight, str):
         raise TypeError(f"weight: expected a column name or None, got {type(weight).__name__}")
-    try:
-        import importlib
-        pq = importlib.import_module("pyarrow.parquet")     # an optional extra, imported here only
-    except ImportError as exc:
-        raise ImportError('read_parquet needs pyarrow: pip install "gradfit[parquet]"') from exc
+    from ._optional import require
+    pq = require("pyarrow.parquet", "read_parquet")         # an optional extra, imported here only
 
     names = pq.ParquetFile(paths[0]).schema_arrow.names
     if columns is None:

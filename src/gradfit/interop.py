@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._npzfile import write_atomic
+from ._optional import require
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -41,16 +42,6 @@ __all__ = ["to_torch", "from_torch", "to_onnx"]
 # The threshold of torch's Softplus above which it returns x: see the module docstring.
 SOFTPLUS_THRESHOLD = 40.0
 _MIN_SOFTPLUS_THRESHOLD = 20.0
-
-
-def _import(name: str, purpose: str) -> Any:
-    import importlib
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        package = {"torch": "torch", "onnx": "onnx"}.get(name.split(".")[0], name)
-        raise ImportError(f"{purpose} needs the {package!r} package, which could not be imported ({exc}); "
-                          f"install it (pip install {package}) or pip install \"gradfit[{package}]\"") from exc
 
 
 def to_torch(model: MLP) -> Any:
@@ -66,7 +57,7 @@ def to_torch(model: MLP) -> Any:
         Linear layers (weights copied, not shared) and ReLU / Sigmoid / Tanh /
         Softplus modules; identity activations add no module.
     """
-    torch = _import("torch", "to_torch")
+    torch = require("torch", "to_torch")
     tdtype = torch.float64 if model.dtype == np.float64 else torch.float32
     modules = []
     for W, b, act in zip(model.weights, model.biases, model.activations):
@@ -115,7 +106,7 @@ def from_torch(module: Any) -> dict[str, Any]:
         position), two activations in a row, mismatched widths, mixed or
         unsupported dtypes, or non-finite weights.
     """
-    torch = _import("torch", "from_torch")
+    torch = require("torch", "from_torch")
     nn = torch.nn
     if not isinstance(module, nn.Sequential):
         raise TypeError(f"module: expected a torch.nn.Sequential, got {type(module).__name__}")
@@ -188,7 +179,7 @@ def to_onnx(model: MLP, path: str | os.PathLike[str], *, opset: int = 13) -> Non
     dimension "N", its output "Y" (N, n_outputs); weights are initializers
     of the model's dtype (float32 -> FLOAT, float64 -> DOUBLE).
     """
-    onnx = _import("onnx", "to_onnx")
+    onnx = require("onnx", "to_onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 13:

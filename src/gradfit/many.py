@@ -36,6 +36,7 @@ from typing import IO, Any
 import numpy as np
 
 from . import io as _io
+from ._optional import require
 from ._validate import as_float_array
 from .model import MLP
 from .result import TrainResult
@@ -483,8 +484,7 @@ def _run_executor(jobs: list[_Job], executor: Any, progress: _Progress) -> list[
                 progress.update(False)
         if _is_dask_client(executor):
             futures = _submit_dask(executor, todo, payloads)
-            import importlib      # distributed is an optional extra (gradfit[dask]): no static import
-            dask_as_completed = importlib.import_module("distributed").as_completed
+            dask_as_completed = require("distributed", "train_many on a Dask Client").as_completed
             done = _collect(futures, dask_as_completed, progress, local=False, cancel=executor.cancel)
         else:
             spill = tempfile.mkdtemp(prefix="gradfit-train_many-") \

@@ -8,16 +8,14 @@ under any backend, headless ones included.
 import numpy as np
 
 from ._math import ACTIVATIONS
+from ._optional import require
 from .model import MLP
 
 __all__ = ["loss_curve", "fit_curve", "descent_path", "loss_surface", "gd_1d", "hidden_units", "save"]
 
 
 def _figure(*size):
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError('gradfit.plot needs matplotlib: pip install matplotlib (or "gradfit[plot]")') from None
+    Figure = require("matplotlib.figure", "gradfit.plot").Figure
     return Figure(figsize=size, layout="constrained")
 
 

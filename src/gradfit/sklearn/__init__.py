@@ -70,8 +70,12 @@ network, the Trainer, scikit-learn's stopping rule), _regressor.py and
 _classifier.py one estimator each, and _file.py ``est.save`` and ``load``
 (the estimator's fitted attributes as JSON next to the Trainer's file).
 """
-from ._classifier import GradfitClassifier
-from ._file import load
-from ._regressor import GradfitRegressor
+from .._optional import require
+
+require("sklearn", "gradfit.sklearn")     # before the estimators import it: one clear message
+
+from ._classifier import GradfitClassifier  # noqa: E402
+from ._file import load  # noqa: E402
+from ._regressor import GradfitRegressor  # noqa: E402
 
 __all__ = ["GradfitClassifier", "GradfitRegressor"]
