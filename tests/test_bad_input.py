@@ -66,7 +66,6 @@ TRAIN_CASES = [
     ("batch_size-bool", dict(batch_size=True), TypeError, r"^batch_size:"),
     ("epochs-negative", dict(epochs=-1), ValueError, r"^epochs:"),
     ("epochs-float", dict(epochs=1.5), TypeError, r"^epochs:"),
-    ("epochs-None-without-max_steps", dict(epochs=None, max_steps=None), ValueError, r"^epochs:"),
     ("max_steps-negative", dict(max_steps=-1), ValueError, r"^max_steps:"),
     ("max_steps-float", dict(max_steps=10.5), TypeError, r"^max_steps:"),
     ("grad_tol-zero", dict(grad_tol=0.0), ValueError, r"^grad_tol:"),

@@ -75,7 +75,8 @@ def test_tuples_and_dicts_are_the_same_jobs():
     r = gf.train_many([(a, X, y, opts), {"model": b, "X": X, "y": y, **opts}, (c, X, y)], n_jobs=2)
     np.testing.assert_array_equal(a.params, b.params)
     assert r[0].history == r[1].history
-    assert r[2].epochs == 1 and r[2].lr == 0.01          # gf.train's defaults
+    # gf.train's defaults: SGD at lr 0.01 until converged (at most 200 epochs)
+    assert r[2].lr == 0.01 and r[2].stop_reason == "converged" and 10 < r[2].epochs < 200
 
 
 def test_a_failed_job_gives_its_error_in_its_place_and_the_others_train():
@@ -151,7 +152,7 @@ def test_data_errors_by_path_are_per_job(tmp_path):
     X, y = data()
     jobs = [{"model": gf.MLP([1, 2, 1], seed=0), "X": str(tmp_path / "missing.npy"), "y": y},
             {"model": gf.MLP([1, 2, 1], seed=0), "X": X, "y": y, "rows": (1000, 2000)},
-            {"model": gf.MLP([1, 2, 1], seed=0), "X": X, "y": y}]
+            {"model": gf.MLP([1, 2, 1], seed=0), "X": X, "y": y, "epochs": 2}]
     r = gf.train_many(jobs)
     assert isinstance(r[0], FileNotFoundError) and "missing.npy" in str(r[0])
     assert isinstance(r[1], ValueError) and str(r[1]) == "rows: X has 300 rows, got rows starting at 1000"

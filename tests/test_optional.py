@@ -1,10 +1,14 @@
 """A missing optional extra gives one message that says what to install, the
 same for each: '<what> needs <package>: pip install <package> (or
 "gradfit[<extra>]")', never a bare ModuleNotFoundError."""
+import os
+import pathlib
 import subprocess
 import sys
 
 import pytest
+
+import gradfit
 
 CASES = [
     ("sklearn", "import gradfit.sklearn",
@@ -24,7 +28,10 @@ CASES = [
 def test_a_missing_extra_says_what_to_install(tmp_path, blocked, code, message):
     # the package made unimportable, as if it were not installed
     script = f"import sys; sys.modules[{blocked!r}] = None\n{code}\n"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(pathlib.Path(gradfit.__file__).resolve().parent.parent)] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env=env)
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
     assert last == f"ImportError: {message}", out.stderr[-1500:]

@@ -4,6 +4,7 @@ callbacks and progress, resumable training, evaluation."""
 import copy
 import io
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -557,3 +558,55 @@ def test_n_samples_follows_a_stream_that_shrinks():
 
     r = gf.train(gf.MLP([3, 4, 1], seed=0), gf.data.Chunks(blocks), None, epochs=2, batch_size=16)
     assert r.n_samples == 200
+
+
+# -- defaults that train ------------------------------------------------------------
+
+def test_train_with_no_epochs_trains_until_converged():
+    """gf.train(model, X, y) trains: SGD until the loss has not fallen by more
+    than tol for n_iter_no_change epochs (scikit-learn's rule), at most 200."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([0.5, -1.0, 2.0]) + 0.1 * rng.normal(size=200)
+    m = gf.MLP([3, 1], seed=0)
+    start = m.loss(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = gf.train(m, X, y, seed=0)
+    assert r.stop_reason == "converged" and 10 < r.epochs < 200
+    np.testing.assert_allclose(m.weights[0][:, 0], [0.5, -1.0, 2.0], atol=0.05)
+    h = r.history["loss"]
+    assert min(h[:-10]) - min(h[-10:]) <= 1e-4                 # the last 10 epochs gained no more than tol
+    assert r.final_loss < 0.5 * start
+    assert "converged" in str(r)
+
+
+def test_the_epoch_limit_while_the_loss_still_falls_warns():
+    X, y = regression_data(200)
+    m = gf.MLP([3, 8, 1], activation="tanh", seed=0)
+    with pytest.warns(gf.ConvergenceWarning, match=r"^training stopped after max_epochs=5 epochs while the loss "
+                                                   r"was still falling") as caught:
+        r = gf.Trainer(m, max_epochs=5, seed=0).fit(X, y)
+    assert r.stop_reason == "epochs" and r.epochs == 5
+    assert caught[0].filename == __file__                  # the warning points at the caller's line
+
+
+def test_explicit_epochs_run_exactly_and_do_not_warn():
+    X, y = regression_data(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = gf.train(gf.MLP([3, 8, 1], activation="tanh", seed=0), X, y, epochs=3, seed=0)
+    assert r.epochs == 3 and r.stop_reason == "epochs"
+    t = gf.Trainer(gf.MLP([3, 8, 1], seed=0), seed=0)
+    assert t.partial_fit(X, y).epochs == 1
+
+
+def test_convergence_settings_are_checked_and_saved(tmp_path):
+    with pytest.raises(ValueError, match=r"^n_iter_no_change: expected an integer >= 1"):
+        gf.Trainer(gf.MLP([2, 1]), n_iter_no_change=0)
+    with pytest.raises(ValueError, match=r"^max_epochs: expected an integer >= 1"):
+        gf.Trainer(gf.MLP([2, 1]), max_epochs=0)
+    t = gf.Trainer(gf.MLP([2, 1]), tol=1e-3, n_iter_no_change=4, max_epochs=7)
+    t.save(tmp_path / "t.npz")
+    u = gf.load_trainer(tmp_path / "t.npz")
+    assert (u.tol, u.n_iter_no_change, u.max_epochs) == (1e-3, 4, 7)

@@ -54,11 +54,11 @@ from .many import train_many
 from .model import MLP
 from .optimizers import SGD, Adam, AdamW
 from .result import TrainResult
-from .result import DivergenceWarning
+from .result import ConvergenceWarning, DivergenceWarning
 from .shuffling import epoch_order
 from .trainer import Trainer, train
 
-__all__ = ["MLP", "train", "train_many", "Trainer", "TrainResult", "DivergenceWarning", "SGD", "Adam", "AdamW",
+__all__ = ["MLP", "train", "train_many", "Trainer", "TrainResult", "ConvergenceWarning", "DivergenceWarning", "SGD", "Adam", "AdamW",
            "schedules", "callbacks", "reference", "config", "show_config", "simd", "load", "load_trainer",
            "explain_step", "datasets", "data", "plot", "epoch_order", "__version__"]
 

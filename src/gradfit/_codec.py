@@ -208,7 +208,8 @@ def trainer_file(state: dict[str, Any], model: Any,
     meta["trainer"] = dict(
         {k: settings[k] for k in ("loss", "l2", "huber_delta", "batch_size", "chunk_rows", "window_chunks",
                                   "validation_fraction", "early_stopping", "patience", "min_delta",
-                                  "restore_best_weights", "progress", "backend")},
+                                  "restore_best_weights", "progress", "backend", "tol", "n_iter_no_change",
+                                  "max_epochs")},
         optimizer={"name": opt.name, "settings": {k: jsonable(getattr(opt, k)) for k in OPTIMIZER_SETTINGS[opt.name]}},
         shuffle=True if settings["shuffle"] is None else settings["shuffle"],
         shuffle_auto=settings["shuffle"] is None, split_seed=int(state["split_seed"]), epoch=int(state["epoch"]),
@@ -317,7 +318,10 @@ def _read_settings(t: dict[str, Any]) -> dict[str, Any]:
         window_chunks=get_int(t, "window_chunks", w, 1, 1 << 62, optional=True) or 8,
         batch_size=get_int(t, "batch_size", w, 1, 1 << 62, optional=True),
         patience=get_int(t, "patience", w, 1, 1 << 62),
-        validation_fraction=get(t, "validation_fraction", (int, float), w, optional=True))
+        validation_fraction=get(t, "validation_fraction", (int, float), w, optional=True),
+        tol=get_float(t, "tol", w, optional=True) if "tol" in t else 1e-4,
+        n_iter_no_change=get_int(t, "n_iter_no_change", w, 1, 1 << 62, optional=True) or 10,
+        max_epochs=get_int(t, "max_epochs", w, 1, 1 << 62, optional=True) or 200)
     return settings
 
 

@@ -7,7 +7,9 @@ divergence); gradfit._array_run (arrays in memory) and gradfit._out_of_core
 """
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -18,13 +20,22 @@ from ._math import loss_value
 from ._runners import CRunner, NumpyRunner
 from ._targets import CLASSIFICATION, labels_of
 from .callbacks import ProgressBar, TrainInfo
-from .result import DivergenceWarning, TrainResult
+from .result import ConvergenceWarning, DivergenceWarning, TrainResult
 
 # How much one C call may do: at most this many samples, and at most this
 # many sample x parameter multiply-adds (about 0.1 s), so that progress,
 # callbacks and Ctrl-C stay responsive; a long epoch is split over calls.
 SAMPLES_PER_CALL = 1 << 20
 WORK_PER_CALL = 1 << 28
+
+
+def _user_level():
+    """The stacklevel of warnings.warn that points at the first caller outside gradfit."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def column(acc, e):
@@ -73,7 +84,12 @@ class Run:
         self.last_chunk = None
         self.orders = None
         self.interrupted = False
-        self.epoch_work = bool(val is not None or trainer.early_stopping or self.callbacks
+        # epochs and max_steps both None: train until converged, at most max_epochs epochs
+        self.until_converged = epochs is None and max_steps is None
+        if self.until_converged:
+            self.epochs = trainer.max_epochs
+        self.best_loss, self.no_change = float("inf"), 0
+        self.epoch_work = bool(self.until_converged or val is not None or trainer.early_stopping or self.callbacks
                                or trainer.schedule.needs_feedback or (grad_tol and not self.full_batch)
                                or trainer.checkpoint is not None)
 
@@ -100,6 +116,13 @@ class Run:
             raise Interrupted(result)
         if self.stop_reason == "epochs" and self.max_steps is not None and self.steps >= self.max_steps:
             self.stop_reason = "max_steps"
+        if self.stop_reason == "epochs" and self.until_converged and self.steps > 0:
+            losses = t.history["loss"]
+            warnings.warn(
+                f"training stopped after max_epochs={t.max_epochs} epochs while the loss was still falling "
+                f"({losses[-1 - min(len(losses) - 1, t.n_iter_no_change)]:.6g} -> {losses[-1]:.6g} over the last "
+                f"{min(len(losses) - 1, t.n_iter_no_change)} epochs, by more than tol={t.tol:g}); give more "
+                f"epochs (epochs=... or max_epochs=...) or a larger lr", ConvergenceWarning, stacklevel=_user_level())
         final_loss = float("nan")
         if self.stop_reason != "diverged":
             final_loss = self._data_loss()
@@ -111,7 +134,7 @@ class Run:
             warnings.warn(
                 f"training diverged after {self.steps} step(s): the loss became NaN or inf. The parameters "
                 f"were restored to {self.restored}, whose loss over the data is {final_loss:.6g}; try a "
-                f"smaller lr (got {t.optimizer.lr:g}).", DivergenceWarning, stacklevel=4)
+                f"smaller lr (got {t.optimizer.lr:g}).", DivergenceWarning, stacklevel=_user_level())
         return self._result(final_loss)
 
     def _result(self, final_loss):
@@ -169,16 +192,9 @@ class Run:
             if self.grad_norm < self.grad_tol:
                 self.stop, self.stop_reason = True, "grad_tol"
         if t.early_stopping:
-            if t._best is None or monitored < t._best[0] - t.min_delta:
-                t._best = (monitored, t.epoch, t.model.params.copy() if t.restore_best_weights else None)
-                t._wait = 0
-            else:
-                t._wait += 1
-                if t._wait >= t.patience:
-                    self.stop, self.stop_reason = True, "early_stopping"
-                    if t.restore_best_weights:
-                        t.model.params[...] = t._best[2]
-                        self.restored = f"the best epoch, {t._best[1]} ({'val_' if self.val else ''}loss {t._best[0]:.6g})"
+            self._early_stopping(monitored)
+        if self.until_converged and not self.stop:
+            self._plateau(t.history["loss"][-1])
         if self.callbacks:
             info = self._info(0.0)
             for cb in self.callbacks:
@@ -187,6 +203,30 @@ class Run:
             if info.stop_requested and not self.stop:
                 self.stop, self.stop_reason = True, "callback"
         self._checkpoint()
+
+    def _early_stopping(self, monitored):
+        t = self.t
+        if t._best is None or monitored < t._best[0] - t.min_delta:
+            t._best = (monitored, t.epoch, t.model.params.copy() if t.restore_best_weights else None)
+            t._wait = 0
+            return
+        t._wait += 1
+        if t._wait >= t.patience:
+            self.stop, self.stop_reason = True, "early_stopping"
+            if t.restore_best_weights:
+                t.model.params[...] = t._best[2]
+                self.restored = f"the best epoch, {t._best[1]} ({'val_' if self.val else ''}loss {t._best[0]:.6g})"
+
+    def _plateau(self, loss):
+        """Until converged: stop when the epoch's training loss has not fallen
+        below the best by more than tol for n_iter_no_change epochs running."""
+        t = self.t
+        if loss < self.best_loss - t.tol:
+            self.best_loss, self.no_change = loss, 0
+            return
+        self.no_change += 1
+        if self.no_change >= t.n_iter_no_change:
+            self.stop, self.stop_reason = True, "converged"
 
     def _checkpoint(self, pending=None):
         """Writes the checkpoint if one is due: `pending` is the partial epoch

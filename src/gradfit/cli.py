@@ -104,10 +104,13 @@ def build_parser():
                      help="hidden-layer activation (default relu)")
     fit.add_argument("--loss", default="mse", choices=sorted(LOSSES),
                      help="loss (default mse); cross_entropy takes class ids 0..K-1 and gets K outputs")
-    fit.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS), help="optimizer (default adam)")
+    fit.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS),
+                     help="optimizer (default adam, as the estimators: it fits unscaled data without tuning lr; "
+                          "gf.train's default, sgd, is the tutorial's plain gradient descent)")
     fit.add_argument("--lr", type=_positive_float, help="learning rate (default: the optimizer's)")
     fit.add_argument("--batch-size", type=_positive_int, default=32, help="rows per step (default 32)")
-    fit.add_argument("--epochs", type=_positive_int, default=50, help="epochs (default 50)")
+    fit.add_argument("--epochs", type=_positive_int, default=None,
+                     help="epochs (default: until converged, at most 200, as gf.train)")
     fit.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the init and shuffles (default 0)")
     fit.add_argument("--validation-fraction", type=_fraction, metavar="F",
                      help="hold out this fraction of the rows for validation")

@@ -1,18 +1,25 @@
 """TrainResult: what a training run did, its history and a readable summary."""
 from dataclasses import dataclass, field
 
-__all__ = ["TrainResult", "DivergenceWarning", "STOP_REASONS"]
+__all__ = ["TrainResult", "ConvergenceWarning", "DivergenceWarning", "STOP_REASONS"]
 
 #: Every stop_reason a run can end with, and how TrainResult describes it.
 STOP_REASONS = {
     "epochs": "ran the requested epochs",
     "max_steps": "reached max_steps",
     "grad_tol": "gradient norm fell below grad_tol",
+    "converged": "converged: the loss fell by no more than tol for n_iter_no_change epochs",
     "diverged": "loss became NaN/inf",
     "early_stopping": "early stopping: no improvement for `patience` epochs",
     "callback": "a callback asked to stop",
     "interrupted": "interrupted by Ctrl-C",
 }
+
+
+class ConvergenceWarning(UserWarning):
+    """Training trained until converged (no ``epochs`` given) and reached
+    ``max_epochs`` while the loss was still falling: the model may be
+    under-trained. Give more epochs or a larger lr."""
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -45,8 +52,8 @@ class TrainResult:
         Rows trained on per second of ``seconds``.
     stop_reason : str
         Why the run ended: one of the keys of ``gradfit.result.STOP_REASONS``
-        ("epochs", "max_steps", "grad_tol", "diverged", "early_stopping",
-        "callback", "interrupted").
+        ("epochs", "max_steps", "grad_tol", "converged", "diverged",
+        "early_stopping", "callback", "interrupted").
     final_loss : float
         The loss over all the data at the parameters the model holds now
         (one forward pass after training).

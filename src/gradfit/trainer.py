@@ -135,6 +135,12 @@ class Trainer:
         Threads for the matrix products of wide layers (products under ~2M
         multiply-adds stay on one thread). Any number gives the same numbers,
         bit for bit.
+    tol, n_iter_no_change, max_epochs : default 1e-4, 10, 200
+        When ``fit`` is given no epochs (nor max_steps) it trains until
+        converged: until the epoch's training loss has not fallen below the
+        best so far by more than tol for n_iter_no_change epochs running
+        (stop_reason "converged"), at most max_epochs epochs. These are
+        scikit-learn's MLP defaults (tol, n_iter_no_change, max_iter).
 
     Attributes
     ----------
@@ -161,7 +167,8 @@ class Trainer:
                  restore_best_weights: bool = True, callbacks: Any = None, progress: bool = False,
                  backend: str = "c", checkpoint: str | os.PathLike[str] | None = None,
                  checkpoint_every: int | None = None, checkpoint_seconds: float | None = None,
-                 n_threads: int = 1, chunk_rows: int = 65536, window_chunks: int = 8) -> None:
+                 n_threads: int = 1, chunk_rows: int = 65536, window_chunks: int = 8, tol: float = 1e-4,
+                 n_iter_no_change: int = 10, max_epochs: int = 200) -> None:
         if not isinstance(model, MLP):
             raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
         self.model = model
@@ -201,6 +208,9 @@ class Trainer:
         self.progress = check_bool(progress, "progress")
         self.set_checkpoint(checkpoint, checkpoint_every, checkpoint_seconds)
         self.n_threads = check_threads(n_threads)
+        self.tol = check_non_negative(tol, "tol")
+        self.n_iter_no_change = check_int(n_iter_no_change, "n_iter_no_change", 1)
+        self.max_epochs = check_int(max_epochs, "max_epochs", 1)
 
         self.state = np.zeros(_core.state_len(OPTIMIZERS[self.optimizer.name], model.n_params),
                               dtype=model.dtype)
@@ -265,7 +275,7 @@ class Trainer:
         """One more epoch over X, y (see :meth:`fit`)."""
         return self.fit(X, y, epochs=1, sample_weight=sample_weight)
 
-    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int | None = 1, *, sample_weight: ArrayLike | None = None,
+    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int | None = None, *, sample_weight: ArrayLike | None = None,
             max_steps: int | None = None, grad_tol: float | None = None) -> TrainResult:
         """Train `epochs` more epochs, continuing from where the last call stopped.
 
@@ -274,8 +284,13 @@ class Trainer:
         X : array_like of shape (n_samples, n_inputs)
         y : array_like
             Targets for the Trainer's loss (see the class docstring).
-        epochs : int or None, default 1
-            More epochs to run; None needs max_steps.
+        epochs : int or None, default None
+            More epochs to run. None: train until converged (the training
+            loss fell by no more than ``tol`` for ``n_iter_no_change`` epochs
+            running), at most ``max_epochs`` epochs, with a
+            :class:`~gradfit.result.ConvergenceWarning` if that limit ends the
+            run while the loss is still falling; None with max_steps: no
+            epoch limit, max_steps bounds the run.
         sample_weight : array_like of shape (n_samples,), optional
             Non-negative weights: every loss becomes the weighted mean over
             the batch, ``sum(w_i * loss_i) / sum(w_i)`` ("sse": the weighted sum).
@@ -295,8 +310,6 @@ class Trainer:
         epochs = check_int(epochs, "epochs", 0, allow_none=True)
         max_steps = check_int(max_steps, "max_steps", 0, allow_none=True)
         grad_tol = check_positive(grad_tol, "grad_tol", allow_none=True)
-        if epochs is None and max_steps is None:
-            raise ValueError("epochs: None (no epoch limit) needs max_steps to bound the run, got max_steps=None")
         model = self.model
         from .data import Chunks
         # a memmap in full-batch mode takes the in-memory path (the C core reads the file in place)
@@ -367,7 +380,7 @@ class Trainer:
         settings = {k: getattr(self, k) for k in (
             "optimizer", "loss", "l2", "huber_delta", "batch_size", "chunk_rows", "window_chunks",
             "validation_fraction", "early_stopping", "patience", "min_delta", "restore_best_weights",
-            "progress", "backend")}
+            "progress", "backend", "tol", "n_iter_no_change", "max_epochs")}
         settings["shuffle"] = None if self._shuffle_auto else self.shuffle
         settings["lr_schedule"] = self.schedule
         return {"settings": settings, "optimizer_state": self.state, "step_count": self.step,
@@ -393,7 +406,7 @@ class Trainer:
         self._best, self._wait, self._pending = state["best"], int(state["wait"]), state["pending"]
 
 
-def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = 1,
+def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
           sample_weight: ArrayLike | None = None, max_steps: int | None = None, grad_tol: float | None = None,
           **settings: Any) -> TrainResult:
     """Train `model` in place by minibatch gradient descent: ``Trainer(model,
@@ -413,9 +426,9 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = 1,
         Finite targets; for ``loss="cross_entropy"`` int class ids (n_samples,)
         or one-hot / probability rows.
     epochs, sample_weight, max_steps, grad_tol
-        As for :meth:`Trainer.fit`: passes over the data (None: no limit, then
-        max_steps is required), per-row weights, a step limit, and a stop when
-        the full-data gradient norm falls below grad_tol.
+        As for :meth:`Trainer.fit`: passes over the data (default None: until
+        converged, at most 200), per-row weights, a step limit, and a stop
+        when the full-data gradient norm falls below grad_tol.
     **settings
         Every keyword argument of :class:`Trainer` (documented there):
         ``loss="mse"``, ``optimizer="sgd"``, ``lr``, ``batch_size=32`` (None:
