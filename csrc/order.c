@@ -1,121 +1,94 @@
-/* The epoch's visiting order: NumPy's Fisher-Yates shuffle, draw for draw,
- * with the swaps' random loads prefetched.
+/* gradfit's epoch order: Sanders' bucketed shuffle (P. Sanders, "Random
+ * permutations on distributed, external and hierarchical memory", IPL 1998),
+ * optionally moving rows of data with the order. docs/order.md has the proof
+ * of uniformity; tests/test_shuffle.py replays the draws in plain Python.
  *
- * The swap partner j of step i depends only on the bit generator's stream,
- * never on the data. So the j's are drawn LOOKAHEAD steps ahead of the swap
- * that uses them, and each x[j]'s cache line is prefetched when its j is
- * drawn: many cache misses are in flight at once instead of one at a time.
- * The draws still happen in NumPy's order (i = n-1, n-2, ..., 1) and every
- * swap in its place, so the permutation and the generator's state after are
- * exactly those of Generator.shuffle / Generator.permutation. */
-#include <stddef.h>
+ *   k = gf_order_buckets(n) buckets (a power of two, b = log2 k bits; the
+ *   caller may give another k, for tests).
+ *   1. Bucket ids: if k > 1, element i gets bucket piece_i >> (16 - b), where
+ *      piece_i is 16-bit piece (i % 4) of 64-bit output (i / 4), pieces
+ *      counted from the low end: ceil(n / 4) outputs, the rest of the last
+ *      one discarded. If k == 1, no draws.
+ *   2. Stable scatter: the elements, in order 0..n-1, are appended to their
+ *      bucket; buckets are laid out 0..k-1 (order[] then holds source rows).
+ *   3. Fisher-Yates of each bucket, bucket 0 first: for i = m-1 down to 1
+ *      (m the bucket's size), j uniform in [0, i], swap slots i and j. j is
+ *      drawn by Lemire's method from 32-bit draws, which are the low then
+ *      the high half of successive 64-bit outputs (range r = i + 1:
+ *      p = x * r; if low32(p) < r, t = (2^32 - r) mod r and while
+ *      low32(p) < t redraw; j = p >> 32). A half left at the end is
+ *      discarded. (Buckets of more than 2^32 rows would use whole 64-bit
+ *      outputs and 128-bit products the same way; they cannot happen below
+ *      2^44 rows.)
+ * The generator's buffered 32-bit half of NumPy's state dict (has_uint32)
+ * is neither read nor changed: every draw is a whole 64-bit output, exactly
+ * bit_generator.random_raw().
+ *
+ * Steps 1 and 2 read the data once in sequence; step 3 shuffles one bucket
+ * (about GF_ORDER_BUCKET_ROWS rows) at a time while it sits in cache, and
+ * prefetches the next bucket meanwhile. When rows move, step 3 shuffles a
+ * uint16 arrangement of the bucket (in L1) with exactly the draws and swaps
+ * above and then puts the bucket's rows in that arrangement once, which is
+ * what the swaps in place would give. */
+#include <stdlib.h>
+#include <string.h>
 
 #include "gradfit.h"
 
+/* --- tunables (none changes the order, the moved rows or the draws) --- */
+
+/* The largest bucket shuffled through a uint16 arrangement: its indices
+ * 0..m-1 must fit 16 bits. Larger buckets (n > 2^28 with 4096 buckets, or
+ * a small k forced by a test) swap in place. */
+#define GF_ORDER_PERM_MAX 65536
+/* The most scratch step 3 allocates per call (the arrangement and a copy of
+ * one bucket's rows): ~140 KiB for two 8-byte rows of a typical bucket, and
+ * a bound on what one epoch's draw takes from the heap; wider rows swap in
+ * place. */
+#define GF_ORDER_SCRATCH_MAX ((int64_t)8 << 20)
+/* The most buckets whose ids are counted in four uint32 histograms (one per
+ * 16-bit piece of an output, 16 KiB of stack at this bound, in L1): equal
+ * ids close together then do not wait on each other's increments. More
+ * buckets use one count. */
+#define GF_ORDER_HIST4_MAX 1024
+/* Bytes one prefetch covers: a cache line on the x86-64 and aarch64 CPUs
+ * gradfit targets (a wrong guess costs speed only). */
+#define GF_ORDER_LINE 64
+
 #if defined(__GNUC__) || defined(__clang__)
 #define GF_PREFETCH_W(p) __builtin_prefetch((const void *)(p), 1, 3)
+#define GF_ALWAYS_INLINE static inline __attribute__((always_inline))
 #elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
 #include <xmmintrin.h>
 #define GF_PREFETCH_W(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#define GF_ALWAYS_INLINE static __forceinline
 #else
 #define GF_PREFETCH_W(p) ((void)(p))
+#define GF_ALWAYS_INLINE static inline
 #endif
 
-/* How many draws run ahead of the swaps (a power of two). 32 is a choice
- * in the usual 16..64 range, not tuned: enough misses in flight to cover
- * DRAM latency at a few ns per swap. */
-#define LOOKAHEAD 32
+/* Functions marked GF_ALWAYS_INLINE take some arguments that their callers
+ * pass as constants (the generator's kind, a row width, a number of arrays,
+ * a NULL order): each call site becomes a loop specialised to them. */
 
-/* Draws step `next`'s swap partner j into ring[], prefetches x[j], and moves
- * on to the next bound. j is drawn as NumPy's random_interval(bitgen, next):
- * the smallest all-ones mask >= next, then draws & mask until one is <= next
- * (32-bit draws while next <= 0xFFFFFFFF, else 64-bit). NEXT32 / NEXT64 are
- * expressions giving the generator's next 32-bit / 64-bit output. */
-#define GF_DRAW_AHEAD(NEXT32, NEXT64)                                  \
-    do {                                                               \
-        uint64_t v_;                                                   \
-        while ((mask >> 1) >= (uint64_t)next)                          \
-            mask >>= 1;                                                \
-        if ((uint64_t)next <= 0xFFFFFFFFu) {                           \
-            do {                                                       \
-                v_ = (uint64_t)(NEXT32) & mask;                        \
-            } while (v_ > (uint64_t)next);                             \
-        } else {                                                       \
-            do {                                                       \
-                v_ = (uint64_t)(NEXT64) & mask;                        \
-            } while (v_ > (uint64_t)next);                             \
-        }                                                              \
-        ring[next & (LOOKAHEAD - 1)] = (int64_t)v_;                    \
-        GF_PREFETCH_W(x + v_);                                         \
-        next--;                                                        \
-    } while (0)
-
-/* Fisher-Yates from the end (i = n-1 .. 1, swap x[i] and x[j]) with the j's
- * drawn LOOKAHEAD steps ahead of their swap: step i reads its j from the
- * ring slot that step i - LOOKAHEAD's draw then reuses. */
-#define GF_SHUFFLE_BODY(NEXT32, NEXT64)                                \
-    do {                                                               \
-        int64_t ring[LOOKAHEAD];                                       \
-        int64_t i, k, next = n - 1;                                    \
-        int64_t ahead = n - 1 < LOOKAHEAD ? n - 1 : LOOKAHEAD;         \
-        uint64_t mask = smallest_mask((uint64_t)(n - 1));              \
-        for (k = 0; k < ahead; k++)                                    \
-            GF_DRAW_AHEAD(NEXT32, NEXT64);                             \
-        for (i = n - 1; i >= 1; i--) {                                 \
-            int64_t j = ring[i & (LOOKAHEAD - 1)], t;                  \
-            if (next >= 1)                                             \
-                GF_DRAW_AHEAD(NEXT32, NEXT64);                         \
-            t = x[j];                                                  \
-            x[j] = x[i];                                               \
-            x[i] = t;                                                  \
-        }                                                              \
-    } while (0)
-
-/* The smallest all-ones bit mask >= max. */
-static inline uint64_t smallest_mask(uint64_t max)
+int64_t gf_order_buckets(int64_t n)
 {
-    max |= max >> 1;
-    max |= max >> 2;
-    max |= max >> 4;
-    max |= max >> 8;
-    max |= max >> 16;
-    max |= max >> 32;
-    return max;
+    int64_t k = 1, want = (n + GF_ORDER_BUCKET_ROWS - 1) / GF_ORDER_BUCKET_ROWS;
+    while (k < want && k < GF_ORDER_MAX_BUCKETS)
+        k <<= 1;
+    return k;
 }
 
-static int prepare(int64_t *x, int64_t n, int fill)
-{
-    int64_t k;
-    if (n < 0 || (n > 0 && x == NULL))
-        return GF_ERR_ARG;
-    if (fill)
-        for (k = 0; k < n; k++)
-            x[k] = k;
-    return GF_OK;
-}
+/* --- the draws --- */
 
-int gf_shuffle_i64(const gf_bitgen *bg, int64_t *x, int64_t n, int fill)
-{
-    int status;
-    if (bg == NULL || bg->next_uint32 == NULL || bg->next_uint64 == NULL)
-        return GF_ERR_ARG;
-    if ((status = prepare(x, n, fill)) != GF_OK || n < 2)
-        return status;
-    GF_SHUFFLE_BODY(bg->next_uint32(bg->state), bg->next_uint64(bg->state));
-    return GF_OK;
-}
-
-/* PCG64 and PCG64DXSM inline. Through the capsule every 32-bit draw is an
- * indirect call into NumPy; here the generator is a few registers. The
- * arithmetic is PCG's (O'Neill, pcg-random.org) as NumPy uses it: a 128-bit
- * LCG, state = state * mult + inc, with the XSL-RR output of the new state
- * (PCG64; mult 0x2360ED051FC65DA44385DF649FCCF645) or the DXSM output of the
- * old state (PCG64DXSM; the 64-bit "cheap" mult 0xDA942042E4DD58B5). A 32-bit
- * draw is the low half of a 64-bit one, its high half kept for the next
- * (has_uint32 / uinteger, as in NumPy's state dict). tests/test_shuffle.py
- * checks results and states against NumPy's. Needs a 128-bit integer type
- * (GCC and clang on 64-bit targets); elsewhere gf_shuffle_pcg64_available()
- * is 0 and callers use gf_shuffle_i64. */
+/* PCG64 and PCG64DXSM inline: through the capsule every draw is an indirect
+ * call into NumPy; here the generator is a few registers. The arithmetic is
+ * PCG's (O'Neill, pcg-random.org) as NumPy uses it: a 128-bit LCG, state =
+ * state * mult + inc, with the XSL-RR output of the new state (PCG64; mult
+ * 0x2360ED051FC65DA44385DF649FCCF645) or the DXSM output of the old state
+ * (PCG64DXSM; the 64-bit "cheap" mult 0xDA942042E4DD58B5). It needs a
+ * 128-bit integer type (GCC and clang on 64-bit targets); elsewhere
+ * gf_order_pcg64_available() is 0 and callers draw through bitgen_t. */
 #if defined(__SIZEOF_INT128__)
 typedef unsigned __int128 gf_u128;
 
@@ -140,191 +113,11 @@ static inline uint64_t pcg_next64(gf_u128 *state, gf_u128 inc, int dxsm)
         return (v >> rot) | (v << ((-rot) & 63u));
     }
 }
-
-static inline uint32_t pcg_next32(gf_u128 *state, gf_u128 inc, int dxsm, int32_t *has, uint32_t *buf)
-{
-    uint64_t v;
-    if (*has) {
-        *has = 0;
-        return *buf;
-    }
-    v = pcg_next64(state, inc, dxsm);
-    *has = 1;
-    *buf = (uint32_t)(v >> 32);
-    return (uint32_t)v;
-}
-
-/* 64-bit outputs generated per block (two 32-bit candidates each). */
-#define PCG_BLOCK 256
-
-/* Copies NumPy's bookkeeping of the 32-bit half-word: after `used` 32-bit
- * candidates taken from this block's outputs (the block began with state
- * *st0), the state is st0 advanced by ceil(used / 2) outputs; an odd `used`
- * leaves the high half of the last output pending. */
-static void pcg_settle(gf_u128 *state, gf_u128 st0, gf_u128 inc, int dxsm, const uint32_t *cand,
-                       int c0, int64_t used, int32_t *has, uint32_t *buf)
-{
-    int64_t k;
-    *state = st0;
-    for (k = 0; k < (used + 1) / 2; k++)
-        (void)pcg_next64(state, inc, dxsm);
-    if (used % 2) {
-        *has = 1;
-        *buf = cand[c0 + used];          /* the high half, not yet drawn */
-    } else {
-        *has = 0;
-        if (used > 0)
-            *buf = cand[c0 + used - 1];  /* NumPy leaves the last half drawn */
-    }
-}
-
-/* Fisher-Yates with the generator inline, block by block: a block of raw
- * 32-bit candidates is generated first (a tight loop, no branches), then
- * turned into swap partners without a mispredicted branch per rejection
- * (each candidate is kept, or not, by adding 0 or 1 to a count), then the
- * swaps run with their loads prefetched LOOKAHEAD ahead. The draws, the
- * partners and the swaps are exactly those of the draw-by-draw loop. */
-static void shuffle_pcg(gf_pcg64 *g, int64_t *x, int64_t n, const int dxsm)
-{
-    gf_u128 state = ((gf_u128)g->state_hi << 64) | g->state_lo;
-    const gf_u128 inc = ((gf_u128)g->inc_hi << 64) | g->inc_lo;
-    int32_t has = g->has_uint32;
-    uint32_t buf = g->uinteger;
-    uint32_t cand[2 * PCG_BLOCK + 1];
-    int64_t js[2 * PCG_BLOCK + 1];
-    int64_t next = n - 1, s = n - 1;      /* the next bound to draw for; the next swap */
-
-    if ((uint64_t)(n - 1) > 0xFFFFFFFFu) {
-        /* 64-bit draws: the draw-by-draw loop (NumPy's 64-bit draw ignores
-         * the buffered half-word) */
-        GF_SHUFFLE_BODY(pcg_next32(&state, inc, dxsm, &has, &buf), pcg_next64(&state, inc, dxsm));
-    } else {
-        while (next >= 1) {
-            const gf_u128 st0 = state;
-            int c0 = 0, nc = 0, c = 0;
-            int64_t cnt = 0, q;
-            if (has) {                     /* NumPy's next 32-bit draw is the pending half */
-                cand[nc++] = buf;
-                c0 = 1;
-            }
-            for (q = 0; q < PCG_BLOCK; q++) {
-                uint64_t v = pcg_next64(&state, inc, dxsm);
-                cand[nc++] = (uint32_t)v;
-                cand[nc++] = (uint32_t)(v >> 32);
-            }
-            while (c < nc && next >= 1) {
-                /* while next > mask/2 the mask is constant */
-                const uint64_t mask = smallest_mask((uint64_t)next), low = mask >> 1;
-                for (; c < nc && (uint64_t)next > low; c++) {
-                    uint64_t v = (uint64_t)cand[c] & mask;
-                    int64_t ok = v <= (uint64_t)next;
-                    js[cnt] = (int64_t)v;
-                    cnt += ok;
-                    next -= ok;
-                }
-            }
-            for (q = 0; q < cnt && q < LOOKAHEAD; q++)
-                GF_PREFETCH_W(x + js[q]);
-            for (q = 0; q < cnt; q++, s--) {
-                int64_t j = js[q], t;
-                if (q + LOOKAHEAD < cnt)
-                    GF_PREFETCH_W(x + js[q + LOOKAHEAD]);
-                t = x[j];
-                x[j] = x[s];
-                x[s] = t;
-            }
-            /* (a block takes at least one candidate, the pending half if any) */
-            if (c < nc) {
-                pcg_settle(&state, st0, inc, dxsm, cand, c0, c - c0, &has, &buf);
-            } else {
-                has = 0;
-                buf = cand[nc - 1];
-            }
-        }
-    }
-    g->state_hi = (uint64_t)(state >> 64);
-    g->state_lo = (uint64_t)state;
-    g->has_uint32 = has;
-    g->uinteger = buf;
-}
-
-static void shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n) { shuffle_pcg(g, x, n, 0); }
-static void shuffle_pcg64dxsm(gf_pcg64 *g, int64_t *x, int64_t n) { shuffle_pcg(g, x, n, 1); }
-
-int gf_shuffle_pcg64_available(void) { return 1; }
-
-int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill)
-{
-    int status;
-    if (g == NULL)
-        return GF_ERR_ARG;
-    if ((status = prepare(x, n, fill)) != GF_OK || n < 2)
-        return status;
-    if (g->dxsm)
-        shuffle_pcg64dxsm(g, x, n);
-    else
-        shuffle_pcg64(g, x, n);
-    return GF_OK;
-}
-#else
-int gf_shuffle_pcg64_available(void) { return 0; }
-
-int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill)
-{
-    (void)g; (void)x; (void)n; (void)fill;
-    return GF_ERR_ARG;
-}
 #endif
 
-/* ------------------------------------------------------------------------
- * gradfit's epoch order: Sanders' bucketed shuffle (P. Sanders, "Random
- * permutations on distributed, external and hierarchical memory", IPL 1998),
- * optionally moving rows of data with the order. docs/shuffle.md has the
- * proof of uniformity; tests/test_shuffle.py a pure-NumPy replay.
- *
- *   k = gf_order_buckets(n) buckets (a power of two, b = log2 k bits; the
- *   caller may give another k, for tests).
- *   1. Bucket ids: if k > 1, element i gets bucket piece_i >> (16 - b), where
- *      piece_i is 16-bit piece (i % 4) of 64-bit output (i / 4), pieces
- *      counted from the low end: ceil(n / 4) outputs, the rest of the last
- *      one discarded. If k == 1, no draws.
- *   2. Stable scatter: the elements, in order 0..n-1, are appended to their
- *      bucket; buckets are laid out 0..k-1 (order[] then holds source rows).
- *   3. Fisher-Yates of each bucket, bucket 0 first: for i = m-1 down to 1
- *      (m the bucket's size), j uniform in [0, i], swap slots i and j. j is
- *      drawn by Lemire's method from 32-bit draws, which are the low then
- *      the high half of successive 64-bit outputs (range r = i + 1:
- *      p = x * r; if low32(p) < r, t = (2^32 - r) mod r and while
- *      low32(p) < t redraw; j = p >> 32). A half left at the end is
- *      discarded. (Buckets of more than 2^32 rows would use whole 64-bit
- *      outputs and 128-bit products the same way; they cannot happen below
- *      2^44 rows.)
- * The generator's buffered 32-bit half of NumPy's state dict (has_uint32)
- * is neither read nor changed: every draw is a whole 64-bit output, exactly
- * bit_generator.random_raw().
- * ------------------------------------------------------------------------ */
-#include <stdlib.h>
-#include <string.h>
-
-/* the largest bucket shuffled as a uint16 arrangement (indices 0..65535);
- * larger buckets (n > 2^28 with 4096 buckets, or a forced small k) are
- * shuffled in place */
-#define GF_ORDER_PERM_MAX 65536
-/* the most scratch (arrangement + one bucket's rows) step 3 allocates */
-#define GF_ORDER_SCRATCH_MAX ((int64_t)8 << 20)
-
-/* the most buckets whose ids are counted in four uint32 histograms (16 KiB) */
-#define GF_ORDER_HIST4_MAX 1024
-
-int64_t gf_order_buckets(int64_t n)
-{
-    int64_t k = 1, want = (n + GF_ORDER_BUCKET_ROWS - 1) / GF_ORDER_BUCKET_ROWS;
-    while (k < want && k < GF_ORDER_MAX_BUCKETS)
-        k <<= 1;
-    return k;
-}
-
-/* the draws: inline PCG64 (kind 0), PCG64DXSM (kind 1) or bitgen_t (kind 2) */
+/* The generator as the order draws from it: inline PCG64 (kind 0),
+ * PCG64DXSM (kind 1) or bitgen_t (kind 2), and the pending high half of the
+ * last 64-bit output for step 3's 32-bit draws. */
 typedef struct order_rng {
 #if defined(__SIZEOF_INT128__)
     gf_u128 state, inc;
@@ -333,12 +126,6 @@ typedef struct order_rng {
     uint32_t half;
     int has_half;
 } order_rng;
-
-#if defined(__GNUC__) || defined(__clang__)
-#define GF_ALWAYS_INLINE static inline __attribute__((always_inline))
-#else
-#define GF_ALWAYS_INLINE static inline
-#endif
 
 GF_ALWAYS_INLINE uint64_t order_next64(order_rng *r, const int kind)
 {
@@ -349,6 +136,7 @@ GF_ALWAYS_INLINE uint64_t order_next64(order_rng *r, const int kind)
     return r->bg->next_uint64(r->bg->state);
 }
 
+/* a 32-bit draw: the low, then the high half of a 64-bit output */
 GF_ALWAYS_INLINE uint32_t order_next32(order_rng *r, const int kind)
 {
     uint64_t v;
@@ -362,7 +150,7 @@ GF_ALWAYS_INLINE uint32_t order_next32(order_rng *r, const int kind)
     return (uint32_t)v;
 }
 
-/* high 64 bits of a * b */
+/* high 64 bits of a * b; *lo := the low 64 */
 static inline uint64_t mulhi64(uint64_t a, uint64_t b, uint64_t *lo)
 {
 #if defined(__SIZEOF_INT128__)
@@ -378,8 +166,9 @@ static inline uint64_t mulhi64(uint64_t a, uint64_t b, uint64_t *lo)
 #endif
 }
 
-/* j uniform in [0, r - 1], r >= 1 (Lemire 2019, "Fast random integer
- * generation in an interval") */
+/* j uniform in [0, range - 1], range >= 1 (Lemire 2019, "Fast random
+ * integer generation in an interval"): 32-bit draws for ranges below 2^32,
+ * else 64-bit ones */
 GF_ALWAYS_INLINE uint64_t order_bounded(order_rng *r, uint64_t range, const int kind)
 {
     if (range <= 0xFFFFFFFFu) {
@@ -405,9 +194,34 @@ GF_ALWAYS_INLINE uint64_t order_bounded(order_rng *r, uint64_t range, const int 
     }
 }
 
+/* --- the rows moved with the order --- */
+
+/* The moved arrays, copied out of gf_rows into locals of their own: stores
+ * through char pointers could otherwise alias gf_rows and force a reload of
+ * every pointer on every row. n: how many arrays; w: each one's row width
+ * in bytes; width: their common width if they all have one, else 0. */
+typedef struct moved {
+    const char *src[GF_ORDER_MAX_ROWS];
+    char *dst[GF_ORDER_MAX_ROWS];
+    int64_t w[GF_ORDER_MAX_ROWS];
+    int n;
+    int64_t width;
+} moved;
+
+/* The shapes of moved rows that get loops of their own, as (number of
+ * arrays, common row width): one value a row of 1 to 3 arrays in float32
+ * or float64, which is what training moves (X of one column, y, and
+ * sample weights when given; shuffling.COPY_MAX_ROW_BYTES). Every other
+ * shape takes the general loops, with the same results. */
+#define GF_ORDER_SHAPES(X) X(1, 4) X(1, 8) X(2, 4) X(2, 8) X(3, 4) X(3, 8)
+
+/* dst := src, one row of `bytes` bytes; with a constant `bytes` one load
+ * and one store */
 GF_ALWAYS_INLINE void copy_row(char *dst, const char *src, int64_t bytes)
 {
     switch (bytes) {
+    case 1: memcpy(dst, src, 1); break;
+    case 2: memcpy(dst, src, 2); break;
     case 4: memcpy(dst, src, 4); break;
     case 8: memcpy(dst, src, 8); break;
     case 16: memcpy(dst, src, 16); break;
@@ -415,51 +229,218 @@ GF_ALWAYS_INLINE void copy_row(char *dst, const char *src, int64_t bytes)
     }
 }
 
-static void swap_bytes(char *a, char *b, int64_t bytes)
+/* rows i and j of base (`bytes` bytes each) swapped */
+GF_ALWAYS_INLINE void swap_row(char *base, int64_t bytes, int64_t i, int64_t j)
 {
-    char t[256];
+    char t[256], *a = base + i * bytes, *b = base + j * bytes;
     while (bytes > 0) {
-        size_t c = bytes > 256 ? 256 : (size_t)bytes;
-        memcpy(t, a, c);
-        memcpy(a, b, c);
-        memcpy(b, t, c);
+        const int64_t c = bytes > 256 ? 256 : bytes;
+        copy_row(t, a, c);
+        copy_row(a, b, c);
+        copy_row(b, t, c);
         a += c;
         b += c;
-        bytes -= (int64_t)c;
+        bytes -= c;
     }
 }
 
-GF_ALWAYS_INLINE void swap_row(char *base, int64_t bytes, int64_t i, int64_t j)
+/* --- step 1: bucket ids --- */
+
+/* ids[i] := element i's bucket (the top `bits` bits of its 16-bit piece,
+ * four pieces to a 64-bit output), counted in h[piece][id] when h is given
+ * (four histograms), else in count[id + 1]. */
+GF_ALWAYS_INLINE void draw_ids(order_rng *r, const int kind, int64_t n, int bits, uint16_t *ids,
+                               uint32_t (*h)[GF_ORDER_HIST4_MAX], int64_t *count)
 {
-    char *a = base + i * bytes, *b = base + j * bytes;
-    if (bytes == 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        memcpy(a, &y, 8);
-        memcpy(b, &x, 8);
-    } else if (bytes == 4) {
-        uint32_t x, y;
-        memcpy(&x, a, 4);
-        memcpy(&y, b, 4);
-        memcpy(a, &y, 4);
-        memcpy(b, &x, 4);
+    const int shift = 16 - bits;
+    int64_t i;
+    int p;
+    for (i = 0; i + 4 <= n; i += 4) {
+        const uint64_t v = order_next64(r, kind);
+        for (p = 0; p < 4; p++) {
+            const uint16_t id = (uint16_t)(((v >> (16 * p)) & 0xFFFFu) >> shift);
+            ids[i + p] = id;
+            if (h != NULL)
+                h[p][id]++;
+            else
+                count[id + 1]++;
+        }
+    }
+    if (i < n) {
+        uint64_t v = order_next64(r, kind);
+        for (; i < n; i++, v >>= 16) {
+            const uint16_t id = (uint16_t)((v & 0xFFFFu) >> shift);
+            ids[i] = id;
+            if (h != NULL)
+                h[0][id]++;
+            else
+                count[id + 1]++;
+        }
+    }
+}
+
+/* pos[c + 1] := the size of bucket c, c = 0..k-1 (pos[0] = 0) */
+GF_ALWAYS_INLINE void bucket_ids(order_rng *r, const int kind, int64_t n, int64_t k, int bits, uint16_t *ids,
+                                 int64_t *pos)
+{
+    int64_t c;
+    for (c = 0; c <= k; c++)
+        pos[c] = 0;
+    if (k <= GF_ORDER_HIST4_MAX && n <= (int64_t)0xFFFFFFFF) {
+        uint32_t h[4][GF_ORDER_HIST4_MAX];
+        memset(h, 0, sizeof h);
+        draw_ids(r, kind, n, bits, ids, h, NULL);
+        for (c = 0; c < k; c++)
+            pos[c + 1] = (int64_t)h[0][c] + h[1][c] + h[2][c] + h[3][c];
     } else {
-        swap_bytes(a, b, bytes);
+        draw_ids(r, kind, n, bits, ids, NULL, pos);
+    }
+}
+
+/* --- step 2: stable scatter --- */
+
+/* Elements 0..n-1 appended to their buckets (pos[c]: bucket c's next free
+ * slot): order[slot] := i when order is given, and each array's row i moved
+ * to that slot. n_arr and width are constants at the specialised call
+ * sites (width 0: each array's own). */
+GF_ALWAYS_INLINE void scatter_rows(const uint16_t *ids, int64_t n, int64_t *pos, int64_t *order, const moved *mv,
+                                   const int n_arr, const int64_t width)
+{
+    const char *src[GF_ORDER_MAX_ROWS];
+    char *dst[GF_ORDER_MAX_ROWS];
+    int64_t w[GF_ORDER_MAX_ROWS], i;
+    int q;
+    for (q = 0; q < n_arr; q++) {
+        src[q] = mv->src[q];
+        dst[q] = mv->dst[q];
+        w[q] = width ? width : mv->w[q];
+    }
+    for (i = 0; i < n; i++) {
+        const int64_t to = pos[ids[i]]++;
+        if (order != NULL)
+            order[to] = i;
+        for (q = 0; q < n_arr; q++)
+            copy_row(dst[q] + to * w[q], src[q] + i * w[q], w[q]);
+    }
+}
+
+static void scatter(const uint16_t *ids, int64_t n, int64_t *pos, int64_t *order, const moved *mv)
+{
+#define GF_ORDER_SCATTER(N, W)                                      \
+    if (mv->n == N && mv->width == W) {                             \
+        if (order != NULL)                                          \
+            scatter_rows(ids, n, pos, order, mv, N, W);             \
+        else                                                        \
+            scatter_rows(ids, n, pos, NULL, mv, N, W);              \
+        return;                                                     \
+    }
+    GF_ORDER_SHAPES(GF_ORDER_SCATTER)
+#undef GF_ORDER_SCATTER
+    if (mv->n == 0)
+        scatter_rows(ids, n, pos, order, mv, 0, 0);
+    else
+        scatter_rows(ids, n, pos, order, mv, mv->n, 0);
+}
+
+/* --- step 3: Fisher-Yates in each bucket --- */
+
+/* The bucket's Fisher-Yates on a uint16 arrangement perm[0..m) = 0..m-1,
+ * the documented draws and swaps; the arrangement is then the one the swaps
+ * in place give. While it runs, row t of each of the n_arr arrays (w bytes)
+ * is copied side by side into record t of rs (the copies do not wait on the
+ * draws, so they overlap with them); then slot t := record perm[t], one
+ * cache line read per row instead of one per array. n_arr and w are
+ * constants at the call sites. */
+GF_ALWAYS_INLINE void bucket_records(order_rng *r, const int kind, uint16_t *perm, char *rs, const moved *mv,
+                                     int64_t s, int64_t m, const int n_arr, const int64_t w)
+{
+    const int64_t rec = n_arr * w;
+    char *dst[GF_ORDER_MAX_ROWS];
+    int64_t i, t = 0;
+    int q;
+    for (q = 0; q < n_arr; q++)
+        dst[q] = mv->dst[q] + s * w;
+    for (i = 0; i < m; i++)
+        perm[i] = (uint16_t)i;
+    for (i = m - 1; i >= 1; i--, t++) {
+        const int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
+        const uint16_t u = perm[i];
+        perm[i] = perm[j];
+        perm[j] = u;
+        for (q = 0; q < n_arr; q++)
+            copy_row(rs + t * rec + q * w, dst[q] + t * w, w);
+    }
+    for (q = 0; q < n_arr; q++)
+        copy_row(rs + t * rec + q * w, dst[q] + t * w, w);
+    for (i = 0; i < m; i++) {
+        const char *p = rs + (int64_t)perm[i] * rec;
+        for (q = 0; q < n_arr; q++)
+            copy_row(dst[q] + i * w, p + q * w, w);
+    }
+}
+
+/* The same arrangement for any arrays and the order: then each of them
+ * (the order o if given, each array) is copied to rs and gathered back
+ * through the arrangement, one stream at a time. */
+GF_ALWAYS_INLINE void bucket_streams(order_rng *r, const int kind, uint16_t *perm, char *rs, int64_t *o,
+                                     const moved *mv, int64_t s, int64_t m)
+{
+    int64_t i;
+    int q;
+    for (i = 0; i < m; i++)
+        perm[i] = (uint16_t)i;
+    for (i = m - 1; i >= 1; i--) {
+        const int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
+        const uint16_t u = perm[i];
+        perm[i] = perm[j];
+        perm[j] = u;
+    }
+    if (o != NULL) {
+        int64_t *os = (int64_t *)rs;
+        memcpy(os, o, (size_t)m * 8);
+        for (i = 0; i < m; i++)
+            o[i] = os[perm[i]];
+    }
+    for (q = 0; q < mv->n; q++) {
+        const int64_t w = mv->w[q];
+        char *d = mv->dst[q] + s * w;
+        memcpy(rs, d, (size_t)(m * w));
+        for (i = 0; i < m; i++)     /* w is loop-invariant: the switch is hoisted */
+            copy_row(d + i * w, rs + (int64_t)perm[i] * w, w);
+    }
+}
+
+/* The bucket's Fisher-Yates in place: the order o (if given) and n_arr
+ * arrays' rows swapped together. Called with n_arr = 0 for the order alone
+ * (training's index mode), where the swaps in place beat an arrangement;
+ * with rows, for buckets beyond the arrangement's reach. */
+GF_ALWAYS_INLINE void bucket_swaps(order_rng *r, const int kind, int64_t *o, const moved *mv, int64_t s,
+                                   int64_t m, const int n_arr)
+{
+    int64_t i;
+    int q;
+    for (i = m - 1; i >= 1; i--) {
+        const int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
+        if (o != NULL) {
+            const int64_t t = o[i];
+            o[i] = o[j];
+            o[j] = t;
+        }
+        for (q = 0; q < n_arr; q++)
+            swap_row(mv->dst[q] + s * mv->w[q], mv->w[q], i, j);
     }
 }
 
 /* Walks the cache lines of the next bucket's slots (in order[] and in each
- * rows[q].dst) one line per call, prefetching them while the current bucket
- * is shuffled: the next bucket then comes from memory at streaming speed
- * instead of one random miss at a time. */
+ * moved array) one line per call, prefetching them while the current
+ * bucket is shuffled: the next bucket then comes from memory at streaming
+ * speed instead of one random miss at a time. */
 typedef struct next_lines {
     const char *p[GF_ORDER_MAX_ROWS + 1], *end[GF_ORDER_MAX_ROWS + 1];
     int n, at;
 } next_lines;
 
-static void next_lines_set(next_lines *nl, const int64_t *order, const gf_rows *rows, int n_rows,
-                           int64_t s, int64_t m)
+static void next_lines_set(next_lines *nl, const int64_t *order, const moved *mv, int64_t s, int64_t m)
 {
     int q;
     nl->n = 0;
@@ -471,9 +452,9 @@ static void next_lines_set(next_lines *nl, const int64_t *order, const gf_rows *
         nl->end[nl->n] = (const char *)(order + s + m);
         nl->n++;
     }
-    for (q = 0; q < n_rows; q++) {
-        nl->p[nl->n] = (const char *)rows[q].dst + s * rows[q].row_bytes;
-        nl->end[nl->n] = nl->p[nl->n] + m * rows[q].row_bytes;
+    for (q = 0; q < mv->n; q++) {
+        nl->p[nl->n] = mv->dst[q] + s * mv->w[q];
+        nl->end[nl->n] = nl->p[nl->n] + m * mv->w[q];
         nl->n++;
     }
 }
@@ -482,221 +463,110 @@ GF_ALWAYS_INLINE void next_lines_step(next_lines *nl)
 {
     if (nl->at < nl->n) {
         GF_PREFETCH_W(nl->p[nl->at]);
-        nl->p[nl->at] += 64;
+        nl->p[nl->at] += GF_ORDER_LINE;
         if (nl->p[nl->at] >= nl->end[nl->at])
             nl->at++;
     }
 }
 
-GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64_t *order,
-                                 const gf_rows *rows, int n_rows, uint16_t *ids, int64_t k)
+/* Step 3 over the k buckets [pos[c], pos[c + 1]). A bucket of 2 to
+ * GF_ORDER_PERM_MAX moved rows goes through the arrangement (the scratch
+ * holds it and a copy of the bucket's rows): as records when no order is
+ * written and the rows have one of GF_ORDER_SHAPES, else stream by stream.
+ * The order alone, larger buckets, and rows too wide for the scratch (or no
+ * memory for it) swap in place. */
+GF_ALWAYS_INLINE void shuffle_buckets(order_rng *r, const int kind, int64_t *order, const moved *mv,
+                                      const int64_t *pos, int64_t k)
+{
+    int64_t max_m = 0, rec = order != NULL ? 8 : 0, perm_bytes, c;
+    char *scratch = NULL, *rs = NULL;
+    uint16_t *perm = NULL;
+    next_lines nl;
+    int q;
+    for (c = 0; c < k; c++)
+        if (pos[c + 1] - pos[c] > max_m)
+            max_m = pos[c + 1] - pos[c];
+    for (q = 0; q < mv->n; q++)
+        rec += mv->w[q];
+    if (max_m > GF_ORDER_PERM_MAX)
+        max_m = GF_ORDER_PERM_MAX;
+    perm_bytes = (max_m * 2 + GF_ORDER_LINE - 1) & ~(int64_t)(GF_ORDER_LINE - 1);
+    if (mv->n > 0 && max_m >= 2 && rec <= (GF_ORDER_SCRATCH_MAX - perm_bytes) / max_m)
+        scratch = (char *)malloc((size_t)(perm_bytes + max_m * rec) + GF_ORDER_LINE);
+    if (scratch != NULL) {          /* aligned to a line */
+        perm = (uint16_t *)(scratch + ((GF_ORDER_LINE - ((uintptr_t)scratch & (GF_ORDER_LINE - 1)))
+                                       & (GF_ORDER_LINE - 1)));
+        rs = (char *)perm + perm_bytes;
+    }
+    next_lines_set(&nl, order, mv, 0, pos[1]);
+    while (nl.at < nl.n)
+        next_lines_step(&nl);
+    for (c = 0; c < k; c++) {
+        const int64_t s = pos[c], m = pos[c + 1] - pos[c];
+        int64_t *o = order != NULL ? order + s : NULL;
+        if (c + 1 < k) {
+            next_lines_set(&nl, order, mv, pos[c + 1], pos[c + 2] - pos[c + 1]);
+            while (nl.at < nl.n)
+                next_lines_step(&nl);
+        }
+        if (m < 2)
+            continue;
+        if (mv->n == 0) {
+            bucket_swaps(r, kind, o, mv, s, m, 0);
+        } else if (perm == NULL || m > GF_ORDER_PERM_MAX) {
+            bucket_swaps(r, kind, o, mv, s, m, mv->n);
+        } else {
+#define GF_ORDER_RECORDS(N, W)                                      \
+            if (o == NULL && mv->n == N && mv->width == W) {        \
+                bucket_records(r, kind, perm, rs, mv, s, m, N, W);  \
+                continue;                                           \
+            }
+            GF_ORDER_SHAPES(GF_ORDER_RECORDS)
+#undef GF_ORDER_RECORDS
+            bucket_streams(r, kind, perm, rs, o, mv, s, m);
+        }
+    }
+    free(scratch);
+}
+
+/* The whole order: steps 1 to 3, drawing from *rp (`kind` a constant). */
+GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64_t *order, const moved *mv,
+                                 uint16_t *ids, int64_t k)
 {
     int64_t pos[GF_ORDER_MAX_BUCKETS + 1];
     order_rng rl = *rp, *r = &rl;      /* a local copy: the state stays in registers */
-    next_lines nl;
     int bits = 0, q;
     int64_t i, c;
     while (((int64_t)1 << bits) < k)
         bits++;
-    /* 1. bucket ids and sizes */
-    for (c = 0; c <= k; c++)
-        pos[c] = 0;
     if (k > 1) {
-        const int shift = 16 - bits;
-/* ids[i] := row i's bucket (four to a 64-bit output), each counted by COUNT(piece, id) */
-#define GF_ORDER_IDS(COUNT)                                                    \
-        for (i = 0; i + 4 <= n; i += 4) {                                      \
-            uint64_t v = order_next64(r, kind);                                \
-            uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift);                   \
-            uint16_t b = (uint16_t)(((v >> 16) & 0xFFFFu) >> shift);           \
-            uint16_t d = (uint16_t)(((v >> 32) & 0xFFFFu) >> shift);           \
-            uint16_t e = (uint16_t)((v >> 48) >> shift);                       \
-            ids[i] = a; ids[i + 1] = b; ids[i + 2] = d; ids[i + 3] = e;        \
-            COUNT(0, a); COUNT(1, b); COUNT(2, d); COUNT(3, e);                \
-        }                                                                      \
-        if (i < n) {                                                           \
-            uint64_t v = order_next64(r, kind);                                \
-            for (; i < n; i++, v >>= 16) {                                     \
-                uint16_t a = (uint16_t)((v & 0xFFFFu) >> shift);               \
-                ids[i] = a;                                                    \
-                COUNT(0, a);                                                   \
-            }                                                                  \
-        }
-#define GF_COUNT_HIST4(q, x) h[q][x]++
-#define GF_COUNT_POS(q, x) pos[(x) + 1]++
-        if (k <= GF_ORDER_HIST4_MAX && n <= (int64_t)0xFFFFFFFF) {
-            /* four histograms, one per piece of an output: equal ids close
-             * together do not wait on each other's increments */
-            uint32_t h[4][GF_ORDER_HIST4_MAX];
-            memset(h, 0, sizeof h);
-            GF_ORDER_IDS(GF_COUNT_HIST4)
-            for (c = 0; c < k; c++)
-                pos[c + 1] = (int64_t)h[0][c] + h[1][c] + h[2][c] + h[3][c];
-        } else {        /* (64 KiB more of stack for 4096 buckets: one count) */
-            GF_ORDER_IDS(GF_COUNT_POS)
-        }
-#undef GF_COUNT_HIST4
-#undef GF_COUNT_POS
-#undef GF_ORDER_IDS
+        bucket_ids(r, kind, n, k, bits, ids, pos);
         for (c = 1; c <= k; c++)
             pos[c] += pos[c - 1];
-        /* 2. stable scatter (pos[c]: the next free slot of bucket c) */
-        if (n_rows == 0) {
-            for (i = 0; i < n; i++)
-                order[pos[ids[i]]++] = i;
-        } else if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8) {
-            const char *s0 = (const char *)rows[0].src, *s1 = (const char *)rows[1].src;
-            char *d0 = (char *)rows[0].dst, *d1 = (char *)rows[1].dst;
-            if (order != NULL) {
-                for (i = 0; i < n; i++) {
-                    int64_t to = pos[ids[i]]++;
-                    order[to] = i;
-                    memcpy(d0 + to * 8, s0 + i * 8, 8);
-                    memcpy(d1 + to * 8, s1 + i * 8, 8);
-                }
-            } else {
-                for (i = 0; i < n; i++) {
-                    int64_t to = pos[ids[i]]++;
-                    memcpy(d0 + to * 8, s0 + i * 8, 8);
-                    memcpy(d1 + to * 8, s1 + i * 8, 8);
-                }
-            }
-        } else {
-            for (i = 0; i < n; i++) {
-                int64_t to = pos[ids[i]]++;
-                if (order != NULL)
-                    order[to] = i;
-                for (q = 0; q < n_rows; q++)
-                    copy_row((char *)rows[q].dst + to * rows[q].row_bytes,
-                             (const char *)rows[q].src + i * rows[q].row_bytes, rows[q].row_bytes);
-            }
-        }
-        /* pos[c] is now the end of bucket c (= the start of c + 1) */
-        for (c = k; c > 0; c--)
+        for (c = k; c > 0; c--)     /* pos[c]: the start of bucket c */
             pos[c] = pos[c - 1];
         pos[0] = 0;
+        scatter(ids, n, pos + 1, order, mv);
+        /* pos[c + 1] was bucket c's next free slot: now its end */
     } else {
         if (order != NULL)
             for (i = 0; i < n; i++)
                 order[i] = i;
-        for (q = 0; q < n_rows; q++)
-            memcpy(rows[q].dst, rows[q].src, (size_t)(n * rows[q].row_bytes));
+        for (q = 0; q < mv->n; q++)
+            memcpy(mv->dst[q], mv->src[q], (size_t)(n * mv->w[q]));
+        pos[0] = 0;
         pos[1] = n;
     }
-    /* 3. Fisher-Yates within each bucket [pos[c], pos[c + 1]), the next
-     * bucket's lines prefetched meanwhile. A bucket of 2..GF_ORDER_PERM_MAX
-     * rows is shuffled as a uint16 arrangement perm[0..m) = 0..m-1 (in L1:
-     * the same draws, the same swaps), then its rows are put in that order
-     * once: copied to a scratch area and gathered back, dst[t] =
-     * scratch[perm[t]], which is the arrangement the swaps in place give.
-     * Larger buckets, or no scratch (too wide rows, no memory), swap in
-     * place. */
-    {
-        int64_t max_m = 0, rec = order != NULL ? 8 : 0, perm_bytes, scratch_bytes = 0;
-        char *scratch = NULL;
-        uint16_t *perm = NULL;
-        for (c = 0; c < k; c++)
-            if (pos[c + 1] - pos[c] > max_m)
-                max_m = pos[c + 1] - pos[c];
-        for (q = 0; q < n_rows; q++)
-            rec += rows[q].row_bytes;
-        if (max_m > GF_ORDER_PERM_MAX)
-            max_m = GF_ORDER_PERM_MAX;
-        perm_bytes = (max_m * 2 + 63) & ~(int64_t)63;
-        if (n_rows > 0 && max_m >= 2 && rec <= (GF_ORDER_SCRATCH_MAX - perm_bytes) / max_m) {
-            scratch_bytes = perm_bytes + max_m * rec;
-            scratch = (char *)malloc((size_t)scratch_bytes + 64);
-        }
-        if (scratch != NULL) {
-            char *al = scratch + ((64 - ((uintptr_t)scratch & 63)) & 63);
-            perm = (uint16_t *)al;
-        }
-        next_lines_set(&nl, order, rows, n_rows, 0, pos[1]);
-        while (nl.at < nl.n)
-            next_lines_step(&nl);
-        for (c = 0; c < k; c++) {
-            const int64_t s = pos[c], m = pos[c + 1] - pos[c];
-            int64_t *o = order != NULL ? order + s : NULL;
-            if (c + 1 < k) {
-                next_lines_set(&nl, order, rows, n_rows, pos[c + 1], pos[c + 2] - pos[c + 1]);
-                while (nl.at < nl.n)
-                    next_lines_step(&nl);
-            }
-            if (m < 2)
-                continue;
-            if (perm != NULL && m <= GF_ORDER_PERM_MAX) {
-                char *rs = (char *)perm + perm_bytes;      /* the bucket's rows, copied */
-                for (i = 0; i < m; i++)
-                    perm[i] = (uint16_t)i;
-                if (n_rows == 2 && rows[0].row_bytes == 8 && rows[1].row_bytes == 8 && o == NULL) {
-                    /* W1's rows: copied as 16-byte records while the
-                     * arrangement is shuffled, gathered one line a row */
-                    uint64_t *a = (uint64_t *)rows[0].dst + s, *b = (uint64_t *)rows[1].dst + s;
-                    uint64_t *ab = (uint64_t *)rs;
-                    int64_t t = 0;
-                    for (i = m - 1; i >= 1; i--, t++) {
-                        int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
-                        uint16_t u = perm[i];
-                        perm[i] = perm[j];
-                        perm[j] = u;
-                        ab[2 * t] = a[t];
-                        ab[2 * t + 1] = b[t];
-                    }
-                    ab[2 * t] = a[t];
-                    ab[2 * t + 1] = b[t];
-                    for (i = 0; i < m; i++) {
-                        const uint64_t *rp2 = ab + 2 * (int64_t)perm[i];
-                        a[i] = rp2[0];
-                        b[i] = rp2[1];
-                    }
-                } else {
-                    for (i = m - 1; i >= 1; i--) {
-                        int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
-                        uint16_t u = perm[i];
-                        perm[i] = perm[j];
-                        perm[j] = u;
-                    }
-                    if (o != NULL) {
-                        int64_t *os = (int64_t *)rs;
-                        memcpy(os, o, (size_t)m * 8);
-                        for (i = 0; i < m; i++)
-                            o[i] = os[perm[i]];
-                    }
-                    for (q = 0; q < n_rows; q++) {
-                        const int64_t rb = rows[q].row_bytes;
-                        char *d = (char *)rows[q].dst + s * rb;
-                        memcpy(rs, d, (size_t)(m * rb));
-                        for (i = 0; i < m; i++)     /* rb is loop-invariant: unswitched */
-                            copy_row(d + i * rb, rs + (int64_t)perm[i] * rb, rb);
-                    }
-                }
-            } else if (n_rows == 0) {
-                for (i = m - 1; i >= 1; i--) {
-                    int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind), t = o[i];
-                    o[i] = o[j];
-                    o[j] = t;
-                }
-            } else {     /* rows in place: buckets beyond the arrangement's reach */
-                for (i = m - 1; i >= 1; i--) {
-                    int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
-                    if (o != NULL) {
-                        const int64_t t = o[i];
-                        o[i] = o[j];
-                        o[j] = t;
-                    }
-                    for (q = 0; q < n_rows; q++)
-                        swap_row((char *)rows[q].dst + s * rows[q].row_bytes, rows[q].row_bytes, i, j);
-                }
-            }
-        }
-        free(scratch);
-    }
+    shuffle_buckets(r, kind, order, mv, pos, k);
     *rp = rl;
 }
 
-/* k: 0 for gf_order_buckets(n), else a power of two in [1, GF_ORDER_MAX_BUCKETS] */
+/* --- entry points --- */
+
+/* Checks the arguments (k: 0 for gf_order_buckets(n), else a power of two
+ * in [1, GF_ORDER_MAX_BUCKETS]) and fills *mv from rows. */
 static int order_check(int64_t n, const int64_t *order, const gf_rows *rows, int n_rows, const uint16_t *ids,
-                       int64_t *k)
+                       int64_t *k, moved *mv)
 {
     int q;
     if (*k == 0)
@@ -707,67 +577,78 @@ static int order_check(int64_t n, const int64_t *order, const gf_rows *rows, int
         return GF_ERR_ARG;
     if (n > 0 && *k > 1 && ids == NULL)
         return GF_ERR_ARG;
-    for (q = 0; q < n_rows; q++)
+    memset(mv, 0, sizeof *mv);
+    for (q = 0; q < n_rows; q++) {
         if (rows == NULL || rows[q].row_bytes < 1 || (n > 0 && (rows[q].src == NULL || rows[q].dst == NULL)))
             return GF_ERR_ARG;
+        mv->src[q] = (const char *)rows[q].src;
+        mv->dst[q] = (char *)rows[q].dst;
+        mv->w[q] = rows[q].row_bytes;
+        mv->width = (q == 0 || mv->width == mv->w[q]) ? mv->w[q] : 0;
+    }
+    mv->n = n_rows;
     return GF_OK;
 }
 
-static void order_bitgen(order_rng *r, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
-                         uint16_t *ids, int64_t k)
+/* one out-of-line copy of the whole order per kind of generator */
+static void order_bitgen(order_rng *r, int64_t n, int64_t *order, const moved *mv, uint16_t *ids, int64_t k)
 {
-    order_body(r, 2, n, order, rows, n_rows, ids, k);
+    order_body(r, 2, n, order, mv, ids, k);
 }
 
 int gf_order_bitgen(const gf_bitgen *bg, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
                     uint16_t *ids, int64_t k)
 {
     order_rng r;
+    moved mv;
     int status;
     if (bg == NULL || bg->next_uint64 == NULL)
         return GF_ERR_ARG;
-    if ((status = order_check(n, order, rows, n_rows, ids, &k)) != GF_OK)
+    if ((status = order_check(n, order, rows, n_rows, ids, &k, &mv)) != GF_OK)
         return status;
     memset(&r, 0, sizeof r);
     r.bg = bg;
-    order_bitgen(&r, n, order, rows, n_rows, ids, k);
+    order_bitgen(&r, n, order, &mv, ids, k);
     return GF_OK;
 }
 
 #if defined(__SIZEOF_INT128__)
-static void order_pcg64(order_rng *r, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
-                        uint16_t *ids, int64_t k)
+static void order_pcg64(order_rng *r, int64_t n, int64_t *order, const moved *mv, uint16_t *ids, int64_t k)
 {
-    order_body(r, 0, n, order, rows, n_rows, ids, k);
+    order_body(r, 0, n, order, mv, ids, k);
 }
 
-static void order_pcg64dxsm(order_rng *r, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
-                            uint16_t *ids, int64_t k)
+static void order_pcg64dxsm(order_rng *r, int64_t n, int64_t *order, const moved *mv, uint16_t *ids, int64_t k)
 {
-    order_body(r, 1, n, order, rows, n_rows, ids, k);
+    order_body(r, 1, n, order, mv, ids, k);
 }
+
+int gf_order_pcg64_available(void) { return 1; }
 
 int gf_order_pcg64(gf_pcg64 *g, int64_t n, int64_t *order, const gf_rows *rows, int n_rows, uint16_t *ids,
                    int64_t k)
 {
     order_rng r;
+    moved mv;
     int status;
     if (g == NULL)
         return GF_ERR_ARG;
-    if ((status = order_check(n, order, rows, n_rows, ids, &k)) != GF_OK)
+    if ((status = order_check(n, order, rows, n_rows, ids, &k, &mv)) != GF_OK)
         return status;
     memset(&r, 0, sizeof r);
     r.state = ((gf_u128)g->state_hi << 64) | g->state_lo;
     r.inc = ((gf_u128)g->inc_hi << 64) | g->inc_lo;
     if (g->dxsm)
-        order_pcg64dxsm(&r, n, order, rows, n_rows, ids, k);
+        order_pcg64dxsm(&r, n, order, &mv, ids, k);
     else
-        order_pcg64(&r, n, order, rows, n_rows, ids, k);
+        order_pcg64(&r, n, order, &mv, ids, k);
     g->state_hi = (uint64_t)(r.state >> 64);
     g->state_lo = (uint64_t)r.state;
     return GF_OK;
 }
 #else
+int gf_order_pcg64_available(void) { return 0; }
+
 int gf_order_pcg64(gf_pcg64 *g, int64_t n, int64_t *order, const gf_rows *rows, int n_rows, uint16_t *ids,
                    int64_t k)
 {

@@ -53,8 +53,6 @@ def train(sizes: _I64, acts: _I32, loss_id: int, optim_id: int, batch: int, chun
           huber_delta: float = ..., momentum: float = ..., nesterov: bool = ..., beta1: float = ...,
           beta2: float = ..., eps: float = ..., weight_decay: float = ...,
           l2: float = ..., n_threads: int = ...) -> tuple[int, int, int, int, float]: ...
-SHUFFLE_INLINE_MIN: int
-def shuffle_i64(bit_generator: Any, x: _I64, fill: bool, *, inline: bool = ..., parts: int = ...) -> bool: ...
 ORDER_BUCKET_ROWS: int
 ORDER_MAX_BUCKETS: int
 ORDER_INLINE_MIN: int
