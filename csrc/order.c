@@ -58,13 +58,16 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define GF_PREFETCH_W(p) __builtin_prefetch((const void *)(p), 1, 3)
 #define GF_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define GF_NOINLINE __attribute__((noinline))
 #elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
 #include <xmmintrin.h>
 #define GF_PREFETCH_W(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #define GF_ALWAYS_INLINE static __forceinline
+#define GF_NOINLINE __declspec(noinline)
 #else
 #define GF_PREFETCH_W(p) ((void)(p))
 #define GF_ALWAYS_INLINE static inline
+#define GF_NOINLINE
 #endif
 
 /* Functions marked GF_ALWAYS_INLINE take some arguments that their callers
@@ -215,13 +218,12 @@ typedef struct moved {
  * shape takes the general loops, with the same results. */
 #define GF_ORDER_SHAPES(X) X(1, 4) X(1, 8) X(2, 4) X(2, 8) X(3, 4) X(3, 8)
 
-/* dst := src, one row of `bytes` bytes; with a constant `bytes` one load
- * and one store */
+/* dst := src, one row of `bytes` bytes: with a constant `bytes` one load
+ * and one store; a variable one takes a short chain of compares (a jump
+ * table's indirect branch costs more when widths alternate row by row) */
 GF_ALWAYS_INLINE void copy_row(char *dst, const char *src, int64_t bytes)
 {
     switch (bytes) {
-    case 1: memcpy(dst, src, 1); break;
-    case 2: memcpy(dst, src, 2); break;
     case 4: memcpy(dst, src, 4); break;
     case 8: memcpy(dst, src, 8); break;
     case 16: memcpy(dst, src, 16); break;
@@ -308,38 +310,60 @@ GF_ALWAYS_INLINE void scatter_rows(const uint16_t *ids, int64_t n, int64_t *pos,
 {
     const char *src[GF_ORDER_MAX_ROWS];
     char *dst[GF_ORDER_MAX_ROWS];
-    int64_t w[GF_ORDER_MAX_ROWS], i;
+    int64_t i;
     int q;
     for (q = 0; q < n_arr; q++) {
         src[q] = mv->src[q];
         dst[q] = mv->dst[q];
-        w[q] = width ? width : mv->w[q];
     }
     for (i = 0; i < n; i++) {
         const int64_t to = pos[ids[i]]++;
-        if (order != NULL)
+        if (n_arr == 0 || order != NULL)      /* (no arrays: the order is given) */
             order[to] = i;
-        for (q = 0; q < n_arr; q++)
-            copy_row(dst[q] + to * w[q], src[q] + i * w[q], w[q]);
+        for (q = 0; q < n_arr; q++) {
+            const int64_t w = width ? width : mv->w[q];
+            copy_row(dst[q] + to * w, src[q] + i * w, w);
+        }
     }
+}
+
+/* Each shape's scatter is a function of its own, so that each loop gets
+ * the registers to itself. */
+#define GF_ORDER_SCATTER_FN(N, W)                                                                  \
+    static GF_NOINLINE void scatter_##N##_##W(const uint16_t *ids, int64_t n, int64_t *pos,       \
+                                              int64_t *order, const moved *mv)                    \
+    {                                                                                              \
+        if (order != NULL)                                                                         \
+            scatter_rows(ids, n, pos, order, mv, N, W);                                            \
+        else                                                                                       \
+            scatter_rows(ids, n, pos, NULL, mv, N, W);                                             \
+    }
+GF_ORDER_SHAPES(GF_ORDER_SCATTER_FN)
+#undef GF_ORDER_SCATTER_FN
+
+static GF_NOINLINE void scatter_order(const uint16_t *ids, int64_t n, int64_t *pos, int64_t *order)
+{
+    scatter_rows(ids, n, pos, order, NULL, 0, 0);
+}
+
+static GF_NOINLINE void scatter_any(const uint16_t *ids, int64_t n, int64_t *pos, int64_t *order, const moved *mv)
+{
+    scatter_rows(ids, n, pos, order, mv, mv->n, 0);
 }
 
 static void scatter(const uint16_t *ids, int64_t n, int64_t *pos, int64_t *order, const moved *mv)
 {
-#define GF_ORDER_SCATTER(N, W)                                      \
-    if (mv->n == N && mv->width == W) {                             \
-        if (order != NULL)                                          \
-            scatter_rows(ids, n, pos, order, mv, N, W);             \
-        else                                                        \
-            scatter_rows(ids, n, pos, NULL, mv, N, W);              \
-        return;                                                     \
+#define GF_ORDER_SCATTER(N, W)                          \
+    if (mv->n == N && mv->width == W) {                 \
+        scatter_##N##_##W(ids, n, pos, order, mv);      \
+        return;                                         \
     }
     GF_ORDER_SHAPES(GF_ORDER_SCATTER)
 #undef GF_ORDER_SCATTER
     if (mv->n == 0)
-        scatter_rows(ids, n, pos, order, mv, 0, 0);
+        scatter_order(ids, n, pos, order);
     else
-        scatter_rows(ids, n, pos, order, mv, mv->n, 0);
+        scatter_any(ids, n, pos, order, mv);
 }
 
 /* --- step 3: Fisher-Yates in each bucket --- */
@@ -421,7 +445,7 @@ GF_ALWAYS_INLINE void bucket_swaps(order_rng *r, const int kind, int64_t *o, con
     int q;
     for (i = m - 1; i >= 1; i--) {
         const int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
-        if (o != NULL) {
+        if (n_arr == 0 || o != NULL) {        /* (no arrays: the order is given) */
             const int64_t t = o[i];
             o[i] = o[j];
             o[j] = t;
