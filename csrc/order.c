@@ -135,6 +135,8 @@ GF_ALWAYS_INLINE uint64_t order_next64(order_rng *r, const int kind)
 #if defined(__SIZEOF_INT128__)
     if (kind != 2)
         return pcg_next64(&r->state, r->inc, kind);
+#else
+    (void)kind;
 #endif
     return r->bg->next_uint64(r->bg->state);
 }
@@ -373,8 +375,8 @@ static void scatter(const uint16_t *ids, int64_t n, int64_t *pos, int64_t *order
  * in place give. While it runs, row t of each of the n_arr arrays (w bytes)
  * is copied side by side into record t of rs (the copies do not wait on the
  * draws, so they overlap with them); then slot t := record perm[t], one
- * cache line read per row instead of one per array. n_arr and w are
- * constants at the call sites. */
+ * random read per row instead of one per array. n_arr and w are constants
+ * at the call sites. */
 GF_ALWAYS_INLINE void bucket_records(order_rng *r, const int kind, uint16_t *perm, char *rs, const moved *mv,
                                      int64_t s, int64_t m, const int n_arr, const int64_t w)
 {
