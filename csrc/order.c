@@ -457,42 +457,22 @@ GF_ALWAYS_INLINE void bucket_swaps(order_rng *r, const int kind, int64_t *o, con
     }
 }
 
-/* Walks the cache lines of the next bucket's slots (in order[] and in each
- * moved array) one line per call, prefetching them while the current
- * bucket is shuffled: the next bucket then comes from memory at streaming
- * speed instead of one random miss at a time. */
-typedef struct next_lines {
-    const char *p[GF_ORDER_MAX_ROWS + 1], *end[GF_ORDER_MAX_ROWS + 1];
-    int n, at;
-} next_lines;
-
-static void next_lines_set(next_lines *nl, const int64_t *order, const moved *mv, int64_t s, int64_t m)
+/* Prefetches the cache lines of a bucket's slots [s, s + m) in order[] and
+ * in each moved array, before the bucket ahead of it is shuffled: they then
+ * arrive meanwhile at streaming speed, instead of one random miss at a time
+ * once its own shuffle begins. */
+static void prefetch_bucket(const int64_t *order, const moved *mv, int64_t s, int64_t m)
 {
+    const char *p, *end;
     int q;
-    nl->n = 0;
-    nl->at = 0;
     if (m <= 0)
         return;
-    if (order != NULL) {
-        nl->p[nl->n] = (const char *)(order + s);
-        nl->end[nl->n] = (const char *)(order + s + m);
-        nl->n++;
-    }
-    for (q = 0; q < mv->n; q++) {
-        nl->p[nl->n] = mv->dst[q] + s * mv->w[q];
-        nl->end[nl->n] = nl->p[nl->n] + m * mv->w[q];
-        nl->n++;
-    }
-}
-
-GF_ALWAYS_INLINE void next_lines_step(next_lines *nl)
-{
-    if (nl->at < nl->n) {
-        GF_PREFETCH_W(nl->p[nl->at]);
-        nl->p[nl->at] += GF_ORDER_LINE;
-        if (nl->p[nl->at] >= nl->end[nl->at])
-            nl->at++;
-    }
+    if (order != NULL)
+        for (p = (const char *)(order + s), end = (const char *)(order + s + m); p < end; p += GF_ORDER_LINE)
+            GF_PREFETCH_W(p);
+    for (q = 0; q < mv->n; q++)
+        for (p = mv->dst[q] + s * mv->w[q], end = p + m * mv->w[q]; p < end; p += GF_ORDER_LINE)
+            GF_PREFETCH_W(p);
 }
 
 /* Step 3 over the k buckets [pos[c], pos[c + 1]). A bucket of 2 to
@@ -507,7 +487,6 @@ GF_ALWAYS_INLINE void shuffle_buckets(order_rng *r, const int kind, int64_t *ord
     int64_t max_m = 0, rec = order != NULL ? 8 : 0, perm_bytes, c;
     char *scratch = NULL, *rs = NULL;
     uint16_t *perm = NULL;
-    next_lines nl;
     int q;
     for (c = 0; c < k; c++)
         if (pos[c + 1] - pos[c] > max_m)
@@ -524,17 +503,12 @@ GF_ALWAYS_INLINE void shuffle_buckets(order_rng *r, const int kind, int64_t *ord
                                        & (GF_ORDER_LINE - 1)));
         rs = (char *)perm + perm_bytes;
     }
-    next_lines_set(&nl, order, mv, 0, pos[1]);
-    while (nl.at < nl.n)
-        next_lines_step(&nl);
+    prefetch_bucket(order, mv, 0, pos[1]);
     for (c = 0; c < k; c++) {
         const int64_t s = pos[c], m = pos[c + 1] - pos[c];
         int64_t *o = order != NULL ? order + s : NULL;
-        if (c + 1 < k) {
-            next_lines_set(&nl, order, mv, pos[c + 1], pos[c + 2] - pos[c + 1]);
-            while (nl.at < nl.n)
-                next_lines_step(&nl);
-        }
+        if (c + 1 < k)
+            prefetch_bucket(order, mv, pos[c + 1], pos[c + 2] - pos[c + 1]);
         if (m < 2)
             continue;
         if (mv->n == 0) {
