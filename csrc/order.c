@@ -541,13 +541,13 @@ GF_ALWAYS_INLINE void order_body(order_rng *rp, const int kind, int64_t n, int64
         bits++;
     if (k > 1) {
         bucket_ids(r, kind, n, k, bits, ids, pos);
-        for (c = 1; c <= k; c++)
+        for (c = 1; c <= k; c++)     /* pos[c]: the end of bucket c - 1 */
             pos[c] += pos[c - 1];
-        for (c = k; c > 0; c--)     /* pos[c]: the start of bucket c */
+        for (c = k; c > 0; c--)      /* pos[c + 1]: the start of bucket c */
             pos[c] = pos[c - 1];
         pos[0] = 0;
         scatter(ids, n, pos + 1, order, mv);
-        /* pos[c + 1] was bucket c's next free slot: now its end */
+        /* the scatter advanced pos[c + 1] to the end of bucket c */
     } else {
         if (order != NULL)
             for (i = 0; i < n; i++)
