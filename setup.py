@@ -108,7 +108,7 @@ core = Extension(
     "gradfit._core",
     sources=["src/gradfit/_core.pyx"] + sorted(glob.glob("csrc/*.c")),
     include_dirs=["csrc"],
-    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.inc")),
+    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*.inc") + glob.glob("src/gradfit/*.pxi")),
 )
 
 setup(ext_modules=cythonize([core], language_level=3), cmdclass={"build_ext": BuildExt})

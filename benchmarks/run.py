@@ -9,8 +9,8 @@ and a hand-written NumPy loop (and, with --torch, a plain PyTorch loop; with
     python benchmarks/run.py --jax               # add JAX (jit step, lax.scan per epoch)
     python benchmarks/run.py --json rows.json    # also write the result rows as JSON
 
-Everything runs single-threaded: the BLAS/OpenMP thread counts are pinned to 1
-below, before numpy is imported. See benchmarks/README.md for what is measured
+Every column runs on one thread (but the c-Nthreads one, --threads): the
+BLAS/OpenMP thread counts are pinned to 1 below, before numpy is imported. See benchmarks/README.md for what is measured
 and how to read the table.
 """
 import os
@@ -28,6 +28,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + XLA_SINGLE_TH
 import argparse  # noqa: E402
 import ctypes  # noqa: E402
 import dataclasses  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -35,11 +36,24 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from typing import Callable, Optional  # noqa: E402
+from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import gradfit as gf  # noqa: E402
+
+
+def _load_numpy_baseline():
+    """benchmarks/numpy_baseline.py, found next to this file (run.py is run as
+    a script and also imported by path, from where benchmarks/ is not on sys.path)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "numpy_baseline.py")
+    spec = importlib.util.spec_from_file_location("gradfit_bench_numpy_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+numpy_baseline = _load_numpy_baseline()
 
 BASELINE = "numpy"
 
@@ -96,8 +110,6 @@ class Workload:
     dtype: str
     loss: str = "mse"
     output_activation: str = "identity"
-    # Shown instead of the gradfit error when gradfit does not accept `loss` yet.
-    missing_feature: Optional[str] = None
     note: str = ""
 
 
@@ -141,22 +153,12 @@ class RunResult:
 
 def gradfit_supports_loss(loss):
     """True if gradfit knows this loss name."""
-    return loss in gf.training.LOSSES
+    return loss in gf._names.LOSSES
 
 
 def new_gradfit_model(wl):
     return gf.MLP(list(wl.layer_sizes), activation=wl.activation, output_activation=wl.output_activation,
                   dtype=wl.dtype, init="glorot", seed=0)
-
-
-def gradfit_supports_threads():
-    """True once gf.train accepts n_threads= (the C core's products run on a
-    thread pool; see _core.train's n_threads)."""
-    import inspect
-    try:
-        return "n_threads" in inspect.signature(gf.train).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def make_gradfit_runner(backend, n_threads=None):
@@ -177,6 +179,21 @@ def make_gradfit_runner(backend, n_threads=None):
             problem = f"warning: {caught[0].message}"
         return RunResult(seconds, float(result.final_loss), problem)
     return run
+
+
+def run_numpy_baseline(wl, X, y, epochs):
+    """The "numpy" column: benchmarks/numpy_baseline.py, a tuned NumPy SGD loop
+    that trains as gf.train(seed=0) does (same start, shuffle, updates and
+    divergence stop)."""
+    if wl.loss not in numpy_baseline.LOSSES:
+        raise NotImplementedError(f"numpy_baseline has no loss {wl.loss!r}")
+    model = new_gradfit_model(wl)             # the same starting weights as the gradfit columns
+    params = model.params.copy()
+    start = time.perf_counter()
+    _, diverged, final = numpy_baseline.train(params, model.layer_sizes, model.activations, X, y, loss=wl.loss,
+                                              lr=wl.lr, batch_size=wl.batch_size, epochs=epochs, seed=0)
+    seconds = time.perf_counter() - start
+    return RunResult(seconds, final, "stopped early: diverged" if diverged else "")
 
 
 def numpy_loop_train(params, grad, layers, activations, X, y, lr, batch_size, epochs, seed, loss="mse"):
@@ -542,7 +559,7 @@ def run_all(workloads, runners, repeats, shrink, progress, peak=None):
     for wl in workloads:
         n = wl.n // shrink
         if wl.loss != "mse" and not gradfit_supports_loss(wl.loss):
-            reason = "skipped: " + (wl.missing_feature or f"gradfit has no loss {wl.loss!r}")
+            reason = f"skipped: gradfit has no loss {wl.loss!r}"
             progress(f"{wl.id}: {reason}")
             rows.extend(Row(wl.id, b, status=reason) for b in runners)
             continue
@@ -826,7 +843,7 @@ def main(argv=None):
     def progress(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    runners = {"c": make_gradfit_runner("c"), "numpy": make_gradfit_runner("numpy"), "numpy-loop": run_numpy_loop}
+    runners = {"c": make_gradfit_runner("c"), "numpy": run_numpy_baseline, "numpy-loop": run_numpy_loop}
     torch = None
     if args.torch:
         try:
@@ -841,8 +858,6 @@ def main(argv=None):
         name = f"c-{args.threads}threads"
         if args.jax:
             progress(f"--threads: no {name} column with --jax, which pins the process to one CPU")
-        elif not gradfit_supports_threads():
-            progress(f"--threads: gf.train has no n_threads= yet; no {name} column")
         else:
             runners[name] = make_gradfit_runner("c", n_threads=args.threads)
 

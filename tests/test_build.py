@@ -61,8 +61,9 @@ def test_missing_compiler_says_what_to_install(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(ROOT / "csrc", src / "csrc")
     (src / "src" / "gradfit").mkdir(parents=True)
-    for name in ("_core.pyx", "_version.py"):      # pyproject.toml reads the version from _version.py
-        shutil.copy(ROOT / "src" / "gradfit" / name, src / "src" / "gradfit")
+    for path in [*(ROOT / "src" / "gradfit").glob("*.pyx"), *(ROOT / "src" / "gradfit").glob("*.pxi"),
+                 ROOT / "src" / "gradfit" / "_version.py"]:    # pyproject.toml reads the version from _version.py
+        shutil.copy(path, src / "src" / "gradfit")
     for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src)
     env = dict(os.environ, CC=str(tmp_path / "no-such-compiler"))

@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(f'''
     import sys
     import numpy as np
     import gradfit as gf
-    gf.training.WORK_PER_CALL = 20_000            # several C calls (pauses) per epoch
+    gf._loop.WORK_PER_CALL = 20_000            # several C calls (pauses) per epoch
     path, resume = sys.argv[1], sys.argv[2] == "resume"
     rng = np.random.default_rng(0)
     X = rng.normal(size=(4000, 4))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradfit as gf
-import gradfit.training as train_module
+import gradfit._loop as train_module
 
 
 def _run(monkeypatch, samples_per_call, work_per_call, **kwargs):

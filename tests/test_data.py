@@ -151,3 +151,27 @@ def test_read_parquet_without_pyarrow_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(ImportError, match=r'pip install "gradfit\[parquet\]"'):
         gf.data.read_parquet(tmp_path / "t.parquet", target="y")
+
+
+def test_read_parquet_checks_every_file_and_a_schema_change_is_a_clear_error(data, tmp_path):
+    """Every file's columns are checked up front (not only the first's); a file
+    that changes its columns after read_parquet gives a ValueError naming it,
+    and the model, optimizer state and Trainer are as before the call."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    X, y = data
+    p1, p2 = tmp_path / "p1.parquet", tmp_path / "p2.parquet"
+    pq.write_table(pa.table({"a": X[:100, 0], "b": X[:100, 1], "target": y[:100]}), p1)
+    pq.write_table(pa.table({"a": X[100:, 0], "B": X[100:, 1], "target": y[100:]}), p2)
+    with pytest.raises(ValueError, match=r"^columns: no column\(s\) \['b'\] in .*p2\.parquet"):
+        gf.data.read_parquet([p1, p2], target="target")
+    pq.write_table(pa.table({"a": X[100:, 0], "b": X[100:, 1], "target": y[100:]}), p2)
+    stream = gf.data.read_parquet([p1, p2], target="target", batch_rows=64)
+    pq.write_table(pa.table({"a": X[100:, 0], "B": X[100:, 1], "target": y[100:]}), p2)    # changed since
+    m = gf.MLP([2, 4, 1], seed=0)
+    t = gf.Trainer(m, "adam", lr=0.01, batch_size=16, seed=0)
+    before = (m.params.copy(), t.state.copy(), t.step)
+    with pytest.raises(ValueError, match=r"^columns: no column\(s\) \['b'\] in .*p2\.parquet"):
+        t.fit(stream, None, epochs=2)
+    assert np.array_equal(m.params, before[0]) and np.array_equal(t.state, before[1]) and t.step == before[2]
+    assert t.epoch == 0 and t.history["loss"] == []

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import gradfit as gf
-import gradfit.training as training
+import gradfit._loop as training
+from gradfit import _core
 
 
 def line_data(n=200, seed=0):
@@ -189,7 +190,7 @@ def test_unaligned_inputs_reach_c_aligned(monkeypatch):
     X, y = line_data(n=64)
     X2 = np.hstack([X, X ** 2])
     seen = []
-    real = {name: getattr(training._core, name) for name in ("train", "predict", "loss_grad")}
+    real = {name: getattr(_core, name) for name in ("train", "predict", "loss_grad")}
 
     def spy(name):
         def call(*args, **kwargs):
@@ -198,7 +199,7 @@ def test_unaligned_inputs_reach_c_aligned(monkeypatch):
         return call
 
     for name in real:
-        monkeypatch.setattr(training._core, name, spy(name))
+        monkeypatch.setattr(_core, name, spy(name))
     m_ref = gf.MLP([2, 3, 1], activation="tanh", seed=0)
     m = m_ref.copy()
     r1 = gf.train(m_ref, X2, y, lr=0.01, epochs=3, seed=0)
@@ -219,7 +220,7 @@ def test_final_loss_is_a_forward_pass_and_seconds_cover_the_whole_call(monkeypat
     is a forward pass and no gradient pass, and the last reading of the clock
     comes after that forward pass."""
     events = []
-    real_train, real_predict, real_loss_grad = training._core.train, training._core.predict, training._core.loss_grad
+    real_train, real_predict, real_loss_grad = _core.train, _core.predict, _core.loss_grad
 
     def logged(name, real):
         def call(*args, **kwargs):
@@ -231,11 +232,11 @@ def test_final_loss_is_a_forward_pass_and_seconds_cover_the_whole_call(monkeypat
         events.append("clock")
         return float(len(events))
 
-    monkeypatch.setattr(training._core, "train", logged("train", real_train))
-    monkeypatch.setattr(training._core, "predict", logged("forward", real_predict))
-    if hasattr(training._core, "loss"):         # the forward-only loss of the C core
-        monkeypatch.setattr(training._core, "loss", logged("forward", training._core.loss))
-    monkeypatch.setattr(training._core, "loss_grad", logged("gradient", real_loss_grad))
+    monkeypatch.setattr(_core, "train", logged("train", real_train))
+    monkeypatch.setattr(_core, "predict", logged("forward", real_predict))
+    if hasattr(_core, "loss"):         # the forward-only loss of the C core
+        monkeypatch.setattr(_core, "loss", logged("forward", _core.loss))
+    monkeypatch.setattr(_core, "loss_grad", logged("gradient", real_loss_grad))
     monkeypatch.setattr(training, "time", types.SimpleNamespace(perf_counter=clock, monotonic=clock))
     X, y = line_data()
     r = gf.train(gf.MLP([1, 4, 1], seed=0), X, y, lr=0.01, epochs=2, seed=0)
@@ -332,7 +333,7 @@ def test_training_a_model_that_is_being_trained_raises(monkeypatch):
     m = gf.MLP([1, 8, 1], activation="tanh", seed=0)
     expected = m.copy()
     gf.train(expected, X, y, lr=0.01, epochs=3, seed=0)
-    errors, real_train = [], training._core.train
+    errors, real_train = [], _core.train
 
     def second_call():
         try:
@@ -347,11 +348,11 @@ def test_training_a_model_that_is_being_trained_raises(monkeypatch):
             t.join()
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(training._core, "train", train_with_interference)
+    monkeypatch.setattr(_core, "train", train_with_interference)
     gf.train(m, X, y, lr=0.01, epochs=3, seed=0)
     assert len(errors) == 1 and errors[0].startswith("model: already being trained")
     np.testing.assert_array_equal(m.params, expected.params)
-    monkeypatch.setattr(training._core, "train", real_train)
+    monkeypatch.setattr(_core, "train", real_train)
     gf.train(m, X, y, lr=0.01, epochs=1, seed=0)        # the model is free again afterwards
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradfit as gf
-import gradfit.training as training
+import gradfit._loop as training
 
 
 def data(n=300, seed=0):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gradfit as gf
-import gradfit.training as training
+import gradfit._loop as training
 from gradfit import io as gio
 from gradfit import schedules
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import gradfit as gf
-from gradfit import many, training
+from gradfit import _core, many
 
 
 def data(n=300, seed=0, dtype=np.float64):
@@ -112,13 +112,13 @@ def test_shared_X_is_converted_once_and_never_copied_per_job(monkeypatch):
     float64 X shared by float32 jobs is converted once, for all of them."""
     X, y = data(n=500)
     seen = []
-    real = training._core.train
+    real = _core.train
 
     def spy(*args, **kwargs):
         seen.append(args[13])              # the X buffer handed to C
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training._core, "train", spy)
+    monkeypatch.setattr(_core, "train", spy)
     gf.train_many(grid(X, y), n_jobs=2)
     assert len(seen) >= 6 and all(s is X for s in seen)
     seen.clear()
@@ -355,7 +355,7 @@ def test_two_threads_run_two_jobs_at_the_same_time(monkeypatch):
     X, y = data(n=2000)
     inside, most = [0], [0]
     lock = threading.Lock()
-    real = training._core.train
+    real = _core.train
     both = threading.Barrier(2, timeout=10)
 
     def spy(*args, **kwargs):
@@ -372,7 +372,7 @@ def test_two_threads_run_two_jobs_at_the_same_time(monkeypatch):
             with lock:
                 inside[0] -= 1
 
-    monkeypatch.setattr(training._core, "train", spy)
+    monkeypatch.setattr(_core, "train", spy)
     jobs = [(gf.MLP([1, 4, 1], seed=i), X, y, {"epochs": 1, "seed": i}) for i in range(2)]
     results = gf.train_many(jobs, n_jobs=2)
     assert all(isinstance(r, gf.TrainResult) for r in results)

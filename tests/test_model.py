@@ -5,7 +5,7 @@ import pytest
 
 import gradfit as gf
 from gradfit import reference
-from gradfit.model import CHUNK_ROWS
+from gradfit._core import PASS_ROWS as CHUNK_ROWS
 
 
 # -- parameter layout and views ---------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gradfit as gf
-from gradfit.training import window_orders
+from gradfit._epoch_orders import window_orders
 
 
 def _files(tmp_path, X, y, w=None):

@@ -1,6 +1,8 @@
-"""gradfit.reference: its public entry points check their arguments, and its
-fast path computes exactly (bit for bit) what the readable functions at the
-top of the module state: forward, loss_value, loss_gradient, backward."""
+"""gradfit.reference: its public entry points check their arguments, and
+Reference computes exactly (bit for bit) what the functions at the top of the
+module state: forward, loss_value, loss_gradient, backward, and the plain
+minibatch loop. (The speed-tuned NumPy loop, benchmarks/numpy_baseline.py, is
+checked against it in tests/test_numpy_baseline.py.)"""
 import tracemalloc
 
 import numpy as np
@@ -124,7 +126,7 @@ def test_unknown_loss_is_refused():
         reference.Reference(m, "hinge")
 
 
-# -- the fast path is the readable algorithm, bit for bit --------------------
+# -- Reference is the algorithm as the module-level functions state it ------
 
 def spec_loss_and_grad(m, X, y, loss):
     """The algorithm as written in the module-level functions."""

@@ -11,8 +11,8 @@ import math
 import warnings
 
 import gradfit as gf
-from gradfit import _core, shuffling, training
-from gradfit.training import _EpochOrders, window_orders
+from gradfit import _core, _epoch_orders, _loop, shuffling
+from gradfit._epoch_orders import EpochOrders as _EpochOrders, window_orders
 
 
 def same_state(a, b):
@@ -382,7 +382,7 @@ def test_stops_pending_epochs_and_checkpoints_give_the_same_bits_in_copy_mode(mo
         StopSoon.calls = 0
         m = gf.MLP([2, 6, 1], activation="tanh", seed=2)
         t = gf.Trainer(m, lr=0.02, batch_size=16, seed=5, callbacks=[StopSoon()])
-        monkeypatch.setattr(training, "WORK_PER_CALL", 4000)        # C calls pause mid-epoch
+        monkeypatch.setattr(_loop, "WORK_PER_CALL", 4000)        # C calls pause mid-epoch
         r1 = t.fit(X, y, epochs=3)
         r2 = t.fit(X, y, epochs=2)                                   # finishes the pending epoch first
         r3 = t.fit(X, y, epochs=1, max_steps=100)
@@ -484,8 +484,8 @@ def test_the_order_buffers_are_reused_by_the_next_call_and_never_shared(monkeypa
     its thread (fresh pages cost a page fault each); a call nested in a
     callback, running while the outer one holds them, gets its own; the
     results are those of fresh buffers."""
-    from gradfit import training
-    monkeypatch.setattr(training, "_SCRATCH", training._Scratch())
+
+    monkeypatch.setattr(_epoch_orders, "_SCRATCH", _epoch_orders._Scratch())
     force_copy(monkeypatch, True)
     X, y = regression_data(n=300, d=1)
     used = []

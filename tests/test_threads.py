@@ -61,7 +61,7 @@ def test_other_threads_run_during_the_c_training_call(monkeypatch):
 
     monkeypatch.setattr(_core, "train", watched_train)
     # train() splits long epochs into calls of about 0.1 s of work: lift the bound
-    monkeypatch.setattr(gf.training, "WORK_PER_CALL", 1 << 62)
+    monkeypatch.setattr(gf._loop, "WORK_PER_CALL", 1 << 62)
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(0.001)
     counter = _Counter()
@@ -78,9 +78,8 @@ def test_other_threads_run_during_the_c_training_call(monkeypatch):
     assert len(seen) == 1, "expected one C call for the whole epoch"
     during = seen[0][1] - seen[0][0]
     # A C call that held the GIL would let the counter run only at the Python
-    # boundaries just before and after it: a few turns at most (measured: about
-    # one). With the GIL released it runs for the whole call (measured: 60-500
-    # turns).
+    # boundaries just before and after it: a few turns at most. With the GIL
+    # released it runs for the whole call, many turns: 10 separates the two.
     assert per_turn > 0
     assert during > 10 * per_turn, (during, per_turn)
 
@@ -154,12 +153,12 @@ def test_the_split_step_pieces_over_several_chunks_and_without_gather(monkeypatc
     # batches of 130 rows in forward/backward chunks of 50: the bias and dW of
     # the second and third chunks are added to (accumulate), not written;
     # without shuffling the rows are read in place (no gather)
-    monkeypatch.setattr(gf.training, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(gf._core, "PASS_ROWS", 50)
     runs = [_fit([200, 400, 1], 130, "float64", n, shuffle=shuffle) for n in (1, 2, 3)]
     for pn, hn in runs[1:]:
         np.testing.assert_array_equal(pn, runs[0][0])
         assert hn == runs[0][1]
-    monkeypatch.setattr(gf.training, "CHUNK_ROWS", 4096)
+    monkeypatch.setattr(gf._core, "PASS_ROWS", 4096)
     whole = _fit([200, 400, 1], 130, "float64", 2, shuffle=shuffle)
     # the same batches in one chunk: the same sums up to rounding
     np.testing.assert_allclose(whole[0], runs[0][0], rtol=1e-9, atol=1e-12)
@@ -186,8 +185,8 @@ def test_the_work_bound_per_c_call_scales_with_the_usable_threads(monkeypatch):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(640, 20))
     y = rng.normal(size=(640, 1))
-    monkeypatch.setattr(gf.training, "WORK_PER_CALL", 3 * 32 * 441)     # 3 batches of 32 rows
-    monkeypatch.setattr(gf.training.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(gf._loop, "WORK_PER_CALL", 3 * 32 * 441)     # 3 batches of 32 rows
+    monkeypatch.setattr(gf._array_run.os, "cpu_count", lambda: 2)
     calls, real_train = [], _core.train
 
     def counted(*args, **kwargs):

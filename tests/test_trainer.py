@@ -1,6 +1,7 @@
 """The Trainer and train()'s training features: classification, optimizers
 through the public API, L2, schedules, validation and early stopping,
 callbacks and progress, resumable training, evaluation."""
+import copy
 import io
 import math
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import gradfit as gf
-import gradfit.training as training
+import gradfit._loop as training
 from gradfit import schedules
 
 
@@ -182,7 +183,7 @@ def test_validation_fraction_is_seeded_and_stratified():
         held.setdefault("runs", []).append((m.params.copy(), r.history["val_loss"], r.n_samples))
     (p1, v1, n1), (p2, v2, n2) = held["runs"]
     assert n1 == n2 == 160 and np.array_equal(p1, p2) and v1 == v2
-    rows, val = gf.training.validation_split(200, 0.2, np.random.default_rng(1), y)
+    rows, val = gf._targets.validation_split(200, 0.2, np.random.default_rng(1), y)
     assert len(val) == 40 and np.sum(y[val] == 1) == 10 and np.sum(y[val] == 0) == 30
     assert "val_accuracy" in r.history and len(r.history["val_accuracy"]) == 2
 
@@ -414,3 +415,64 @@ def test_n_threads_gives_the_same_numbers_bit_for_bit():
         assert np.array_equal(runs[0][2], other[2])
     with pytest.raises(ValueError, match=r"^n_threads: expected an integer in \[1, 64\]"):
         gf.Trainer(gf.MLP([2, 1]), n_threads=0)
+
+
+@pytest.mark.parametrize("where", [0.05, 0.3, 0.55, 0.8])
+@pytest.mark.parametrize("hook", ["on_progress", "on_epoch_end"])
+def test_an_exception_from_a_callback_leaves_the_trainer_resumable_exactly(monkeypatch, where, hook):
+    """A callback that raises, at any point of an epoch, leaves the Trainer as a
+    stop there would: the next fit finishes the epoch and the whole run equals
+    one that was never interrupted, bit for bit (steps, params, state, history)."""
+    monkeypatch.setattr(training, "WORK_PER_CALL", 2000)        # many pauses per epoch
+    X, y = regression_data(300)
+
+    class Boom(Exception):
+        pass
+
+    class RaiseOnce:
+        done = False
+
+        def on_progress(self, info):
+            if hook == "on_progress" and not self.done and info.epoch == 1 and info.epoch_fraction >= where:
+                self.done = True
+                raise Boom
+
+        def on_epoch_end(self, info):
+            if hook == "on_epoch_end" and not self.done and info.epoch == 2:
+                self.done = True
+                raise Boom
+
+    m1, m2 = gf.MLP([3, 8, 1], activation="tanh", seed=0), gf.MLP([3, 8, 1], activation="tanh", seed=0)
+    t1 = gf.Trainer(m1, "adam", lr=0.01, batch_size=8, seed=1, callbacks=[RaiseOnce()])
+    with pytest.raises(Boom):
+        t1.fit(X, y, epochs=3)
+    done = t1.epoch
+    assert done == (1 if hook == "on_progress" else 2)
+    assert 0 < t1.step < 3 * 38
+    t1.fit(X, y, epochs=3 - done)
+    t2 = gf.Trainer(m2, "adam", lr=0.01, batch_size=8, seed=1)
+    t2.fit(X, y, epochs=3)
+    assert t1.epoch == t2.epoch == 3 and t1.step == t2.step == 3 * 38
+    assert np.array_equal(m1.params, m2.params) and np.array_equal(t1.state, t2.state)
+    assert t1.history["loss"] == t2.history["loss"]
+
+
+def test_an_exception_from_a_callback_on_a_stream_leaves_the_model_as_it_was():
+    """Out of core (block by block) a callback's exception rolls the whole call
+    back: parameters, optimizer state, step count, epoch, history and generator
+    are those before the call, so the same fit can simply be run again."""
+    X, y = regression_data(300)
+    blocks = [(X[i:i + 50], y[i:i + 50]) for i in range(0, 300, 50)]
+
+    def boom(info):
+        if info.epoch == 2:
+            raise RuntimeError("boom")
+
+    m = gf.MLP([3, 8, 1], activation="tanh", seed=0)
+    t = gf.Trainer(m, "adam", lr=0.01, batch_size=8, seed=1, callbacks=[boom])
+    before = (m.params.copy(), t.state.copy(), t.step, t.epoch, copy.deepcopy(t.rng.bit_generator.state))
+    with pytest.raises(RuntimeError, match="boom"):
+        t.fit(gf.data.Chunks(blocks), None, epochs=3)
+    assert np.array_equal(m.params, before[0]) and np.array_equal(t.state, before[1])
+    assert (t.step, t.epoch) == before[2:4] and t.rng.bit_generator.state == before[4]
+    assert t.history["loss"] == []

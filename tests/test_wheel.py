@@ -61,7 +61,7 @@ def check_wheel_names(names):
         "the LICENSE file is not in the wheel's .dist-info"
     assert f"{di}/entry_points.txt" in names, "the gradfit command's entry point is missing"
     # sources, generated C, tests and build leftovers stay out
-    unwanted = sorted(n for n in names if _LEFTOVER.search(n) or n.endswith((".pyx", ".c", ".h", ".inc"))
+    unwanted = sorted(n for n in names if _LEFTOVER.search(n) or n.endswith((".pyx", ".pxi", ".c", ".h", ".inc"))
                       or n.startswith(("tests/", "csrc/", "benchmarks/", "src/", "docs/")))
     assert unwanted == []
     # nothing outside the package, its .dist-info and auditwheel's vendored-library folder
@@ -76,7 +76,7 @@ def check_sdist_names(names, tree=None):
     all be in it)."""
     names = set(names)
     for needed in ("PKG-INFO", "pyproject.toml", "setup.py", "MANIFEST.in", "LICENSE", "README.md",
-                   "src/gradfit/_core.pyx", "src/gradfit/_core.pyi", "src/gradfit/py.typed",
+                   "src/gradfit/_core.pyx", "src/gradfit/_net.pxi", "src/gradfit/_core.pyi", "src/gradfit/py.typed",
                    "src/gradfit/_version.py", "src/gradfit/__init__.py",
                    "csrc/gradfit.h", "csrc/dtype.h", "csrc/dispatch.c", "csrc/net.c",
                    "csrc/kernels_f32_base.c", "csrc/kernels_f64_base.c", "csrc/train.inc",
@@ -190,7 +190,7 @@ def test_the_content_checks_catch_missing_and_unwanted_files():
                   "gradfit-0.1.0.dist-info/RECORD", "gradfit-0.1.0.dist-info/entry_points.txt",
                   "gradfit-0.1.0.dist-info/licenses/LICENSE"]
     check_wheel_names(good_wheel)
-    for bad in (["gradfit/_core.c"], ["gradfit/_core.pyx"], ["gradfit/__pycache__/cli.cpython-311.pyc"],
+    for bad in (["gradfit/_core.c"], ["gradfit/_core.pyx"], ["gradfit/_net.pxi"], ["gradfit/__pycache__/cli.cpython-311.pyc"],
                 ["build/lib/gradfit/x.py"], ["tests/test_x.py"]):
         with pytest.raises(AssertionError):
             check_wheel_names(good_wheel + bad)
@@ -199,7 +199,7 @@ def test_the_content_checks_catch_missing_and_unwanted_files():
             check_wheel_names([n for n in good_wheel if n != missing])
 
     good_sdist = ["PKG-INFO", "pyproject.toml", "setup.py", "MANIFEST.in", "LICENSE", "README.md",
-                  "src/gradfit/_core.pyx", "src/gradfit/_core.pyi", "src/gradfit/py.typed",
+                  "src/gradfit/_core.pyx", "src/gradfit/_net.pxi", "src/gradfit/_core.pyi", "src/gradfit/py.typed",
                   "src/gradfit/_version.py", "src/gradfit/__init__.py", "csrc/gradfit.h", "csrc/dtype.h",
                   "csrc/dispatch.c", "csrc/net.c", "csrc/kernels_f32_base.c", "csrc/kernels_f64_base.c",
                   "csrc/train.inc", "tests/conftest.py", "tests/test_wheel.py", "tests/c/check_core.c",

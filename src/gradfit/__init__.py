@@ -52,8 +52,9 @@ from .many import train_many
 from .model import MLP
 from .optimizers import SGD, Adam, AdamW
 from .result import TrainResult
+from .result import DivergenceWarning
 from .shuffling import epoch_order
-from .training import DivergenceWarning, Trainer, train
+from .trainer import Trainer, train
 
 __all__ = ["MLP", "train", "train_many", "Trainer", "TrainResult", "DivergenceWarning", "SGD", "Adam", "AdamW",
            "schedules", "callbacks", "reference", "config", "show_config", "simd", "load", "load_trainer",

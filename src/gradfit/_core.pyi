@@ -53,6 +53,31 @@ def train(sizes: _I64, acts: _I32, loss_id: int, optim_id: int, batch: int, chun
           huber_delta: float = ..., momentum: float = ..., nesterov: bool = ..., beta1: float = ...,
           beta2: float = ..., eps: float = ..., weight_decay: float = ...,
           l2: float = ..., n_threads: int = ...) -> tuple[int, int, int, int, float]: ...
+PASS_ROWS: int
+
+class Net:
+    sizes: _I64
+    acts: _I32
+    n_params: int
+    def __init__(self, sizes: Any, acts: Any) -> None: ...
+    def rows(self, n: int) -> int: ...
+    def predict(self, params: _Real, X: _Real, out: _Real, *, n_threads: int = ...) -> None: ...
+    def loss(self, loss_id: int, params: _Real, X: _Real, y: _Real, sw: _Real, *, huber_delta: float = ...,
+             n_threads: int = ...) -> float: ...
+    def loss_grad(self, loss_id: int, params: _Real, grad: _Real, X: _Real, y: _Real, sw: _Real, idx: _I64, *,
+                  huber_delta: float = ..., l2: float = ..., n_threads: int = ...) -> float: ...
+
+class Session:
+    net: Net
+    optim_id: int
+    rows: int
+    def __init__(self, net: Net, optim_id: int, batch: int, dtype: Any) -> None: ...
+    def set_rollback_point(self, params: _Real, state: _Real, step_count: _I64) -> None: ...
+    def train(self, loss_id: int, batch: int, max_steps: int, grad_tol: float, max_batches: int, params: _Real,
+              grad: _Real, state: _Real, X: _Real, y: _Real, sw: _Real, idx: _I64, n_epochs: int, start_batch: int,
+              epoch_lr: _F64, step_count: _I64, epoch_loss: _F64, epoch_penalty: _F64, epoch_weight: _F64,
+              epoch_seen: _I64, **settings: Any) -> tuple[int, int, int, int, float]: ...
+
 ORDER_BUCKET_ROWS: int
 ORDER_MAX_BUCKETS: int
 ORDER_INLINE_MIN: int

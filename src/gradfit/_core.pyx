@@ -2,7 +2,7 @@
 """Pointer plumbing between NumPy buffers and the C core (csrc/).
 
 Arguments arrive already validated by the Python layer (gradfit.model,
-gradfit.training): C-contiguous, the right dtype, consistent shapes. Each call
+gradfit.trainer): C-contiguous, the right dtype, consistent shapes. Each call
 turns memoryviews into pointers, releases the GIL around the C call, and
 turns a C status into a Python exception or a return value. No numerics here.
 """
@@ -545,6 +545,9 @@ def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, in
                                   &sums, &out)
     _check(status, "train", sizes, chunk)
     return status, out.steps, out.epochs, out.next_batch, out.grad_norm
+
+
+include "_net.pxi"
 
 
 # --- gradfit's epoch order: Sanders' bucketed shuffle (csrc/order.c) ---

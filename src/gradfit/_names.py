@@ -2,8 +2,8 @@
 
 The ids are defined once, by the enums in csrc/gradfit.h; gradfit._core
 exposes them (cdef extern enums) and these tables are copies of its. The NumPy
-reference keeps its own tables keyed by the same names
-(gradfit.reference.ACTIVATIONS, ...).
+formulas are keyed by the same names (gradfit._math.ACTIVATIONS, ...;
+tests/test_math.py checks that the names agree).
 """
 from . import _core
 

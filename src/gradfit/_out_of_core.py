@@ -1,20 +1,55 @@
 """Training on data that need not fit in memory: a numpy.memmap X, or a
 gradfit.data.Chunks stream of (X, y[, sample_weight]) blocks. Trainer.fit
-sends such inputs here; each epoch's rows arrive block by block and are
-trained by the same C core, with the same bookkeeping as training.py's
-in-memory run (whose _Run this subclasses). docs/out_of_core.md says what
-differs from in-memory training."""
+sends such inputs here; each epoch's rows arrive block by block from a
+source (_MemmapSource, _StreamSource: blocks(), pieces(), skip()) and are
+trained by the same C core, with the same bookkeeping (gradfit._loop.Run)
+as in-memory training. docs/out_of_core.md says what differs."""
 from __future__ import annotations
 
 import copy
 
 import numpy as np
 
-from . import _core
+from . import _core, _loop
+from ._epoch_orders import window_orders
+from ._loop import Interrupted, Run, column
+from ._runners import NO_INDEX
 from ._targets import check_targets
 from ._validate import as_float_array, check_finite_chunked, check_X, check_X_shape
+from .data import Chunks
 from .shuffling import epoch_order
-from .training import _NO_INDEX, WORK_PER_CALL, _column, _Run, window_orders
+
+
+def block_run(trainer, X, y, sample_weight, epochs, max_steps, grad_tol, start_time):
+    """The run of trainer.fit for a memmap or a Chunks stream X, its
+    arguments checked (every block of a memmap, before any training)."""
+    kind = "a Chunks stream" if isinstance(X, Chunks) else "a numpy.memmap"
+    if trainer.validation_fraction is not None:
+        raise ValueError(f"validation_fraction: not available when X is {kind} (the split would copy the "
+                         f"training rows into memory); pass validation_data=(X_val, y_val) instead")
+    if grad_tol is not None:
+        raise ValueError(f"grad_tol: not available when X is {kind} (it needs a full pass over the data "
+                         f"after every epoch); use max_steps, epochs or early_stopping")
+    if trainer.batch_size is None:
+        raise ValueError(f"batch_size: None (full-batch) needs every row in memory at once; give an integer "
+                         f"when X is {kind}")
+    mode = "window" if trainer._shuffle_auto else trainer.shuffle
+    if isinstance(X, Chunks):
+        if y is not None:
+            raise ValueError(f"y: expected None when X is a Chunks stream (its blocks hold the targets), "
+                             f"got {type(y).__name__}")
+        if sample_weight is not None:
+            raise ValueError("sample_weight: expected None when X is a Chunks stream; give the weights as "
+                             "the third item of each block (X, y, sample_weight)")
+        if mode is True:
+            raise ValueError("shuffle: True (a uniform permutation of all rows) needs random access to the "
+                             "rows; a Chunks stream takes 'window' or False")
+        X._check_epochs(epochs)
+        source: _MemmapSource | _StreamSource = _StreamSource(X, trainer)
+    else:
+        source = _MemmapSource(X, y, sample_weight, trainer)
+    return BlockRun(trainer, source, mode, trainer.validation_data, epochs, max_steps, start_time)
+
 
 class _MemmapSource:
     """A numpy.memmap X (y and sample_weight: memmaps or arrays), checked up
@@ -33,7 +68,7 @@ class _MemmapSource:
         if self.y.ndim == 0 or self.y.shape[0] != self.N:
             raise ValueError(f"y: expected {self.N} rows to match X, got shape {self.y.shape}")
         self.sw = None
-        if sample_weight_given(sw):
+        if sw is not None:
             self.sw = sw if isinstance(sw, np.ndarray) else np.asarray(sw)
             if self.sw.ndim == 2 and self.sw.shape[1] == 1:
                 self.sw = self.sw.reshape(-1)
@@ -101,10 +136,6 @@ class _MemmapSource:
         return self.pieces(False, None, 0)
 
 
-def sample_weight_given(sw):
-    return sw is not None
-
-
 class _StreamSource:
     """A gradfit.data.Chunks stream: each block is checked as it arrives."""
 
@@ -160,7 +191,7 @@ class _StreamSource:
         """The rest of a stream's window orders depend on its block sizes: not redrawn."""
 
 
-class _OutOfCoreRun(_Run):
+class BlockRun(Run):
     """One fit call on a memmap or a stream: each epoch's rows arrive in
     blocks (in the epoch's order), are cut into segments of whole batches
     (a batch that straddles two blocks is gathered), and each segment is one
@@ -169,19 +200,16 @@ class _OutOfCoreRun(_Run):
     as one call over the whole order."""
 
     def __init__(self, trainer, source, mode, val, epochs, max_steps, start_time):
-        self.t, self.source, self.mode, self.val = trainer, source, mode, val
+        self.source, self.mode = source, mode
         m = trainer.model
-        self.X = np.zeros((0, m.n_inputs), dtype=m.dtype)
-        self.y = np.zeros((0, m.n_outputs), dtype=m.dtype)
-        self.sw = None
-        self.epochs, self.max_steps, self.grad_tol, self.start_time = epochs, max_steps, None, start_time
-        self.N = source.n_rows or 0
-        self.batch = trainer.batch_size if not self.N else min(trainer.batch_size, self.N)
-        self.spe = max(1, -(-self.N // self.batch))
+        X = np.zeros((0, m.n_inputs), dtype=m.dtype)
+        y = np.zeros((0, m.n_outputs), dtype=m.dtype)
+        N = source.n_rows or 0
+        batch = trainer.batch_size if not N else min(trainer.batch_size, N)
+        super().__init__(trainer, X, y, None, val, epochs, max_steps, None, start_time, N, batch)
         self.full_batch = False
-        self._start(self.X, self.y, None)
         self.epoch_work = True
-        self.max_batches = max(1, WORK_PER_CALL // max(1, self.batch * m.n_params))
+        self.max_batches = max(1, _loop.WORK_PER_CALL // max(1, self.batch * m.n_params))
         self.no_final_loss = isinstance(source, _StreamSource) and source.chunks.one_shot
         t = trainer
         self.snapshot = (t.epoch, {k: list(v) for k, v in t.history.items()}, copy.deepcopy(t._best), t._wait,
@@ -190,8 +218,11 @@ class _OutOfCoreRun(_Run):
     def result(self):
         try:
             return super().result()
-        except (ValueError, TypeError, OSError):
-            self._rollback()        # a block failed its checks mid-run: as if the call never happened
+        except Interrupted:
+            raise                   # Ctrl-C: the steps made are kept, as in memory
+        except BaseException:
+            # a block failed its checks, a source or a callback raised: as if the call never happened
+            self._rollback()
             raise
 
     def _rollback(self):
@@ -250,7 +281,7 @@ class _OutOfCoreRun(_Run):
                     status = _core.STATUS_MAX_STEPS
                 break
             if self.N and self.callbacks:
-                self._ooc_progress(float(acc[3][0]) / self.N)
+                self._progress(float(acc[3][0]) / self.N)
                 if self.stop:
                     break
             if self.interrupted:
@@ -264,14 +295,14 @@ class _OutOfCoreRun(_Run):
             if self.source.n_rows is None:      # a stream: its length is known now
                 self.source.n_rows = self.N = int(acc[3][0])
                 self.spe = max(1, -(-self.N // B))
-            self._end_epoch(_column(acc, 0), lr)
+            self._end_epoch(column(acc, 0), lr)
             return
         # stopped inside the epoch: a partial epoch, whose orders count as drawn
         pieces.close()
         t.rng.bit_generator.state = rng_state
         self.source.skip(self.mode, t.rng, t.window_chunks)
         if acc[3][0] > 0:
-            self._end_epoch(_column(acc, 0), lr, partial=True)
+            self._end_epoch(column(acc, 0), lr, partial=True)
         if not self.stop:
             self.stop = True
             self.stop_reason = {_core.STATUS_MAX_STEPS: "max_steps",
@@ -289,7 +320,7 @@ class _OutOfCoreRun(_Run):
         start_batch = 0
         while True:
             budget = -1 if self.max_steps is None else self.max_steps - self.steps
-            status, s, done, nb, gnorm = r.run(_NO_INDEX, 1, start_batch, lrs, self.max_batches, budget, 0.0, acc)
+            status, s, done, nb, gnorm = r.run(NO_INDEX, 1, start_batch, lrs, self.max_batches, budget, 0.0, acc)
             self.steps += s
             if status == _core.STATUS_PAUSED:
                 start_batch = nb
@@ -300,14 +331,6 @@ class _OutOfCoreRun(_Run):
             if status == _core.STATUS_MAX_STEPS and done == 1:
                 return _core.STATUS_OK          # the segment is done; _epoch sees the budget is out
             return status
-
-    def _ooc_progress(self, fraction):
-        info = self._info(fraction)
-        for cb in self.callbacks:
-            if hasattr(cb, "on_progress") and cb.on_progress(info) is True:
-                info.stop()
-        if info.stop_requested:
-            self.stop, self.stop_reason = True, "callback"
 
     def _checkpoint(self, pending=None):
         if pending is None:

@@ -7,6 +7,12 @@ import numbers
 
 import numpy as np
 
+# Sizes beyond these cannot be allocated on any machine; refusing them up
+# front (in the model and in files) keeps every size computation, here and
+# in C, far from int64 overflow.
+MAX_WIDTH = 2**31 - 1
+MAX_PARAMS = 2**40
+
 
 def _describe(a):
     return f"array of shape {a.shape} and dtype {a.dtype}"
@@ -260,8 +266,3 @@ def check_X_shape(X, n_in, argument="X"):
         raise ValueError(f"{argument}: expected {n_in} feature(s) per sample (layer_sizes[0]), got shape {shape}")
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{argument}: expected real numbers, got {_describe(X)}")
-
-
-def check_chunk_rows(value, argument="chunk_rows"):
-    """Rows per block read from memory-mapped data: an int >= 1."""
-    return check_int(value, argument, 1)

@@ -16,7 +16,7 @@ import pathlib
 import subprocess
 import sys
 
-from . import __version__
+from ._version import __version__
 
 EXIT_USAGE = 2
 
@@ -172,7 +172,7 @@ def cmd_fit(args):
 
     from ._targets import CLASSIFICATION
     from .model import MLP
-    from .training import train
+    from .trainer import train
     X, y = _load_data(args.data, args.target)
     n_out = 1
     if args.loss == "cross_entropy":

@@ -37,7 +37,7 @@ def config() -> dict[str, Any]:
         ``gradfit``, ``python``, ``numpy``, ``machine``, ``simd_in_use`` and
         ``simd_available`` (the paths this build runs on this CPU).
     """
-    from . import __version__
+    from ._version import __version__
     return {
         "gradfit": __version__,
         "python": sys.version.split()[0],

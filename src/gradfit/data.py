@@ -166,24 +166,20 @@ def read_parquet(path: str | os.PathLike[str] | list[str | os.PathLike[str]], ta
         raise ImportError('read_parquet needs pyarrow: pip install "gradfit[parquet]"') from exc
 
     names = pq.ParquetFile(paths[0]).schema_arrow.names
-    for t in targets + ([weight] if weight else []):
-        if t not in names:
-            raise ValueError(f"target: no column {t!r} in {os.fspath(paths[0])!r} (columns: {names})"
-                             if t in targets else
-                             f"weight: no column {t!r} in {os.fspath(paths[0])!r} (columns: {names})")
     if columns is None:
         features = [n for n in names if n not in targets and n != weight]
     else:
         features = list(columns)
-        missing = [c for c in features if c not in names]
-        if missing:
-            raise ValueError(f"columns: no column(s) {missing} in {os.fspath(paths[0])!r} (columns: {names})")
     if not features:
         raise ValueError("columns: expected at least one feature column, got none")
     wanted = features + targets + ([weight] if weight else [])
+    for p in paths:                         # every file up front, not only the first
+        _check_parquet_columns(p, pq.ParquetFile(p).schema_arrow.names, features, targets, weight)
 
     def blocks() -> Iterator[tuple[Any, ...]]:
         for p in paths:
+            # the files may have changed since the call: a schema change is a clear error, not a KeyError
+            _check_parquet_columns(p, pq.ParquetFile(p).schema_arrow.names, features, targets, weight)
             for batch in pq.ParquetFile(p).iter_batches(batch_size=batch_rows, columns=wanted):
                 cols = {name: batch.column(name).to_numpy(zero_copy_only=False) for name in wanted}
                 X = np.column_stack([cols[c] for c in features])
@@ -191,3 +187,16 @@ def read_parquet(path: str | os.PathLike[str] | list[str | os.PathLike[str]], ta
                 yield (X, y) if weight is None else (X, y, cols[weight])
 
     return Chunks(blocks)
+
+
+def _check_parquet_columns(path, names, features, targets, weight):
+    """Every column read_parquet needs is in the file `path` (whose columns are `names`)."""
+    where = f"in {os.fspath(path)!r} (columns: {names})"
+    for t in targets:
+        if t not in names:
+            raise ValueError(f"target: no column {t!r} {where}")
+    if weight is not None and weight not in names:
+        raise ValueError(f"weight: no column {weight!r} {where}")
+    missing = [c for c in features if c not in names]
+    if missing:
+        raise ValueError(f"columns: no column(s) {missing} {where}")

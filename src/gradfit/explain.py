@@ -3,14 +3,15 @@
 The loss, the gradient and the new loss come from the C core
 (``model.loss_and_grad``, ``model.predict``, ``model.loss``). The forward
 values per unit (z and a) and the chain-rule factors of each gradient are
-computed here with NumPy from the weights, so that every factor can be
-named; their products, summed over the samples, equal the C gradient (the
+computed here with NumPy from the weights (with gradfit._math's activations,
+derivatives and loss gradients), so that every factor can be named; their products, summed over the samples, equal the C gradient (the
 tests check this to 1e-12).
 """
 import html
 
 import numpy as np
 
+from ._math import ACTIVATIONS, DERIVATIVES, loss_gradient
 from ._names import LOSSES, lookup
 from ._targets import check_loss_fits_model, check_sample_weight, check_targets
 from ._validate import check_positive, check_X
@@ -36,30 +37,6 @@ def _fmt(v):
     return f"{v:.6g}"
 
 
-def _activation(name, z):
-    if name == "identity":
-        return z.copy()
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "sigmoid":
-        return 1 / (1 + np.exp(-z))
-    if name == "tanh":
-        return np.tanh(z)
-    return np.logaddexp(0, z)          # softplus
-
-
-def _derivative(name, z, a):
-    if name == "identity":
-        return np.ones_like(z)
-    if name == "relu":
-        return (z > 0).astype(z.dtype)
-    if name == "sigmoid":
-        return a * (1 - a)
-    if name == "tanh":
-        return 1 - a * a
-    return 1 / (1 + np.exp(-z))        # softplus' = sigmoid
-
-
 _LOSS_TEXT = {
     "mse": "L = mean over samples and outputs of (ŷ − y)²",
     "sse": "L = sum over samples and outputs of (ŷ − y)²",
@@ -68,29 +45,6 @@ _LOSS_TEXT = {
     "cross_entropy": "L = mean of −Σ y·log softmax(ŷ)   (ŷ: logits)",
     "binary_cross_entropy": "L = mean of −[y log σ(ŷ) + (1 − y) log(1 − σ(ŷ))]   (ŷ: logit)",
 }
-
-
-def _dloss(loss, pred, t, weight, huber_delta):
-    """dL/dŷ per sample and output, the weighting over samples included."""
-    n, k = pred.shape
-    r = pred - t
-    if loss in ("mse", "sse"):
-        g = 2 * r
-    elif loss == "mae":
-        g = np.sign(r)
-    elif loss == "huber":
-        g = np.clip(r, -huber_delta, huber_delta)
-    elif loss == "cross_entropy":
-        e = np.exp(pred - pred.max(axis=1, keepdims=True))
-        g = e / e.sum(axis=1, keepdims=True) - t
-        k = 1
-    else:
-        g = 1 / (1 + np.exp(-pred)) - t
-    if loss == "sse":
-        scale = np.ones(n) if weight is None else weight
-        return g * scale[:, None]
-    scale = np.full(n, 1 / n) if weight is None else weight / weight.sum()
-    return g * scale[:, None] / k
 
 
 class Parameter:
@@ -172,7 +126,8 @@ class StepExplanation:
         after.params = self.new_params
         self.new_loss = after.loss(X, y, loss=loss, sample_weight=sample_weight, huber_delta=huber_delta)
         self._forward()
-        self.dL_dpred = _dloss(loss, self.prediction, y, sample_weight, huber_delta)
+        # dL/dŷ per sample and output, the weighting over samples included (in float64)
+        self.dL_dpred = loss_gradient(self.prediction.astype(np.float64), y, loss, sample_weight, huber_delta)
         self._names()
         self.layers = self._layer_summary()
         self.parameters = self._parameters() if model.n_params <= DETAIL_LIMIT else []
@@ -183,7 +138,7 @@ class StepExplanation:
         a = self.X
         for W, b, act in zip(self.model.weights, self.model.biases, self.model.activations):
             z = a @ W + b
-            a = _activation(act, z)
+            a = ACTIVATIONS[act](z)
             self.z.append(z)
             self.a.append(a)
 
@@ -246,7 +201,7 @@ class StepExplanation:
                 nxt = self._zbase[layer]
                 notes = [f"dL/d{aname} = Σₖ dL/d{nxt}ₖ · d{nxt}ₖ/d{aname}"]
         if act != "identity":
-            d = _derivative(act, self.z[layer - 1][:, j], self.a[layer - 1][:, j])
+            d = DERIVATIVES[act](self.z[layer - 1][:, j], self.a[layer - 1][:, j])
             factors = factors + [(f"d{aname}/d{zname}", d)]
         return factors, notes
 
@@ -258,7 +213,7 @@ class StepExplanation:
         else:
             g = self._delta(layer + 1) @ model.weights[layer].T
         act = model.activations[layer - 1]
-        return g * _derivative(act, self.z[layer - 1], self.a[layer - 1])
+        return g * DERIVATIVES[act](self.z[layer - 1], self.a[layer - 1])
 
     def _parameters(self):
         out, offset = [], 0

@@ -26,11 +26,15 @@ never by ``import gradfit``.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .model import MLP
+from ._npzfile import write_atomic
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .model import MLP
 
 __all__ = ["to_torch", "from_torch", "to_onnx"]
 
@@ -49,13 +53,6 @@ def _import(name: str, purpose: str) -> Any:
                           f"install it (pip install {package}) or pip install \"gradfit[{package}]\"") from exc
 
 
-def _check_model(model: Any) -> MLP:
-    if not isinstance(model, MLP):
-        raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
-    model._check_params_finite()
-    return model
-
-
 def to_torch(model: MLP) -> Any:
     """An equivalent ``torch.nn.Sequential`` of the model, in its dtype.
 
@@ -70,7 +67,6 @@ def to_torch(model: MLP) -> Any:
         Softplus modules; identity activations add no module.
     """
     torch = _import("torch", "to_torch")
-    model = _check_model(model)
     tdtype = torch.float64 if model.dtype == np.float64 else torch.float32
     modules = []
     for W, b, act in zip(model.weights, model.biases, model.activations):
@@ -91,8 +87,9 @@ def to_torch(model: MLP) -> Any:
     return torch.nn.Sequential(*modules)
 
 
-def from_torch(module: Any) -> MLP:
-    """An MLP equivalent to a ``torch.nn.Sequential``.
+def from_torch(module: Any) -> dict[str, Any]:
+    """The keyword arguments of an MLP equivalent to a ``torch.nn.Sequential``
+    (``MLP.from_torch(module)`` builds it).
 
     Parameters
     ----------
@@ -104,9 +101,10 @@ def from_torch(module: Any) -> MLP:
 
     Returns
     -------
-    MLP
-        With the same dtype and the weights copied (transposed to (IN, OUT));
-        a Linear without bias gets zero biases.
+    dict
+        ``layer_sizes``, ``activation``, ``output_activation``, ``dtype``,
+        ``init`` and ``weights`` / ``biases`` (copied, transposed to (IN,
+        OUT); a Linear without bias gets zero biases).
 
     Raises
     ------
@@ -166,8 +164,8 @@ def from_torch(module: Any) -> MLP:
              else np.zeros(layer.out_features, dtype=dtype))
         weights.append(W)
         biases.append(b)
-    return MLP(sizes, activation=names[:-1] or "identity", output_activation=names[-1], dtype=dtype,
-               init="zeros", weights=weights, biases=biases)
+    return dict(layer_sizes=sizes, activation=names[:-1] or "identity", output_activation=names[-1], dtype=dtype,
+                init="zeros", weights=weights, biases=biases)
 
 
 _ONNX_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus"}
@@ -193,8 +191,6 @@ def to_onnx(model: MLP, path: str | os.PathLike[str], *, opset: int = 13) -> Non
     onnx = _import("onnx", "to_onnx")
     from onnx import TensorProto, helper, numpy_helper
 
-    from .io import _write_atomic
-    model = _check_model(model)
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 13:
         raise ValueError(f"opset: expected an integer >= 13, got {opset!r}")
     elem = TensorProto.DOUBLE if model.dtype == np.float64 else TensorProto.FLOAT
@@ -231,9 +227,8 @@ def to_onnx(model: MLP, path: str | os.PathLike[str], *, opset: int = 13) -> Non
         [helper.make_tensor_value_info("X", elem, ["N", model.n_inputs])],
         [helper.make_tensor_value_info("Y", elem, ["N", model.n_outputs])],
         initializer=inits)
-    from . import __version__
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="gradfit", producer_version=__version__)
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
-    _write_atomic(path, lambda f: f.write(data))
+    write_atomic(path, lambda f: f.write(data))

@@ -39,13 +39,14 @@ from . import io as _io
 from ._validate import as_float_array
 from .model import MLP
 from .result import TrainResult
-from .training import train
+from .trainer import Trainer, train
 
 __all__ = ["train_many", "RemoteError"]
 
 # The keywords a job may give to gradfit.train (everything but model, X, y)
 # and the job keys that train_many itself reads.
-_TRAIN_OPTIONS = frozenset(inspect.signature(train).parameters) - {"model", "X", "y"}
+_TRAIN_OPTIONS = (frozenset(inspect.signature(train).parameters) | frozenset(inspect.signature(Trainer).parameters)) - {
+    "model", "X", "y", "settings"}
 _JOB_KEYS = frozenset({"model", "X", "y", "rows", "target"})
 # Options a job may not set: train_many shows one progress display for all jobs.
 _REFUSED = {"progress": "train_many has one progress display for all jobs: use train_many(..., progress=True)"}
@@ -614,41 +615,29 @@ def train_many(jobs: Iterable[Any], *, n_jobs: int = 1, executor: Any = None, pr
                errors: str = "return") -> list[TrainResult | Exception]:
     """Trains many models, each with its own data and options, in parallel.
 
-    Each job is one :func:`gradfit.train` call that trains its model in
-    place. Results come back in job order; a job that fails gives its
-    exception in its place, and the other jobs still run.
+    Each job is one :func:`gradfit.train` call that trains its model in place.
+    Results come back in job order; a failed job gives its exception there.
 
     Parameters
     ----------
     jobs : iterable of dict or tuple
         Each job is a dict ``{"model": MLP, "X": ..., "y": ..., **options}``
-        or a tuple ``(model, X, y)`` / ``(model, X, y, options)``, where
-        ``options`` are keywords of :func:`gradfit.train` (``lr``,
-        ``epochs``, ``seed``, ``batch_size``, ``optimizer``, ...). ``X`` and
-        ``y`` are arrays (shared by any number of jobs: never copied per
-        job), Dask arrays or Futures, or file paths: a ``.npy`` file is opened with
-        ``mmap_mode="r"`` by whoever trains the job, other files are read as
-        CSV by :func:`gradfit.datasets.load`. A dict job may also give
-        ``"target"`` (instead of ``"y"``: the target column of the data file
-        ``X``) and ``"rows"``: ``(start, stop)``, the rows of X and y this
-        job trains on (one model per slice of one big file).
-        Each model object may appear in one job only.
+        or a tuple ``(model, X, y)`` / ``(model, X, y, options)``; options
+        are keywords of :func:`gradfit.train`. X and y are arrays (shared by
+        any number of jobs, never copied per job), Dask arrays or Futures, or
+        file paths (``.npy``: memory-mapped by whoever trains the job; others
+        read as CSV by :func:`gradfit.datasets.load`). A dict job may give
+        ``"target"`` (the target column of the file X) instead of ``"y"``, and
+        ``"rows": (start, stop)``, the slice of X and y it trains on. Each
+        model object may appear in one job only.
     n_jobs : int, default 1
-        Threads training jobs in this process (-1: one per CPU). The C core
-        releases the GIL, so n threads give up to n times the throughput.
-        With ``n_jobs=1`` the jobs run one after the other in the calling
-        thread.
+        Threads training jobs in this process (-1: one per CPU; the C core
+        releases the GIL). With 1, the jobs run one after the other here.
     executor : concurrent.futures.Executor or dask.distributed.Client, optional
-        Run the jobs there instead (then leave ``n_jobs`` at 1: the executor
-        sets the parallelism). A ``ThreadPoolExecutor`` runs them in this
-        process like ``n_jobs``. A process pool or a Dask ``Client`` gets
-        plain data only: the model file's bytes, the options (plain values:
-        numbers, strings, arrays; no functions, Generators or optimizer
-        objects), the data as arrays or paths; the trained parameters come
-        back into the same MLP objects. An array shared by several jobs is
-        sent once: to a ``ProcessPoolExecutor`` as a temporary ``.npy`` file
-        that its workers map, to Dask by one scatter; Dask arrays are
-        computed on the cluster.
+        Run the jobs there instead (leave ``n_jobs`` at 1). A process pool or
+        a Dask Client gets plain data only (the model file's bytes, plain
+        options, arrays or paths; an array shared by jobs is sent once) and
+        the trained parameters come back into the same MLP objects.
     progress : bool, default False
         One progress display for all the jobs: a tqdm bar (jobs done, failed)
         if tqdm is installed, else a line on stderr at most every 2 s.
@@ -668,25 +657,17 @@ def train_many(jobs: Iterable[Any], *, n_jobs: int = 1, executor: Any = None, pr
     Raises
     ------
     TypeError, ValueError
-        Before any job runs, for a malformed ``jobs`` (not a list, a job that
-        is neither a dict nor a tuple, no model, an unknown option, the same
-        model in two jobs, options that cannot be sent to another process),
-        or a bad ``n_jobs``, ``executor``, ``progress`` or ``errors``.
+        Before any job runs: a malformed job (no model, an unknown option,
+        a model in two jobs, options another process cannot get) or a bad
+        ``n_jobs``, ``executor``, ``progress`` or ``errors``.
 
     Notes
     -----
     A job's result depends only on its own model, data and options (its
-    ``seed``): never on ``n_jobs``, the executor or the scheduling. The same
-    jobs give bit-identical parameters in threads, in processes and on Dask
-    (on machines that run the same SIMD path, see :func:`gradfit.simd`).
-
-    Ctrl-C: with ``n_jobs=1`` it stops the running job as in
-    :func:`gradfit.train`; with threads or an executor no new job starts,
-    the running ones finish (threads) or are cancelled where the executor
-    can, and ``KeyboardInterrupt`` is raised. Jobs that finished keep their
-    trained models.
-
-    See docs/scaling.md for when to use threads, processes or Dask.
+    ``seed``), never on ``n_jobs``, the executor or the scheduling, bit for
+    bit. Ctrl-C: no new job starts, running ones finish or are cancelled,
+    then ``KeyboardInterrupt`` (with ``n_jobs=1``: as in :func:`gradfit.train`).
+    See docs/scaling.md for threads, processes and Dask.
 
     Examples
     --------
@@ -698,6 +679,22 @@ def train_many(jobs: Iterable[Any], *, n_jobs: int = 1, executor: Any = None, pr
     >>> len(results), all(isinstance(r, gf.TrainResult) for r in results)
     (4, True)
     """
+    threads = _check_arguments(n_jobs, executor, progress, errors)
+    checked = _check_jobs(jobs)
+    if executor is not None and not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+        for job in checked:
+            for key, value in job.options.items():
+                _check_plain(value, f"jobs[{job.index}]: option {key}")
+    bar = _Progress(len(checked), bool(progress))
+    try:
+        out = _run_threads(checked, threads, bar) if executor is None else _run_executor(checked, executor, bar)
+    finally:
+        bar.close()
+    return _finish(out, errors)
+
+
+def _check_arguments(n_jobs, executor, progress, errors):
+    """train_many's own arguments checked; returns the number of threads."""
     if errors not in _ERRORS:
         raise ValueError(f"errors: expected 'return' or 'raise', got {errors!r}")
     if not isinstance(progress, (bool, np.bool_)):
@@ -710,19 +707,11 @@ def train_many(jobs: Iterable[Any], *, n_jobs: int = 1, executor: Any = None, pr
         if n_jobs != 1:
             raise ValueError(f"n_jobs: the executor sets the parallelism; leave n_jobs at 1 when an executor "
                              f"is given, got {n_jobs}")
-    checked = _check_jobs(jobs)
-    if executor is not None and not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
-        for job in checked:
-            for key, value in job.options.items():
-                _check_plain(value, f"jobs[{job.index}]: option {key}")
-    bar = _Progress(len(checked), bool(progress))
-    try:
-        if executor is None:
-            out = _run_threads(checked, threads, bar)
-        else:
-            out = _run_executor(checked, executor, bar)
-    finally:
-        bar.close()
+    return threads
+
+
+def _finish(out, errors):
+    """The results in job order; with errors="raise", the first failed job's exception."""
     results: list[TrainResult | Exception] = []
     for i, r in enumerate(out):
         if r is None:   # cannot happen: every job gives a result or an error

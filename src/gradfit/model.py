@@ -9,27 +9,43 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from . import _core
+from . import _core, interop
+from ._codec import model_file
 from ._layout import layer_views
+from ._math import sigmoid, softmax
+from ._metrics import check_metrics, compute_metrics
 from ._names import ACTIVATIONS, LOSSES, lookup
-from ._validate import as_float_array, check_dtype, check_seed, check_threads, check_X
+from ._npzfile import write_npz
+from ._targets import check_loss_fits_model, check_sample_weight, check_targets
+from ._validate import (MAX_PARAMS, MAX_WIDTH, as_float_array, check_dtype, check_positive, check_seed, check_threads,
+                        check_X)
 
 INITS = ("glorot", "he", "zeros")
-
-# Rows per C call for predict / loss_and_grad: bounds the workspace memory.
-CHUNK_ROWS = 4096
 
 # Multiply-adds per C call of predict (about 0.1 s): Ctrl-C is seen between calls.
 PREDICT_WORK_PER_CALL = 1 << 28
 
-# Sizes beyond these cannot be allocated on any machine; refusing them up
-# front keeps every size computation (here and in C) far from int64 overflow.
-MAX_WIDTH = 2**31 - 1
-MAX_PARAMS = 2**40
-
 _ACTIVATION_NAMES = {v: k for k, v in ACTIVATIONS.items()}
 _NO_WEIGHTS = {"f": np.empty(0, np.float32), "d": np.empty(0, np.float64)}   # "all ones"
 _NO_ROWS = np.empty(0, dtype=np.int64)                                        # "every row, in order"
+
+# The data arguments of loss_and_grad, loss and evaluate (their docstrings' shared part).
+_LOSS_DOC = """
+    X : array_like of shape (n_samples, n_inputs)
+    y : array_like
+        Targets: (n_samples, n_outputs), or (n_samples,) for one output;
+        for "cross_entropy" int class ids (n_samples,) or one-hot /
+        probability rows.
+    loss : str, default "mse"
+        "mse" (mean over samples and outputs of (pred - y)**2, no 1/2
+        factor), "sse" (the sum), "mae", "huber", "cross_entropy"
+        (softmax of the outputs) or "binary_cross_entropy" (sigmoid of the
+        one output); the cross-entropies read the outputs as logits.
+    sample_weight : array_like of shape (n_samples,), optional
+        The loss is then the weighted mean sum(w_i loss_i) / sum(w_i)
+        ("sse": the weighted sum).
+    huber_delta : float, default 1.0
+"""
 
 
 class MLP:
@@ -98,21 +114,19 @@ class MLP:
         _check_size_limits(sizes)
         # The one description of the architecture, read by Python and C alike;
         # read-only arrays, exposed as tuples.
-        self._sizes = np.asarray(sizes, dtype=np.int64)
-        self._acts = np.asarray([ACTIVATIONS[a] for a in names], dtype=np.int32)
-        self._sizes.flags.writeable = False
-        self._acts.flags.writeable = False
-        n = _core.n_params(self._sizes, self._acts)
+        self._net = _core.Net(sizes, [ACTIVATIONS[a] for a in names])
+        self._sizes, self._acts = self._net.sizes, self._net.acts
+        n = self._net.n_params
         self._params = np.zeros(n, dtype=self._dtype)
         self._weights, self._biases = layer_views(self._params, sizes)
         self._lock = threading.Lock()
         self.init = lookup(dict.fromkeys(INITS), init, "init")
         self.seed = check_seed(seed)
-        self._initialise(np.random.default_rng(seed))
+        _initialise(self._weights, self._biases, self.init, np.random.default_rng(seed))
         if weights is not None:
-            self._set_layers(weights, "weights", self._weights)
+            _set_layers(weights, "weights", self._weights, self._dtype)
         if biases is not None:
-            self._set_layers(biases, "biases", self._biases)
+            _set_layers(biases, "biases", self._biases, self._dtype)
 
     # -- architecture (read-only) -----------------------------------------
     @property
@@ -165,7 +179,7 @@ class MLP:
 
     @weights.setter
     def weights(self, values: Sequence[ArrayLike]) -> None:
-        self._set_layers(values, "weights", self._weights)
+        _set_layers(values, "weights", self._weights, self._dtype)
 
     @property
     def biases(self) -> list[NDArray[np.floating[Any]]]:
@@ -174,38 +188,22 @@ class MLP:
 
     @biases.setter
     def biases(self, values: Sequence[ArrayLike]) -> None:
-        self._set_layers(values, "biases", self._biases)
+        _set_layers(values, "biases", self._biases, self._dtype)
 
-    def _initialise(self, rng):
-        for W, b in zip(self._weights, self._biases):
-            fan_in, fan_out = W.shape
-            if self.init == "glorot":
-                bound = np.sqrt(6.0 / (fan_in + fan_out))
-                W[...] = rng.uniform(-bound, bound, size=W.shape)
-            elif self.init == "he":
-                W[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=W.shape)
-            else:
-                W[...] = 0
-            b[...] = 0
+    def _check_params_finite(self):
+        """Raises ValueError if NaN or inf was written into the parameters
+        (through model.params[...] or a weights/biases view)."""
+        _check_finite(self._params, self._weights, self._biases)
 
-    def _set_layers(self, values, argument, targets):
-        if isinstance(values, (str, bytes, np.ndarray)) or not hasattr(values, "__len__"):
-            raise TypeError(f"{argument}: expected a list of {len(targets)} arrays (one per layer), got "
-                            f"{type(values).__name__}")
-        if len(values) != len(targets):
-            raise ValueError(f"{argument}: expected {len(targets)} arrays (one per layer), got {len(values)}")
-        arrays = []
-        for i, (v, t) in enumerate(zip(values, targets)):
-            a = as_float_array(v, f"{argument}[{i}]", self._dtype)
-            if a.size == t.size and a.ndim < t.ndim:
-                a = a.reshape(t.shape)   # scalars and flat lists for tiny layers
-            if a.shape != t.shape:
-                raise ValueError(f"{argument}[{i}]: expected shape {t.shape}, got shape {a.shape}")
-            if not np.isfinite(a).all():
-                raise ValueError(f"{argument}[{i}]: expected finite values, got NaN or inf")
-            arrays.append(a)
-        for a, t in zip(arrays, targets):
-            t[...] = a
+    def summary(self) -> str:
+        """A table of the layers: shapes, parameter counts and activations.
+
+        Returns
+        -------
+        str
+            Also what ``print(model.summary())`` shows.
+        """
+        return _summary(self)
 
     def set_params(self, params: ArrayLike) -> None:
         """Copies a flat array into the model's parameters.
@@ -221,35 +219,6 @@ class MLP:
         if not np.isfinite(a).all():
             raise ValueError("params: expected finite values, got NaN or inf")
         self._params[...] = a
-
-    def _check_params_finite(self):
-        """Raises ValueError if NaN or inf was written into the parameters
-        (through model.params[...] or a weights/biases view)."""
-        p = self._params
-        # min and max propagate NaN and show an inf, without a temporary as large as params
-        if p.size == 0 or (np.isfinite(p.min()) and np.isfinite(p.max())):
-            return
-        finite = np.isfinite(p)
-        first = int(np.flatnonzero(~finite)[0])
-        raise ValueError(
-            f"params: expected finite parameters, but the model holds "
-            f"{int(finite.size - np.count_nonzero(finite))} NaN or inf value(s), the first at "
-            f"{self._describe_index(first)}; they were written into model.params (or a weights / "
-            f"biases view). Assign finite values, e.g. model.params = ..., before using the model"
-        )
-
-    def _describe_index(self, i):
-        """'weights[l][r, c]' or 'biases[l][j]' for flat parameter index i."""
-        offset = 0
-        for layer, (W, b) in enumerate(zip(self._weights, self._biases)):
-            if i < offset + W.size:
-                r, c = divmod(i - offset, W.shape[1])
-                return f"weights[{layer}][{r}, {c}] (params[{i}])"
-            offset += W.size
-            if i < offset + b.size:
-                return f"biases[{layer}][{i - offset}] (params[{i}])"
-            offset += b.size
-        return f"params[{i}]"
 
     def copy(self) -> MLP:
         """An independent model with the same architecture and parameters."""
@@ -269,27 +238,25 @@ class MLP:
         pickled objects. The write is atomic: `path` holds the old file or
         the new one, never a partial one. Read it back with ``gradfit.load``.
         """
-        from .io import save_model
-        save_model(self, path)
+        write_npz(path, *model_file(self))
 
     def to_torch(self) -> Any:
         """An equivalent ``torch.nn.Sequential`` (Linear layers and activation
         modules, in the model's dtype). Needs PyTorch."""
-        from .interop import to_torch
-        return to_torch(self)
+        self._check_params_finite()
+        return interop.to_torch(self)
 
     @classmethod
     def from_torch(cls, module: Any) -> MLP:
         """An MLP from a ``torch.nn.Sequential`` of Linear layers and
         ReLU / Sigmoid / Tanh / Softplus / Identity modules (float32 or float64)."""
-        from .interop import from_torch
-        return from_torch(module)
+        return cls(**interop.from_torch(module))
 
     def to_onnx(self, path: str | os.PathLike[str], *, opset: int = 13) -> None:
         """Writes the model as an ONNX graph (Gemm and activation nodes; input
         "X" of shape (N, n_inputs), output "Y"). Needs the ``onnx`` package."""
-        from .interop import to_onnx
-        to_onnx(self, path, opset=opset)
+        self._check_params_finite()
+        interop.to_onnx(self, path, opset=opset)
 
     # copy.copy / copy.deepcopy / pickle (for multiprocessing, joblib): the
     # per-layer views are rebuilt over the new params buffer, never stored
@@ -302,22 +269,17 @@ class MLP:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        del state["_weights"], state["_biases"], state["_lock"]
+        del state["_weights"], state["_biases"], state["_lock"], state["_net"]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        for name in ("_sizes", "_acts"):
-            self.__dict__[name] = np.array(state[name])
-            self.__dict__[name].flags.writeable = False
+        self._net = _core.Net(state["_sizes"], state["_acts"])
+        self._sizes, self._acts = self._net.sizes, self._net.acts
         self._weights, self._biases = layer_views(self._params, self.layer_sizes)
         self._lock = threading.Lock()
 
     # -- computation (C core) ---------------------------------------------
-    def _workspace(self, rows, forward_only=False):
-        return np.empty(_core.workspace_len(self._sizes, self._acts, rows, forward_only=forward_only),
-                        dtype=self._dtype)
-
     def predict(self, X: ArrayLike, n_threads: int = 1) -> NDArray[np.floating[Any]]:
         """Forward pass.
 
@@ -340,43 +302,11 @@ class MLP:
 
     def _predict(self, X: NDArray[Any], n_threads: int = 1) -> NDArray[Any]:
         out = np.empty((X.shape[0], self.n_outputs), dtype=self._dtype)
-        rows = min(X.shape[0], CHUNK_ROWS)
-        ws = self._workspace(rows, forward_only=True)
         # one C call per ~0.1 s of work, so that Ctrl-C is seen between calls
-        step = max(rows, PREDICT_WORK_PER_CALL // max(1, self.n_params))
+        step = max(self._net.rows(X.shape[0]), PREDICT_WORK_PER_CALL // max(1, self.n_params))
         for start in range(0, X.shape[0], step):
-            _core.predict(self._sizes, self._acts, self._params, X[start:start + step], rows, ws,
-                          out[start:start + step], n_threads=n_threads)
+            self._net.predict(self._params, X[start:start + step], out[start:start + step], n_threads=n_threads)
         return out
-
-    _LOSS_DOC = """
-        X : array_like of shape (n_samples, n_inputs)
-        y : array_like
-            Targets: (n_samples, n_outputs), or (n_samples,) for one output;
-            for "cross_entropy" int class ids (n_samples,) or one-hot /
-            probability rows.
-        loss : str, default "mse"
-            "mse" (mean over samples and outputs of (pred - y)**2, no 1/2
-            factor), "sse" (the sum), "mae", "huber", "cross_entropy"
-            (softmax of the outputs) or "binary_cross_entropy" (sigmoid of the
-            one output); the cross-entropies read the outputs as logits.
-        sample_weight : array_like of shape (n_samples,), optional
-            The loss is then the weighted mean sum(w_i loss_i) / sum(w_i)
-            ("sse": the weighted sum).
-        huber_delta : float, default 1.0
-    """
-
-    def _checked(self, X, y, loss, sample_weight, huber_delta):
-        from ._targets import check_loss_fits_model, check_sample_weight, check_targets
-        from ._validate import check_positive
-        loss = lookup(LOSSES, loss, "loss")
-        check_loss_fits_model(loss, self)
-        X = check_X(X, self.n_inputs, self._dtype)
-        y = check_targets(y, X.shape[0], self, loss)
-        sw = check_sample_weight(sample_weight, X.shape[0], self._dtype)
-        huber_delta = check_positive(huber_delta, "huber_delta")
-        self._check_params_finite()
-        return X, y, loss, sw, huber_delta
 
     def loss_and_grad(self, X: ArrayLike, y: ArrayLike, loss: str = "mse", sample_weight: ArrayLike | None = None,
                       huber_delta: float = 1.0, l2: float = 0.0) -> tuple[float, NDArray[np.floating[Any]]]:
@@ -394,7 +324,7 @@ class MLP:
         grad : ndarray of shape (n_params,)
             dloss/dparams in the layout of ``params``.
         """
-        X, y, loss, sw, huber_delta = self._checked(X, y, loss, sample_weight, huber_delta)
+        X, y, loss, sw, huber_delta = _checked(self, X, y, loss, sample_weight, huber_delta)
         if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not (0 <= l2 < np.inf):
             raise ValueError(f"l2: expected a finite number >= 0, got {l2!r}")
         return self._loss_and_grad(X, y, loss, sw, huber_delta, float(l2))
@@ -403,10 +333,9 @@ class MLP:
 
     def _loss_and_grad(self, X, y, loss, sw=None, huber_delta=1.0, l2=0.0):
         grad = np.empty_like(self._params)
-        rows = min(X.shape[0], CHUNK_ROWS)
-        value = _core.loss_grad(self._sizes, self._acts, LOSSES[loss], self._params, grad, X, y,
-                                _NO_WEIGHTS[self._dtype.char] if sw is None else sw, _NO_ROWS, rows,
-                                self._workspace(rows), huber_delta=huber_delta, l2=l2)
+        value = self._net.loss_grad(LOSSES[loss], self._params, grad, X, y,
+                                    _NO_WEIGHTS[self._dtype.char] if sw is None else sw, _NO_ROWS,
+                                    huber_delta=huber_delta, l2=l2)
         return value, grad
 
     def loss(self, X: ArrayLike, y: ArrayLike, loss: str = "mse", sample_weight: ArrayLike | None = None,
@@ -419,17 +348,14 @@ class MLP:
         -------
         float
         """
-        X, y, loss, sw, huber_delta = self._checked(X, y, loss, sample_weight, huber_delta)
+        X, y, loss, sw, huber_delta = _checked(self, X, y, loss, sample_weight, huber_delta)
         return self._loss(X, y, loss, sw, huber_delta)
 
     loss.__doc__ = (loss.__doc__ or "") % _LOSS_DOC
 
     def _loss(self, X, y, loss, sw=None, huber_delta=1.0, n_threads=1):
-        rows = min(X.shape[0], CHUNK_ROWS)
-        return _core.loss(self._sizes, self._acts, LOSSES[loss], self._params, X, y,
-                          _NO_WEIGHTS[self._dtype.char] if sw is None else sw, rows,
-                          self._workspace(rows, forward_only=True),
-                          huber_delta=huber_delta, n_threads=n_threads)
+        return self._net.loss(LOSSES[loss], self._params, X, y, _NO_WEIGHTS[self._dtype.char] if sw is None else sw,
+                              huber_delta=huber_delta, n_threads=n_threads)
 
     # -- classification and evaluation -----------------------------------------
     def predict_proba(self, X: ArrayLike) -> NDArray[np.floating[Any]]:
@@ -446,15 +372,7 @@ class MLP:
             one output, the sigmoid: the probability of class 1.
         """
         z = self.predict(X).astype(np.float64)
-        if self.n_outputs == 1:
-            p = np.empty_like(z)
-            pos = z >= 0
-            p[pos] = 1 / (1 + np.exp(-z[pos]))
-            e = np.exp(z[~pos])
-            p[~pos] = e / (1 + e)
-        else:
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            p = e / e.sum(axis=1, keepdims=True)
+        p = sigmoid(z) if self.n_outputs == 1 else softmax(z)
         return p.astype(self._dtype)
 
     def predict_class(self, X: ArrayLike) -> NDArray[np.int64]:
@@ -488,62 +406,13 @@ class MLP:
         dict
             ``{"loss": ..., <metric>: ...}``.
         """
-        known = ("accuracy", "r2", "mae")
-        if isinstance(metrics, str):
-            metrics = [metrics]
-        try:
-            metrics = list(metrics)
-        except TypeError:
-            raise TypeError(f"metrics: expected a list of names among {list(known)}, got "
-                            f"{type(metrics).__name__}") from None
-        for name in metrics:
-            if not isinstance(name, str) or name not in known:
-                raise ValueError(f"metrics: expected names among {list(known)}, got {name!r}")
-        Xc, t, loss, sw, huber_delta = self._checked(X, y, loss, sample_weight, huber_delta)
-        pred = self._predict(Xc)
+        names = check_metrics(metrics)
+        Xc, t, loss, sw, huber_delta = _checked(self, X, y, loss, sample_weight, huber_delta)
         out = {"loss": self._loss(Xc, t, loss, sw, huber_delta)}
-        for name in metrics:
-            if name == "accuracy":
-                if self.n_outputs > 1:
-                    guess, truth = np.argmax(pred, axis=1), np.argmax(t, axis=1)
-                else:
-                    guess, truth = (pred[:, 0] > 0).astype(np.int64), (t[:, 0] >= 0.5).astype(np.int64)
-                out["accuracy"] = float(np.average(guess == truth, weights=sw))
-            elif name == "mae":
-                out["mae"] = float(np.average(np.abs(pred - t).mean(axis=1), weights=sw))
-            else:
-                mean = np.average(t, axis=0, weights=sw)
-                ss_res = np.average((t - pred) ** 2, axis=0, weights=sw)
-                ss_tot = np.average((t - mean) ** 2, axis=0, weights=sw)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.where(ss_res > 0, -np.inf, 1.0))
-                out["r2"] = float(np.mean(r2))
+        out.update(compute_metrics(names, self._predict(Xc), t, sw))
         return out
 
     evaluate.__doc__ = (evaluate.__doc__ or "") % _LOSS_DOC
-
-    def summary(self) -> str:
-        """A table of the layers: shapes, parameter counts and activations.
-
-        Returns
-        -------
-        str
-            Also what ``print(model.summary())`` shows.
-        """
-        rows = [("layer", "shape (in -> out)", "weights", "biases", "activation")]
-        for i, (W, b, act) in enumerate(zip(self._weights, self._biases, self.activations)):
-            rows.append((str(i), f"{W.shape[0]} -> {W.shape[1]}", f"{W.size:,}", f"{b.size:,}", act))
-        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-        lines = [f"{self!r}"]
-        for k, r in enumerate(rows):
-            lines.append("  " + "  ".join(cell.ljust(w) if c in (0, 1, 4) else cell.rjust(w)
-                                          for c, (cell, w) in enumerate(zip(r, widths))))
-            if k == 0:
-                lines.append("  " + "  ".join("-" * w for w in widths))
-        lines = [line.rstrip() for line in lines]
-        lines.append(f"  {self.n_params:,} parameters ({self.n_params * self._dtype.itemsize:,} bytes, "
-                     f"{self._dtype.name})")
-        return "\n".join(lines)
 
     def __repr__(self):
         acts = self.activations
@@ -584,3 +453,104 @@ def _check_size_limits(sizes):
             raise ValueError(
                 f"layer_sizes: expected at most {MAX_PARAMS:.3g} parameters in all, but layer {layer} "
                 f"({fan_in} -> {fan_out}) alone has {count:.3g} (the network {total:.3g} so far)")
+
+
+def _initialise(weights, biases, init, rng):
+    """Draws the starting weights (biases start at zero)."""
+    for W, b in zip(weights, biases):
+        fan_in, fan_out = W.shape
+        if init == "glorot":
+            bound = np.sqrt(6.0 / (fan_in + fan_out))
+            W[...] = rng.uniform(-bound, bound, size=W.shape)
+        elif init == "he":
+            W[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=W.shape)
+        else:
+            W[...] = 0
+        b[...] = 0
+
+
+def _set_layers(values, argument, targets, dtype):
+    """Copies one array per layer into `targets` (views of the params), all checked first."""
+    if isinstance(values, (str, bytes, np.ndarray)) or not hasattr(values, "__len__"):
+        raise TypeError(f"{argument}: expected a list of {len(targets)} arrays (one per layer), got "
+                        f"{type(values).__name__}")
+    if len(values) != len(targets):
+        raise ValueError(f"{argument}: expected {len(targets)} arrays (one per layer), got {len(values)}")
+    arrays = []
+    for i, (v, t) in enumerate(zip(values, targets)):
+        a = as_float_array(v, f"{argument}[{i}]", dtype)
+        if a.size == t.size and a.ndim < t.ndim:
+            a = a.reshape(t.shape)   # scalars and flat lists for tiny layers
+        if a.shape != t.shape:
+            raise ValueError(f"{argument}[{i}]: expected shape {t.shape}, got shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{argument}[{i}]: expected finite values, got NaN or inf")
+        arrays.append(a)
+    for a, t in zip(arrays, targets):
+        t[...] = a
+
+
+def _check_finite(params, weights, biases):
+    """Raises ValueError if NaN or inf was written into the parameters
+    (through model.params[...] or a weights/biases view)."""
+    p = params
+    # min and max propagate NaN and show an inf, without a temporary as large as params
+    if p.size == 0 or (np.isfinite(p.min()) and np.isfinite(p.max())):
+        return
+    finite = np.isfinite(p)
+    first = int(np.flatnonzero(~finite)[0])
+    raise ValueError(
+        f"params: expected finite parameters, but the model holds "
+        f"{int(finite.size - np.count_nonzero(finite))} NaN or inf value(s), the first at "
+        f"{_describe_index(first, weights, biases)}; they were written into model.params (or a weights / "
+        f"biases view). Assign finite values, e.g. model.params = ..., before using the model"
+    )
+
+def _describe_index(i, weights, biases):
+    """'weights[l][r, c]' or 'biases[l][j]' for flat parameter index i."""
+    offset = 0
+    for layer, (W, b) in enumerate(zip(weights, biases)):
+        if i < offset + W.size:
+            r, c = divmod(i - offset, W.shape[1])
+            return f"weights[{layer}][{r}, {c}] (params[{i}])"
+        offset += W.size
+        if i < offset + b.size:
+            return f"biases[{layer}][{i - offset}] (params[{i}])"
+        offset += b.size
+    return f"params[{i}]"
+
+
+def _summary(self) -> str:
+    """A table of the layers: shapes, parameter counts and activations.
+
+    Returns
+    -------
+    str
+        Also what ``print(model.summary())`` shows.
+    """
+    rows = [("layer", "shape (in -> out)", "weights", "biases", "activation")]
+    for i, (W, b, act) in enumerate(zip(self._weights, self._biases, self.activations)):
+        rows.append((str(i), f"{W.shape[0]} -> {W.shape[1]}", f"{W.size:,}", f"{b.size:,}", act))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines = [f"{self!r}"]
+    for k, r in enumerate(rows):
+        lines.append("  " + "  ".join(cell.ljust(w) if c in (0, 1, 4) else cell.rjust(w)
+                                      for c, (cell, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    lines = [line.rstrip() for line in lines]
+    lines.append(f"  {self.n_params:,} parameters ({self.n_params * self._dtype.itemsize:,} bytes, "
+                 f"{self._dtype.name})")
+    return "\n".join(lines)
+
+
+def _checked(model, X, y, loss, sample_weight, huber_delta):
+    """The data arguments of loss_and_grad, loss and evaluate, checked against the model."""
+    loss = lookup(LOSSES, loss, "loss")
+    check_loss_fits_model(loss, model)
+    X = check_X(X, model.n_inputs, model.dtype)
+    y = check_targets(y, X.shape[0], model, loss)
+    sw = check_sample_weight(sample_weight, X.shape[0], model.dtype)
+    huber_delta = check_positive(huber_delta, "huber_delta")
+    model._check_params_finite()
+    return X, y, loss, sw, huber_delta

@@ -7,6 +7,7 @@ under any backend, headless ones included.
 """
 import numpy as np
 
+from ._math import ACTIVATIONS
 from .model import MLP
 
 
@@ -200,10 +201,10 @@ def hidden_units(model, X=None, y=None, title=None):
     else:
         lo, hi = 0.0, 1.0
     grid = np.linspace(lo, hi, 400).reshape(-1, 1)
-    from .explain import _activation, _sub
+    from .explain import _sub
     W1, b1 = model.weights[0], model.biases[0]
     W2, b2 = model.weights[1], model.biases[1]
-    a = _activation(model.activations[0], grid @ W1 + b1)
+    a = ACTIVATIONS[model.activations[0]](grid @ W1 + b1)
     act = model.activations[0]
     fig = _figure(9, 3.4)
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)

@@ -12,6 +12,15 @@ STOP_REASONS = {
 }
 
 
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because the loss became NaN or inf.
+
+    The model is left at the best parameters seen among the values before the
+    last update, the start of the epoch in which the loss overflowed and the
+    values the call started from (by their loss over all the data); the
+    warning and ``TrainResult.restored`` say which."""
+
+
 @dataclass
 class TrainResult:
     """What one call of :func:`gradfit.train` did.
@@ -32,7 +41,9 @@ class TrainResult:
     samples_per_second : float
         Rows trained on per second of ``seconds``.
     stop_reason : str
-        "epochs", "max_steps", "grad_tol" or "diverged".
+        Why the run ended: one of the keys of ``gradfit.result.STOP_REASONS``
+        ("epochs", "max_steps", "grad_tol", "diverged", "early_stopping",
+        "callback", "interrupted").
     final_loss : float
         The loss over all the data at the parameters the model holds now
         (one forward pass after training).
@@ -40,7 +51,8 @@ class TrainResult:
         Norm of the last full-data gradient computed (by grad_tol checks),
         or None if none was.
     loss_name : str
-        The loss that was minimised ("mse" or "sse").
+        The loss that was minimised ("mse", "sse", "mae", "huber",
+        "cross_entropy" or "binary_cross_entropy").
     backend : str
         "c" or "numpy".
     n_samples, batch_size : int

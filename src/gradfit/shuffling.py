@@ -29,9 +29,8 @@ COPY_MIN_BYTES: int = 1 << 20
 #: ... and at most this many (the copy's memory budget) ...
 COPY_MAX_BYTES: int = 512 << 20
 #: ... and every array's row (X's, y's, the weight) takes at most this many
-#: bytes: one value. Wider rows gather well (a row is whole cache lines),
-#: while moving them costs a scattered write and random swaps of the whole
-#: row (docs/perf-log.md has the measurements).
+#: bytes: one value. Wider rows gather well (a row is whole cache lines) and
+#: gathering them is faster than moving them (docs/perf-log.md has the figures).
 COPY_MAX_ROW_BYTES: int = 8
 
 

@@ -1,0 +1,150 @@
+"""The one NumPy home of gradfit's math: every activation, its derivative, and
+every loss with its gradient with respect to the prediction.
+
+These are the NumPy twins of the C formulas (csrc/). gradfit.reference (the
+oracle the C core is tested against), gradfit.explain, MLP.predict_proba and
+the scikit-learn estimators all compute with them, so a formula is written
+once on the NumPy side. This module imports only NumPy.
+
+Every function keeps the dtype of its input (float32 stays float32): the
+oracle must round as the float32 C path does.
+"""
+import numpy as np
+
+LOSSES = ("mse", "sse", "cross_entropy", "binary_cross_entropy", "mae", "huber")
+
+
+# -- activations ----------------------------------------------------------------
+
+def sigmoid(z):
+    """1 / (1 + exp(-z)), as 1/(1+e) for z >= 0 and e/(1+e) below (e =
+    exp(-|z|)), so that no exp overflows."""
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1 / (1 + np.exp(-z[pos]))
+    e = np.exp(z[~pos])
+    out[~pos] = e / (1 + e)
+    return out
+
+
+def softplus(z):
+    """log(1 + exp(z)), as max(z, 0) + log1p(exp(-|z|)) (no overflow)."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+# f(z)
+ACTIVATIONS = {
+    "identity": lambda z: z,
+    "relu": lambda z: np.maximum(z, 0),
+    "sigmoid": sigmoid,
+    "tanh": np.tanh,
+    "softplus": softplus,
+}
+
+# f'(z), given z and a = f(z)
+DERIVATIVES = {
+    "identity": lambda z, a: np.ones_like(z),
+    "relu": lambda z, a: (z > 0).astype(z.dtype),
+    "sigmoid": lambda z, a: a * (1 - a),
+    "tanh": lambda z, a: 1 - a * a,
+    "softplus": lambda z, a: sigmoid(z),
+}
+
+
+# -- probabilities from logits ----------------------------------------------------
+
+def softmax(z):
+    """Row-wise softmax of logits z (n, k): exp(z - max) / its row sum."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def log_softmax(z):
+    """Row-wise log(softmax(z)) of logits z (n, k): z - logsumexp(z), with the
+    row maximum taken out first (finite for confident predictions)."""
+    zmax = z.max(axis=1, keepdims=True)
+    return z - (zmax + np.log(np.exp(z - zmax).sum(axis=1, keepdims=True)))
+
+
+# -- losses -----------------------------------------------------------------------
+
+def sample_losses(pred, y, loss, delta=1.0):
+    """Per-sample losses l (n,) and their gradients dl/dpred (n, OUT):
+
+    - mse: mean_k (p_k - t_k)^2; sse: the sum over k;
+    - cross_entropy (p: logits, t: one-hot or probability rows; s = sum_k t_k):
+      s * logsumexp(p) - sum_k t_k p_k, computed as sum_k t_k (max p - p_k) +
+      s log(sum_k exp(p_k - max p)); dl/dp = s softmax(p) - t;
+    - binary_cross_entropy (p: logits, t in [0, 1]): mean_k of
+      max(p, 0) - p t + log1p(exp(-|p|)); dl/dp = (sigmoid(p) - t) / OUT;
+    - mae: mean_k |p_k - t_k|; dl/dp = sign(p - t) / OUT;
+    - huber: mean_k h(r_k), r = p - t, h(r) = r^2/2 for |r| <= delta, else
+      delta (|r| - delta/2); dl/dp = clip(r, -delta, delta) / OUT."""
+    dt = pred.dtype.type
+    out = pred.shape[1]
+    if loss == "cross_entropy":
+        mx = pred.max(axis=1, keepdims=True)
+        e = np.exp(pred - mx)
+        se = e.sum(axis=1)
+        s = y.sum(axis=1)
+        l = (y * (mx - pred)).sum(axis=1) + s * np.log(se)
+        return l, (s / se)[:, None] * e - y
+    r = pred - y
+    if loss in ("mse", "sse"):
+        l, g = np.square(r).sum(axis=1), dt(2) * r
+    elif loss == "binary_cross_entropy":
+        e = np.exp(-np.abs(pred))
+        l = (np.maximum(pred, 0) - pred * y + np.log1p(e)).sum(axis=1)
+        g = np.where(pred >= 0, dt(1), e) / (1 + e) - y
+    elif loss == "mae":
+        l, g = np.abs(r).sum(axis=1), np.sign(r)
+    elif loss == "huber":
+        d = dt(delta)
+        a = np.abs(r)
+        l = np.where(a <= d, dt(0.5) * r * r, d * (a - dt(0.5) * d)).sum(axis=1)
+        g = np.clip(r, -d, d)
+    else:
+        raise ValueError(f"loss: expected one of {list(LOSSES)}, got {loss!r}")
+    if loss != "sse":
+        l, g = l / dt(out), g / dt(out)
+    return l, g
+
+
+def _weights_of(sample_weight, n, dtype):
+    return np.ones(n, dtype) if sample_weight is None else np.asarray(sample_weight, dtype)
+
+
+def loss_value(pred, y, loss, sample_weight=None, delta=1.0):
+    """The batch loss: the weighted mean sum_i w_i l_i / sum_i w_i of the
+    per-sample losses (sample_losses; w_i = 1 without sample weights; 0 if the
+    weights sum to 0), or for sse the weighted sum sum_i w_i l_i. Without
+    weights, mse is the mean over samples and outputs of (pred - y)^2 and sse
+    the sum, accumulated in float64."""
+    if sample_weight is None and loss in ("mse", "sse"):
+        sq = np.sum(np.square(pred - y), dtype=np.float64)
+        return float(sq / pred.size) if loss == "mse" else float(sq)
+    l, _ = sample_losses(pred, y, loss, delta)
+    w = _weights_of(sample_weight, pred.shape[0], pred.dtype)
+    total = float(np.sum(w.astype(np.float64) * l.astype(np.float64)))
+    if loss == "sse":
+        return total
+    W = float(np.sum(w, dtype=np.float64))
+    return total / W if W > 0 else 0.0
+
+
+def loss_gradient(pred, y, loss, sample_weight=None, delta=1.0):
+    """dloss/dpred of loss_value, with the same scale as the C core:
+    w_i / sum(w) * dl_i/dpred (sse: w_i * dl_i/dpred); zero if the weights
+    sum to 0."""
+    dt = pred.dtype.type
+    if sample_weight is None and loss in ("mse", "sse"):
+        scale = dt(1.0 / pred.size) if loss == "mse" else dt(1)
+        return (dt(2) * scale) * (pred - y)
+    _, g = sample_losses(pred, y, loss, delta)
+    w = _weights_of(sample_weight, pred.shape[0], pred.dtype)
+    if loss == "sse":
+        return w[:, None] * g
+    W = float(np.sum(w, dtype=np.float64))
+    if not W > 0:
+        return np.zeros_like(g)
+    return (w * dt(1.0 / W))[:, None] * g

@@ -1,0 +1,188 @@
+"""GradfitClassifier: scikit-learn's MLPClassifier interface on gradfit's Trainer."""
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.multiclass import (
+    check_classification_targets,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import _check_sample_weight, column_or_1d
+
+from .._math import log_softmax, sigmoid, softmax
+from ._base import _fitting, _GradfitBase, _validate_data
+
+class GradfitClassifier(ClassifierMixin, _GradfitBase):
+    """A multi-layer perceptron classifier trained by gradfit's C core.
+
+    Two classes: one logit and gradfit's binary_cross_entropy; K > 2 classes:
+    K logits and cross_entropy (softmax). Labels may be anything
+    scikit-learn's LabelEncoder takes (ints, strings, ...). Parameters as for
+    :class:`GradfitRegressor`, without loss choices, output_activation
+    (the outputs are logits) and standardize_y.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels, in the order of predict_proba's columns.
+    validation_scores_ : list of float or None
+        Accuracy on the validation set per epoch (early_stopping only).
+    model_, trainer_, coefs_, intercepts_, n_iter_, loss_curve_, loss_, best_loss_,
+    best_validation_score_, n_features_in_, feature_names_in_, n_outputs_
+        As for GradfitRegressor (loss_curve_: the log-loss plus penalty).
+    """
+
+    _parameter_constraints = {
+        **_GradfitBase._parameter_constraints,
+        "loss": [StrOptions({"log_loss"})],
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, loss="log_loss", dtype="auto", n_threads=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.loss = loss
+        self.dtype = dtype
+        self.n_threads = n_threads
+
+    @_fitting
+    def fit(self, X, y, sample_weight=None):
+        """Train on X, y (class labels) for up to max_iter epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels: at least two distinct values.
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, None, incremental=False)
+
+    @_fitting
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One more epoch over X, y, continuing the same Trainer.
+
+        Parameters
+        ----------
+        X, y, sample_weight : as for fit
+        classes : array-like, required on the first call
+            Every class label that will ever be seen (y need not hold them all).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, classes, incremental=True)
+
+    def _fit(self, X, y, sample_weight, classes, incremental):
+        first_pass = not hasattr(self, "trainer_") or (not self.warm_start and not incremental)
+        X, y = _validate_data(self, X, y, reset=first_pass, dtype=self._data_dtype(first_pass))
+        check_classification_targets(y)
+        kind = type_of_target(y)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(f"y: expected one column of class labels (binary or multiclass), got a target "
+                             f"of type {kind!r}; multilabel and multi-output targets are not supported")
+        y = column_or_1d(y, warn=True)
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        if incremental and first_pass and not hasattr(self, "trainer_"):
+            if classes is None:
+                raise ValueError("classes: expected the list of all classes on the first call to "
+                                 "partial_fit, got None")
+            labels = unique_labels(classes)
+        elif incremental and classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(f"classes: expected the classes of the first call {self.classes_!r}, "
+                             f"got {unique_labels(classes)!r}")
+        else:
+            labels = unique_labels(y) if first_pass else self.classes_
+        if first_pass:
+            if len(labels) < 2:
+                raise ValueError(f"y: expected at least 2 classes, got 1 class ({labels[0]!r})")
+            self._encoder = LabelEncoder().fit(labels)
+            self.classes_ = self._encoder.classes_
+        seen = unique_labels(y)
+        unknown = np.setdiff1d(seen, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y: expected labels among classes_ {self.classes_!r}, got {unknown[0]!r}")
+        if not first_pass and not incremental and self.warm_start and set(seen) != set(self.classes_):
+            raise ValueError(f"y: warm_start needs the classes of the previous fit {self.classes_!r}, "
+                             f"got {seen!r}")
+        ids = self._encoder.transform(y)
+        k = len(self.classes_)
+        if k == 2:
+            loss, t, n_out = "binary_cross_entropy", ids.astype(X.dtype), 1
+        else:
+            loss, t, n_out = "cross_entropy", ids.astype(np.int64), k
+        self.n_outputs_ = 1
+        seeds, rs = self._seeds()
+        self._train(X, t, sw, ids, first_pass, incremental, loss, n_out, rs, seeds)
+        return self
+
+    def _proba(self, X):
+        """Class probabilities (n_samples, n_classes) of the network's dtype, X already validated."""
+        m = self.trainer_.model
+        z = m._predict(X, self.n_threads or 1).astype(np.float64)
+        if z.shape[1] == 1:
+            p1 = sigmoid(z[:, 0])
+            p = np.column_stack([1 - p1, p1])
+        else:
+            p = softmax(z)
+        return p.astype(m.dtype)
+
+    def _val_score(self, Xv, tv, wv):
+        z = self.trainer_.model._predict(Xv)
+        guess = (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
+        truth = tv.astype(np.int64) if tv.ndim == 1 else np.argmax(tv, axis=1)
+        return float(accuracy_score(truth, guess, sample_weight=wv))
+
+    def decision_function(self, X):
+        """The logits: shape (n_samples,) for two classes (positive: classes_[1]), else (n_samples, n_classes)."""
+        X = self._check_X_predict(X)
+        z = self.trainer_.model._predict(X, self.n_threads or 1)
+        return z[:, 0] if z.shape[1] == 1 else z
+
+    def predict(self, X):
+        """Predicted class labels, shape (n_samples,)."""
+        X = self._check_X_predict(X)
+        z = self.trainer_.model._predict(X, self.n_threads or 1)
+        ids = (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
+        return self.classes_[ids]
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of classes_."""
+        return self._proba(self._check_X_predict(X))
+
+    def predict_log_proba(self, X):
+        """log(predict_proba(X)), computed from the logits (finite for confident predictions)."""
+        X = self._check_X_predict(X)
+        m = self.trainer_.model
+        z = m._predict(X, self.n_threads or 1).astype(np.float64)
+        if z.shape[1] == 1:
+            z = np.column_stack([np.zeros_like(z[:, 0]), z[:, 0]])
+        return log_softmax(z).astype(m.dtype)

@@ -1,0 +1,203 @@
+"""GradfitRegressor: scikit-learn's MLPRegressor interface on gradfit's Trainer."""
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import _check_sample_weight, column_or_1d
+
+from ._base import _REGRESSION_LOSSES, _fitting, _GradfitBase, _validate_data
+
+class GradfitRegressor(RegressorMixin, _GradfitBase):
+    """A multi-layer perceptron regressor trained by gradfit's C core.
+
+    Parameters follow scikit-learn's MLPRegressor (see the module docstring
+    of gradfit.sklearn for how each maps onto gradfit).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default (100,)
+        Widths of the hidden layers; () is a linear model.
+    activation : {"relu", "tanh", "logistic", "identity", "softplus", "sigmoid"}, default "relu"
+        Hidden activation ("logistic" and "sigmoid" are the same).
+    solver : {"adam", "sgd", "adamw"}, default "adam"
+    alpha : float >= 0, default 1e-4
+        L2 penalty with scikit-learn's scaling (AdamW: decoupled weight decay).
+    batch_size : int or "auto", default "auto"
+        "auto" is min(200, n_samples); larger values are clipped (a warning).
+    learning_rate_init : float > 0, default 1e-3
+    max_iter : int >= 1, default 200
+        Epochs per fit.
+    shuffle : bool, default True
+    random_state : int, RandomState or None
+        Seeds the initial weights, the shuffles and the validation split.
+    tol : float >= 0, default 1e-4
+    verbose : bool or int, default False
+        Print the loss (and validation score) after every epoch.
+    warm_start : bool, default False
+    momentum : float in [0, 1), default 0.9
+        SGD only.
+    nesterovs_momentum : bool, default True
+        SGD only.
+    early_stopping : bool, default False
+        Hold out validation_fraction of the data and stop when its R^2 stops
+        improving by tol; keeps the best epoch's weights.
+    validation_fraction : float in (0, 1), default 0.1
+    beta_1, beta_2, epsilon : Adam's settings (default 0.9, 0.999, 1e-8)
+    n_iter_no_change : int >= 1 or inf, default 10
+    loss : {"squared_error", "absolute_error", "huber", "mse", "mae"}, default "squared_error"
+        gradfit's "mse", "mae" or "huber" ("squared_error" = "mse").
+    output_activation : str, default "identity"
+        gradfit's output activation (e.g. "sigmoid" for targets in (0, 1)
+        with standardize_y=False).
+    standardize_y : bool, default True
+        Train on standardized targets and transform predictions back.
+    dtype : {"auto", "float32", "float64"}, default "auto"
+    n_threads : int in [1, 64] or None, default None
+        Threads for the matrix products of wide layers (None: 1); the same
+        numbers for any value.
+
+    Attributes
+    ----------
+    model_ : gradfit.MLP
+    trainer_ : gradfit.Trainer
+        Continued by partial_fit; its history is gradfit's (units of gradfit's losses).
+    coefs_, intercepts_ : lists of arrays
+        Per-layer weights (IN, OUT) and biases (views into model_.params).
+    n_iter_ : int
+        Epochs run by the last fit (1 after partial_fit), as scikit-learn's;
+        ``trainer_.epoch`` counts every epoch of the Trainer.
+    loss_curve_ : list of float
+        The objective per epoch in scikit-learn's units (half MSE + penalty).
+    loss_ : float
+    best_loss_ : float
+    validation_scores_ : list of float or None
+        R^2 on the validation set per epoch (early_stopping only).
+    best_validation_score_ : float or None
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names (a DataFrame).
+    n_outputs_ : int
+    y_mean_, y_scale_ : ndarray of shape (n_outputs,)
+        The target standardization (zeros and ones with standardize_y=False).
+    """
+
+    _parameter_constraints = {
+        **_GradfitBase._parameter_constraints,
+        "loss": [StrOptions(set(_REGRESSION_LOSSES))],
+        "output_activation": [StrOptions({"identity", "relu", "sigmoid", "tanh", "softplus"})],
+        "standardize_y": ["boolean"],
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, loss="squared_error", output_activation="identity", standardize_y=True,
+                 dtype="auto", n_threads=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.loss = loss
+        self.output_activation = output_activation
+        self.standardize_y = standardize_y
+        self.dtype = dtype
+        self.n_threads = n_threads
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _more_tags(self):                          # the same tag for scikit-learn < 1.6
+        return {"multioutput": True}
+
+    @_fitting
+    def fit(self, X, y, sample_weight=None):
+        """Train on X, y for up to max_iter epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+            Each sample's weight in the loss (weighted mean per batch).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fitting
+    def partial_fit(self, X, y, sample_weight=None):
+        """One more epoch over X, y, continuing the same Trainer (optimizer state included).
+
+        Parameters
+        ----------
+        X, y, sample_weight : as for fit
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _fit(self, X, y, sample_weight, incremental):
+        first_pass = not hasattr(self, "trainer_") or (not self.warm_start and not incremental)
+        X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True, reset=first_pass,
+                              dtype=self._data_dtype(first_pass))
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        y = np.asarray(y, dtype=X.dtype)
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+        if first_pass:
+            self.n_outputs_ = y2.shape[1]
+            self._y_1d = y.ndim == 1
+            if self.standardize_y:
+                w = None if sw is None or not (sw > 0).any() else sw
+                mean = np.average(y2, axis=0, weights=w)
+                std = np.sqrt(np.average((y2 - mean) ** 2, axis=0, weights=w))
+                std[~(std > 0)] = 1.0
+                self.y_mean_, self.y_scale_ = mean.astype(np.float64), std.astype(np.float64)
+            else:
+                self.y_mean_, self.y_scale_ = np.zeros(y2.shape[1]), np.ones(y2.shape[1])
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(f"y: expected {self.n_outputs_} output(s) as in the first fit, got shape {y.shape}")
+        t = ((y2 - self.y_mean_) / self.y_scale_).astype(X.dtype)
+        seeds, rs = self._seeds()
+        self._train(X, t, sw, None, first_pass, incremental, _REGRESSION_LOSSES[self.loss], self.n_outputs_,
+                    rs, seeds)
+        return self
+
+    def _val_score(self, Xv, tv, wv):
+        pred = self.trainer_.model._predict(Xv)
+        return float(r2_score(tv, pred, sample_weight=wv))
+
+    def predict(self, X):
+        """Predicted targets: shape (n_samples,) when fitted on a 1-D y, else (n_samples, n_outputs).
+
+        The dtype is the network's (float32 after float32 training)."""
+        X = self._check_X_predict(X)
+        m = self.trainer_.model
+        out = m._predict(X, self.n_threads or 1)
+        if self.standardize_y:
+            out = (out * self.y_scale_ + self.y_mean_).astype(m.dtype)
+        return out.ravel() if self._y_1d else out
