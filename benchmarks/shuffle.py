@@ -8,12 +8,10 @@ gradfit.shuffling) against NumPy's permutation, with and without moving the rows
 Prints the median time per row (ns; = ms per 10^6 rows) of each method over
 many runs, in interleaved order (the methods take turns, so a busy machine
 slows them alike), for rows of W1's shape: x and y, one float64 each
-(--width changes the width of x). The methods:
+(--width changes the width of x, --dtype both arrays' dtype, --weights adds
+a third array of one value a row, as sample weights). The methods:
 
   permutation+gather   rng.permutation(N), then X[p], y[p] (a NumPy loop's epoch)
-  old order+gather     NumPy's Fisher-Yates shuffle in C
-                       (_core.shuffle_i64), then the same gathers: an
-                       epoch's data path with a plain shuffle and gathers
   order                gradfit.shuffling's epoch order only (index mode)
   order+move           the same order with X and y moved into reused
                        buffers in the same pass, the order written too
@@ -22,9 +20,8 @@ slows them alike), for rows of W1's shape: x and y, one float64 each
                        >= 1 MiB and a row is one value, as in W1 and W2)
   copy                 a sequential copy of X and y (the floor)
 
-The last column, speedup, is old order+gather / move: how much less an
-epoch's data path costs with the bucketed order and moved rows than with a
-plain shuffle and gathers.
+The last column, speedup, is permutation+gather / move: a NumPy loop's
+epoch order and gathers over training's data path per epoch in copy mode.
 
 --clock thread times each call by this thread's CPU time (time.thread_time;
 every method runs in the calling thread, the GIL released or not) instead of
@@ -39,14 +36,16 @@ import time
 
 import numpy as np
 
-from gradfit import _core, shuffling
+from gradfit import shuffling
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000,10000000")
     ap.add_argument("--runs", type=int, default=0, help="timed runs per size (default: ~1e8 rows' worth, 5..201)")
-    ap.add_argument("--width", type=int, default=1, help="columns of X (float64)")
+    ap.add_argument("--width", type=int, default=1, help="columns of X")
+    ap.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="dtype of X and y")
+    ap.add_argument("--weights", action="store_true", help="move a third array (sample weights) too")
     ap.add_argument("--bit-generator", default="PCG64")
     ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
                     help="wall: time.perf_counter (default); thread: this thread's CPU time")
@@ -54,43 +53,41 @@ def main():
     clock = time.perf_counter if args.clock == "wall" else time.thread_time
     bg_class = getattr(np.random, args.bit_generator)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"bit generator {args.bit_generator}; X {args.width} float64 column(s), y 1; load average {load:.2f}; "
+    print(f"bit generator {args.bit_generator}; X {args.width} {args.dtype} column(s), y 1"
+          f"{', weights 1' if args.weights else ''}; load average {load:.2f}; "
           f"{args.clock} clock; "
           f"median ns per row (min..max over runs in brackets)")
-    names = ["permutation+gather", "old order+gather", "order", "order+move", "move", "copy"]
+    names = ["permutation+gather", "order", "order+move", "move", "copy"]
     print(f"{'N':>10} {'runs':>5} {'k':>6} " + " ".join(f"{n:>22}" for n in names) + f" {'speedup':>8}")
     for N in (int(s) for s in args.sizes.split(",")):
         runs = args.runs or max(5, min(201, 10**8 // N))
         rng = np.random.Generator(bg_class(0))
         data = np.random.default_rng(1)
-        X, y = data.random((N, args.width)), data.random((N, 1))
-        Xs, ys = np.empty_like(X), np.empty_like(y)
+        arrays = [data.random((N, args.width)), data.random((N, 1))] + ([data.random(N)] if args.weights else [])
+        arrays = [a.astype(args.dtype) for a in arrays]
+        pairs = tuple((a, np.empty_like(a)) for a in arrays)
         order = np.empty(N, dtype=np.int64)
         ids = np.empty(N, dtype=np.uint16)
 
         def permutation_gather():
             p = rng.permutation(N)
-            X[p], y[p]
-
-        def old_gather():
-            _core.shuffle_i64(rng.bit_generator, order, True)
-            np.take(X, order, axis=0, out=Xs)
-            np.take(y, order, axis=0, out=ys)
+            for a in arrays:
+                a[p]
 
         def order_only():
             shuffling.draw(rng, order, ids)
 
         def order_move():
-            shuffling.draw(rng, order, ids, ((X, Xs), (y, ys)))
+            shuffling.draw(rng, order, ids, pairs)
 
         def move():
-            shuffling.draw(rng, None, ids, ((X, Xs), (y, ys)))
+            shuffling.draw(rng, None, ids, pairs)
 
         def copy():
-            np.copyto(Xs, X)
-            np.copyto(ys, y)
+            for a, b in pairs:
+                np.copyto(b, a)
 
-        fns = dict(zip(names, [permutation_gather, old_gather, order_only, order_move, move, copy]))
+        fns = dict(zip(names, [permutation_gather, order_only, order_move, move, copy]))
         times = {k: [] for k in fns}
         for f in fns.values():     # warm-up
             f()
@@ -102,7 +99,7 @@ def main():
         med = {k: statistics.median(v) for k, v in times.items()}
         cell = {k: f"{med[k]:6.2f} [{min(times[k]):5.2f}..{max(times[k]):6.2f}]" for k in fns}
         print(f"{N:>10} {runs:>5} {shuffling.n_buckets(N):>6} " + " ".join(f"{cell[k]:>22}" for k in names)
-              + f" {med['old order+gather'] / med['move']:7.2f}x", flush=True)
+              + f" {med['permutation+gather'] / med['move']:7.2f}x", flush=True)
 
 
 if __name__ == "__main__":

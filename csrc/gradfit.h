@@ -223,43 +223,39 @@ typedef struct gf_bitgen {
     uint64_t (*next_raw)(void *st);
 } gf_bitgen;
 
-/* NumPy's Generator.shuffle of a 1-D int64 array, in place, with the same
- * draws in the same order: for i = n-1 down to 1, j uniform in [0, i] by
- * masked rejection (32-bit draws while i <= 0xFFFFFFFF, else 64-bit), then
- * x[i] and x[j] swap. The result and the generator's state afterwards are
- * NumPy's. With fill != 0, x := 0..n-1 first (that is rng.permutation(n)).
- * The caller holds the bit generator's lock. GF_OK, or GF_ERR_ARG (n < 0, or
- * a NULL pointer). */
-int gf_shuffle_i64(const gf_bitgen *bg, int64_t *x, int64_t n, int fill);
-
-/* The same for NumPy's PCG64 (dxsm = 0) or PCG64DXSM (dxsm = 1), with the
- * generator inline instead of called through bitgen_t: the state is NumPy's
- * state dict (128-bit state and inc split into high and low words, the
- * buffered 32-bit half-word), updated in place. gf_shuffle_pcg64_available()
- * is 0 where the compiler lacks a 128-bit integer type (then
- * gf_shuffle_pcg64 returns GF_ERR_ARG). */
+/* The state of NumPy's PCG64 (dxsm = 0) or PCG64DXSM (dxsm = 1), as in its
+ * state dict: the 128-bit state and inc split into high and low words, and
+ * the buffered 32-bit half-word (has_uint32, uinteger), which the epoch
+ * order carries through unchanged. */
 typedef struct gf_pcg64 {
     uint64_t state_hi, state_lo, inc_hi, inc_lo;
     int32_t dxsm, has_uint32;
     uint32_t uinteger;
 } gf_pcg64;
-int gf_shuffle_pcg64_available(void);
-int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill);
 
-/* gradfit's epoch order (Sanders' bucketed shuffle; csrc/shuffle.c and
- * docs/shuffle.md give the exact draws): a uniform permutation of 0..n-1
+/* gradfit's epoch order (Sanders' bucketed shuffle; csrc/order.c and
+ * docs/order.md give the exact draws): a uniform permutation of 0..n-1
  * into order[], and, for each of the n_rows arrays in rows[], the source
  * rows moved with it: dst row t := src row order[t] (row_bytes bytes each;
  * src and dst must not overlap). order may be NULL when n_rows > 0: the
- * same draws and moved rows, no order written. k: the number of buckets, 0 for
- * gf_order_buckets(n) (others, powers of two up to GF_ORDER_MAX_BUCKETS, are
- * for tests). ids: scratch of n uint16 (may be NULL when k == 1). gf_order_bitgen draws 64-bit outputs through
- * bitgen_t (the caller holds the generator's lock); gf_order_pcg64 runs
- * PCG64 / PCG64DXSM inline on g's state (has_uint32 and uinteger untouched;
- * GF_ERR_ARG where gf_shuffle_pcg64_available() is 0). Both give the same
- * numbers and leave the generator in the same state. GF_OK or GF_ERR_ARG. */
+ * same draws and moved rows, no order written. k: the number of buckets, 0
+ * for gf_order_buckets(n) (others, powers of two up to
+ * GF_ORDER_MAX_BUCKETS, are for tests). ids: scratch of n uint16 (may be
+ * NULL when k == 1). gf_order_bitgen draws 64-bit outputs through bitgen_t
+ * (the caller holds the generator's lock); gf_order_pcg64 runs PCG64 /
+ * PCG64DXSM inline on g's state (has_uint32 and uinteger untouched), where
+ * gf_order_pcg64_available() is 1 (a compiler with a 128-bit integer type;
+ * elsewhere it returns GF_ERR_ARG). Both give the same numbers and leave
+ * the generator in the same state. GF_OK or GF_ERR_ARG.
+ * The first two constants are part of the documented order (changing them
+ * changes every order drawn): */
+/* rows per bucket aimed at: a bucket's rows stay in L2 while it is
+ * shuffled, and it was the fastest bucket size measured (docs/perf-log.md) */
 #define GF_ORDER_BUCKET_ROWS 8192
+/* the most buckets: bounds the bucket table on the stack (32 KiB); a bucket
+ * id is the top 12 bits at most of a 16-bit piece */
 #define GF_ORDER_MAX_BUCKETS 4096
+/* the most arrays moved with the order in one call (X, y and weights need 3) */
 #define GF_ORDER_MAX_ROWS 8
 typedef struct gf_rows {
     const void *src;
@@ -267,6 +263,7 @@ typedef struct gf_rows {
     int64_t row_bytes;
 } gf_rows;
 int64_t gf_order_buckets(int64_t n);
+int gf_order_pcg64_available(void);
 int gf_order_bitgen(const gf_bitgen *bg, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
                     uint16_t *ids, int64_t k);
 int gf_order_pcg64(gf_pcg64 *g, int64_t n, int64_t *order, const gf_rows *rows, int n_rows, uint16_t *ids,

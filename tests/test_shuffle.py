@@ -1,10 +1,5 @@
-"""NumPy's shuffle in C (gradfit._core.shuffle_i64: training's epoch order
-before gradfit.epoch_order, kept for benchmarks/shuffle.py's comparison) is
-NumPy's Generator.shuffle draw for draw: the same permutation and the same
-generator state afterwards, for every bit generator.
-
-gradfit's epoch order (gradfit.epoch_order, Sanders' bucketed shuffle in C,
-docs/shuffle.md) equals an independent pure-Python replay of its documented
+"""gradfit's epoch order (gradfit.epoch_order, Sanders' bucketed shuffle in C,
+docs/order.md) equals an independent pure-Python replay of its documented
 draws, is uniform (chi-square over all orders of 4 and over positions), gives
 the same order whether it moves rows or not, and training on the moved copy
 gives the same bits as training through the order's indices."""
@@ -19,9 +14,6 @@ import gradfit as gf
 from gradfit import _core, _epoch_orders, _loop, shuffling
 from gradfit._epoch_orders import EpochOrders as _EpochOrders, window_orders
 
-BIT_GENERATORS = [np.random.PCG64, np.random.PCG64DXSM, np.random.Philox, np.random.MT19937, np.random.SFC64]
-SIZES = [0, 1, 2, 3, 17, 1000, 2**16 + 3, 10**6]
-
 
 def same_state(a, b):
     """Two bit generator states (dicts, nested, MT19937's holds an array) equal."""
@@ -30,98 +22,6 @@ def same_state(a, b):
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.array_equal(a, b)
     return a == b
-
-
-def pair(bg_class, seed, warm):
-    """Two generators in the same state; `warm` draws leave PCG64's buffered
-    half-word (has_uint32) set when odd."""
-    a, b = np.random.Generator(bg_class(seed)), np.random.Generator(bg_class(seed))
-    for g in (a, b):
-        g.integers(0, 1000, size=warm)           # 32-bit draws: odd counts leave one buffered
-    assert same_state(a.bit_generator.state, b.bit_generator.state)
-    return a, b
-
-
-@pytest.mark.parametrize("bg_class", BIT_GENERATORS, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("N", SIZES)
-def test_equals_permutation_and_leaves_the_same_state(bg_class, N):
-    for seed, warm in [(0, 0), (1, 1), (20240607, 3)]:
-        a, b = pair(bg_class, seed, warm)
-        x = np.full(N, -5, dtype=np.int64)
-        assert _core.shuffle_i64(a.bit_generator, x, True) is True
-        expected = b.permutation(N)
-        assert x.dtype == np.int64
-        assert np.array_equal(x, expected), (bg_class.__name__, N, seed)
-        assert same_state(a.bit_generator.state, b.bit_generator.state)
-        # the streams continue identically
-        assert np.array_equal(a.integers(0, 2**40, size=5), b.integers(0, 2**40, size=5))
-        if N >= 17:
-            assert not np.array_equal(x, np.arange(N))      # it did shuffle
-
-
-@pytest.mark.parametrize("bg_class", [np.random.PCG64, np.random.PCG64DXSM], ids=lambda c: c.__name__)
-def test_inline_pcg_equals_the_capsule_path_and_numpy(bg_class):
-    """PCG64 / PCG64DXSM run inline from SHUFFLE_INLINE_MIN elements on; the
-    capsule path (inline=False) and NumPy give the same bits and states."""
-    lo = _core.SHUFFLE_INLINE_MIN
-    for N in [lo - 1, lo, lo + 1, 4097, 300_001]:
-        for warm in (0, 1, 2):
-            a, b = pair(bg_class, N, warm)
-            c = np.random.Generator(bg_class(N))
-            c.integers(0, 1000, size=warm)
-            x, z = np.empty(N, dtype=np.int64), np.empty(N, dtype=np.int64)
-            assert _core.shuffle_i64(a.bit_generator, x, True)
-            assert _core.shuffle_i64(c.bit_generator, z, True, inline=False)
-            y = b.permutation(N)
-            assert np.array_equal(x, y) and np.array_equal(z, y)
-            assert same_state(a.bit_generator.state, b.bit_generator.state)
-            assert same_state(c.bit_generator.state, b.bit_generator.state)
-            assert a.integers(0, 2**32) == b.integers(0, 2**32)
-
-
-@pytest.mark.parametrize("bg_class", BIT_GENERATORS, ids=lambda c: c.__name__)
-def test_shuffles_given_contents_as_rng_shuffle(bg_class):
-    for N in [2, 5, 33, 100_003]:
-        a, b = pair(bg_class, 7, 1)
-        data = np.random.default_rng(N).integers(-10**12, 10**12, size=N)
-        x, y = data.copy(), data.copy()
-        assert _core.shuffle_i64(a.bit_generator, x, False)
-        b.shuffle(y)
-        assert np.array_equal(x, y)
-        assert same_state(a.bit_generator.state, b.bit_generator.state)
-        assert np.array_equal(np.sort(x), np.sort(data))
-
-
-def test_successive_permutations_follow_the_stream():
-    a, b = pair(np.random.PCG64, 3, 0)
-    x = np.empty(1000, dtype=np.int64)
-    for _ in range(20):
-        _core.shuffle_i64(a.bit_generator, x, True)
-        assert np.array_equal(x, b.permutation(1000))
-
-
-def test_without_the_c_interface_it_declines_and_leaves_x_alone():
-    class NoCapsule:
-        lock = None
-    x = np.arange(10, dtype=np.int64)
-    assert _core.shuffle_i64(NoCapsule(), x, True) is False
-    assert _core.shuffle_i64(object(), x, False) is False
-    assert np.array_equal(x, np.arange(10))
-
-
-@pytest.mark.parametrize("bitgen", [np.random.PCG64, np.random.MT19937])
-@pytest.mark.parametrize("n", [3, 700])
-def test_several_permutations_in_one_call_equal_successive_permutations(bitgen, n):
-    # the epoch orders of a chunk are drawn in one GIL-free call (parts=k)
-    g, ref = np.random.Generator(bitgen(11)), np.random.Generator(bitgen(11))
-    x = np.empty(4 * n, dtype=np.int64)
-    assert _core.shuffle_i64(g.bit_generator, x, True, parts=4)
-    assert np.array_equal(x, np.concatenate([ref.permutation(n) for _ in range(4)]))
-    assert same_state(g.bit_generator.state, ref.bit_generator.state)
-    with pytest.raises(ValueError, match=r"^parts: expected an integer >= 1 dividing x.size \(2800\), got 3"):
-        _core.shuffle_i64(g.bit_generator, np.empty(2800, dtype=np.int64), True, parts=3)
-
-
 
 
 # --- gradfit's epoch order: an independent replay of the documented draws ---
@@ -138,7 +38,7 @@ def next_u64s(bit_generator):
 
 
 def reference_order(bit_generator, n, k=None):
-    """docs/shuffle.md, step by step, in plain Python."""
+    """docs/order.md, step by step, in plain Python."""
     draws = next_u64s(bit_generator)
     if k is None:
         k = 1
@@ -627,7 +527,7 @@ def test_the_order_buffers_are_reused_by_the_next_call_and_never_shared(monkeypa
     assert not any(a is b for a in got["buffers"] for b in used[0])   # another thread's own
 
 
-# --- step 3 through a uint16 arrangement (csrc/shuffle.c): buckets of 2..PERM_MAX
+# --- step 3 through a uint16 arrangement (csrc/order.c): buckets of 2..PERM_MAX
 # moved rows are shuffled as perm[0..m) in L1 and gathered once; larger buckets,
 # order-only draws and rows too wide for the scratch swap in place ---
 
@@ -636,7 +536,7 @@ SCRATCH_MAX = 8 << 20       # GF_ORDER_SCRATCH_MAX: arrangement + one bucket's r
 
 
 def bucket_sizes(bit_generator, n, k):
-    """The sizes of the k buckets of docs/shuffle.md's step 1 (draws from
+    """The sizes of the k buckets of docs/order.md's step 1 (draws from
     bit_generator)."""
     draws = next_u64s(bit_generator)
     sizes = [0] * k
@@ -650,11 +550,16 @@ def bucket_sizes(bit_generator, n, k):
 
 
 def row_arrays(n, seed):
-    """One array per record width the C code handles: W1's two 8-byte rows
-    (their own loop), 4 and 8 bytes, and any other width (1, 3, 12, 16, 296)."""
+    """Sets of arrays moved together: 1 to 3 arrays of one 4- or 8-byte value
+    a row (the shapes with loops of their own in csrc/order.c, as training
+    moves X, y and weights), and arrays of mixed widths (1, 3, 4, 8, 12, 16,
+    296 bytes: the general loops)."""
     data = np.random.default_rng(seed)
     return [
         [data.normal(size=(n, 1)), data.normal(size=n)],
+        [data.normal(size=n)],
+        [data.normal(size=(n, 1)).astype(np.float32), data.normal(size=n).astype(np.float32),
+         data.random(size=n).astype(np.float32)],
         [data.normal(size=n).astype(np.float32), data.integers(0, 2**60, size=n),
          data.integers(0, 255, size=(n, 1), dtype=np.uint8), data.integers(0, 255, size=(n, 3), dtype=np.uint8),
          data.normal(size=(n, 3)).astype(np.float32), data.normal(size=(n, 2)), data.normal(size=(n, 37))],

@@ -78,8 +78,6 @@ class Session:
               epoch_lr: _F64, step_count: _I64, epoch_loss: _F64, epoch_penalty: _F64, epoch_weight: _F64,
               epoch_seen: _I64, **settings: Any) -> tuple[int, int, int, int, float]: ...
 
-SHUFFLE_INLINE_MIN: int
-def shuffle_i64(bit_generator: Any, x: _I64, fill: bool, *, inline: bool = ..., parts: int = ...) -> bool: ...
 ORDER_BUCKET_ROWS: int
 ORDER_MAX_BUCKETS: int
 ORDER_INLINE_MIN: int

@@ -550,14 +550,14 @@ def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, in
 include "_net.pxi"
 
 
-# --- the epoch shuffle: NumPy's Generator.shuffle, draw for draw, in C ---
+# --- gradfit's epoch order: Sanders' bucketed shuffle (csrc/order.c) ---
 # The bit generator is reached through its PyCapsule "BitGenerator", whose
 # pointer is NumPy's bitgen_t; gradfit.h repeats that struct's layout
 # (gf_bitgen), so the build needs no NumPy headers (build isolation installs
 # only setuptools and Cython). PCG64 and PCG64DXSM (default_rng's and its
 # successor) are also run inline, from and back to their public state dict.
 from cpython.pycapsule cimport PyCapsule_IsValid, PyCapsule_GetPointer
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport uint16_t, uint32_t, uint64_t
 
 cdef extern from "gradfit.h":
     ctypedef struct gf_bitgen:
@@ -566,13 +566,20 @@ cdef extern from "gradfit.h":
         uint64_t state_hi, state_lo, inc_hi, inc_lo
         int32_t dxsm, has_uint32
         uint32_t uinteger
-    int gf_shuffle_i64(const gf_bitgen *bg, int64_t *x, int64_t n, int fill) nogil
-    int gf_shuffle_pcg64_available() nogil
-    int gf_shuffle_pcg64(gf_pcg64 *g, int64_t *x, int64_t n, int fill) nogil
+    ctypedef struct gf_rows:
+        const void *src
+        void *dst
+        int64_t row_bytes
+    int64_t gf_order_buckets(int64_t n) nogil
+    int gf_order_pcg64_available() nogil
+    int gf_order_bitgen(const gf_bitgen *bg, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
+                        uint16_t *ids, int64_t k) nogil
+    int gf_order_pcg64(gf_pcg64 *g, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
+                       uint16_t *ids, int64_t k) nogil
+    int GF_ORDER_BUCKET_ROWS
+    int GF_ORDER_MAX_BUCKETS
+    int GF_ORDER_MAX_ROWS
 
-# Below this size reading and writing the state dict (a few microseconds)
-# costs more than the inline generator saves.
-SHUFFLE_INLINE_MIN = 512
 _PCG_DXSM = None      # {PCG64: 0, PCG64DXSM: 1}, filled on first use
 _U64 = (1 << 64) - 1
 
@@ -608,108 +615,6 @@ cdef int _pcg_write(bit_generator, gf_pcg64 *g) except -1:
     return 0
 
 
-cdef int _shuffle_pcg(bit_generator, int dxsm, int64_t *p, int64_t n, int fill, int64_t parts) except -1:
-    """The inline PCG64 / PCG64DXSM shuffle of `parts` consecutive pieces of
-    n elements, one after the other; the caller holds the lock."""
-    cdef gf_pcg64 g
-    cdef int status = GF_OK
-    cdef int64_t k
-    if not _pcg_read(bit_generator, dxsm, &g):
-        return 0
-    with nogil:
-        for k in range(parts):
-            status = gf_shuffle_pcg64(&g, p + k * n, n, fill)
-            if status != GF_OK:
-                break
-    if status != GF_OK:
-        return 0
-    _pcg_write(bit_generator, &g)
-    return 1
-
-
-def shuffle_i64(bit_generator, int64_t[::1] x, bint fill, *, bint inline=True, int64_t parts=1):
-    """Shuffle `x` in place exactly as ``Generator(bit_generator).shuffle(x)``
-    (with `parts` > 1: each of `parts` equal consecutive pieces in turn, in
-    one call without the GIL).
-
-    Parameters
-    ----------
-    bit_generator : numpy.random.BitGenerator
-        Any bit generator with NumPy's C interface (a ``capsule`` attribute
-        holding a PyCapsule named "BitGenerator", and a ``lock``). Its lock is
-        held while drawing, as NumPy does; the GIL is released.
-    x : numpy.ndarray of int64, 1-D, C-contiguous, writable
-        The array to shuffle.
-    fill : bool
-        If True, ``x`` is first set to ``0, 1, ..., x.size - 1``: the result
-        is then ``Generator(bit_generator).permutation(x.size)``.
-    inline : bool, default True
-        Run PCG64 and PCG64DXSM (exactly those classes) inline in C, from and
-        back to their state dict, when a piece has at least
-        ``SHUFFLE_INLINE_MIN`` elements. False: always draw through the
-        capsule (tests compare both).
-    parts : int, default 1
-        x holds this many pieces of x.size / parts elements (it must divide),
-        shuffled one after the other: k successive permutations in one call.
-
-    Returns
-    -------
-    bool
-        True if done; False (x untouched) if `bit_generator` does not expose
-        the capsule and lock, in which case the caller uses NumPy itself.
-
-    Notes
-    -----
-    Same draws, same order, same swaps as NumPy's shuffle of a 1-D array, so
-    the result and the generator's state afterwards are NumPy's bit for bit;
-    it is faster because the swap partners are drawn ahead and their cache
-    lines prefetched (and, for PCG64, because the generator is inline).
-    """
-    capsule = getattr(bit_generator, "capsule", None)
-    lock = getattr(bit_generator, "lock", None)
-    if capsule is None or lock is None or not PyCapsule_IsValid(capsule, b"BitGenerator"):
-        return False
-    if parts < 1 or x.shape[0] % parts != 0:
-        raise ValueError(f"parts: expected an integer >= 1 dividing x.size ({x.shape[0]}), got {parts}")
-    cdef const gf_bitgen *bg = <const gf_bitgen *>PyCapsule_GetPointer(capsule, b"BitGenerator")
-    cdef int64_t n = x.shape[0] // parts
-    cdef int64_t *p = &x[0] if x.shape[0] > 0 else NULL
-    cdef int f = 1 if fill else 0
-    cdef int status = GF_OK
-    cdef int64_t k
-    dxsm = None
-    if inline and SHUFFLE_INLINE_MIN <= n <= (1 << 32) and gf_shuffle_pcg64_available():
-        dxsm = _pcg_kind(bit_generator)
-    with lock:
-        if dxsm is not None and _shuffle_pcg(bit_generator, dxsm, p, n, f, parts):
-            return True
-        with nogil:
-            for k in range(parts):
-                status = gf_shuffle_i64(bg, p + k * n if p != NULL else NULL, n, f)
-                if status != GF_OK:
-                    break
-    if status != GF_OK:
-        raise ValueError(f"x: expected a 1-D int64 array and a working bit generator, got status {status}")
-    return True
-
-
-# --- gradfit's epoch order: Sanders' bucketed shuffle (csrc/shuffle.c) ---
-from libc.stdint cimport uint16_t
-
-cdef extern from "gradfit.h":
-    ctypedef struct gf_rows:
-        const void *src
-        void *dst
-        int64_t row_bytes
-    int64_t gf_order_buckets(int64_t n) nogil
-    int gf_order_bitgen(const gf_bitgen *bg, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
-                        uint16_t *ids, int64_t k) nogil
-    int gf_order_pcg64(gf_pcg64 *g, int64_t n, int64_t *order, const gf_rows *rows, int n_rows,
-                       uint16_t *ids, int64_t k) nogil
-    int GF_ORDER_BUCKET_ROWS
-    int GF_ORDER_MAX_BUCKETS
-    int GF_ORDER_MAX_ROWS
-
 ORDER_BUCKET_ROWS = GF_ORDER_BUCKET_ROWS
 ORDER_MAX_BUCKETS = GF_ORDER_MAX_BUCKETS
 ORDER_INLINE_MIN = 512     # below this, the state dict round trip costs more than the inline generator saves
@@ -738,7 +643,7 @@ cdef Py_ssize_t _address(a, str name, int64_t n, int64_t *row_bytes, bint writab
 def epoch_order(bit_generator, int64_t[::1] order, rows=(), uint16_t[::1] ids=None, *, bint inline=True,
                 int64_t buckets=0):
     """order := gradfit's epoch order of order.size elements (Sanders'
-    bucketed shuffle, csrc/shuffle.c), drawn from `bit_generator`, which it
+    bucketed shuffle, csrc/order.c), drawn from `bit_generator`, which it
     advances; for each (src, dst) pair in `rows`, dst := src[order] (arrays
     of order.size rows, C-contiguous, the same dtype and row shape, not
     overlapping), moved along in the same pass. `ids`: scratch of at least
@@ -786,7 +691,7 @@ def epoch_order(bit_generator, int64_t[::1] order, rows=(), uint16_t[::1] ids=No
         ip = &ids[0]
     cdef const gf_bitgen *bg = <const gf_bitgen *>PyCapsule_GetPointer(capsule, b"BitGenerator")
     dxsm = None
-    if inline and n >= ORDER_INLINE_MIN and gf_shuffle_pcg64_available():
+    if inline and n >= ORDER_INLINE_MIN and gf_order_pcg64_available():
         dxsm = _pcg_kind(bit_generator)
     with lock:
         if dxsm is not None and _pcg_read(bit_generator, dxsm, &g):

@@ -5,7 +5,7 @@
 trainer's numpy Generator, by an algorithm that is cache friendly (it reads
 the data sequentially and shuffles only small buckets at random) and can move
 the rows themselves along with the order, so that the C core trains on a
-contiguous shuffled copy instead of gathering rows at random. docs/shuffle.md
+contiguous shuffled copy instead of gathering rows at random. docs/order.md
 has the algorithm, the proof that every permutation is equally likely, and
 exactly how the generator's draws are consumed.
 """
@@ -92,7 +92,7 @@ def epoch_order(rng: np.random.Generator, n: int) -> np.ndarray:
     their buckets in order, and each bucket is shuffled by Fisher-Yates with
     Lemire's bounded integers. Every draw is one whole 64-bit output of the
     bit generator (``random_raw()`` for PCG64, PCG64DXSM, Philox and SFC64),
-    so the order depends only on the bit generator's stream; docs/shuffle.md gives every detail. It is not
+    so the order depends only on the bit generator's stream; docs/order.md gives every detail. It is not
     ``rng.permutation(n)`` (a different, equally uniform, algorithm).
     """
     if not isinstance(rng, np.random.Generator):
