@@ -181,3 +181,24 @@ def test_bad_arguments_name_themselves():
         gf.explain_step(net_121(), [[0.5]], [1.0], loss="hinge")
     with pytest.raises(ValueError, match="^X: "):
         gf.explain_step(net_121(), [[0.5, 1.0]], [1.0])
+
+
+def test_a_step_that_raises_the_loss_is_called_out_with_an_lr_that_would_not():
+    """The arithmetic of a too-long step is right, but a teaching tool says
+    plainly that it raised the loss, why, and a smaller lr that lowers it."""
+    m = gf.MLP([1, 1], weights=[[[1.0]]], biases=[[0.0]])
+    good = gf.explain_step(m, [[2.1]], [4.0], lr=0.01)
+    assert good.verdict() == "The step lowered the loss (3.61 -> 2.87106)."
+    bad = gf.explain_step(m, [[2.1]], [4.0], lr=0.5)
+    assert bad.new_loss > bad.loss and bad.helpful_lr == 0.125
+    text = str(bad)
+    assert text.splitlines()[-1] == ("The step RAISED the loss (3.61 -> 70.2076): lr = 0.5 is too large at this "
+                                     "point. The gradient points downhill, but a step this long overshoots along "
+                                     "it; lr = 0.125 would lower it.")
+    # the suggested lr really lowers it, and the one before it in the halving does not
+    after = m.copy()
+    after.params = m.params - 0.125 * bad.gradient
+    assert after.loss([[2.1]], [4.0]) < 3.61
+    after.params = m.params - 0.25 * bad.gradient
+    assert after.loss([[2.1]], [4.0]) >= 3.61
+    assert "RAISED" in bad.to_markdown() and "RAISED" in bad._repr_html_()

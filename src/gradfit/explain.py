@@ -127,6 +127,8 @@ class StepExplanation:
         after = model.copy()
         after.params = self.new_params
         self.new_loss = after.loss(X, y, loss=loss, sample_weight=sample_weight, huber_delta=huber_delta)
+        self.helpful_lr = None if self.new_loss <= self.loss else self._helpful_lr(
+            after, lambda m: m.loss(X, y, loss=loss, sample_weight=sample_weight, huber_delta=huber_delta))
         self._forward()
         # dL/dŷ per sample and output, the weighting over samples included (in float64)
         self.dL_dpred = loss_gradient(self.prediction.astype(np.float64), y, loss, sample_weight, huber_delta)
@@ -287,6 +289,25 @@ class StepExplanation:
             lines.append(f"  ... and {self.X.shape[0] - SAMPLE_LIMIT} more samples")
         return lines
 
+    def _helpful_lr(self, trial, loss_of):
+        """The largest lr / 2**k (k = 1..30) whose step along this gradient lowers the loss, or None."""
+        for k in range(1, 31):
+            trial.params = self.model.params - (self.lr / 2 ** k) * self.gradient
+            if loss_of(trial) < self.loss:
+                return self.lr / 2 ** k
+        return None
+
+    def verdict(self):
+        """One sentence on what the step did to the loss, plainly (the step
+        raised it: the lr is too large at this point)."""
+        change = f"{self.loss:.6g} -> {self.new_loss:.6g}"
+        if self.new_loss <= self.loss:
+            return f"The step lowered the loss ({change})."
+        better = (f"; lr = {self.helpful_lr:.3g} would lower it" if self.helpful_lr is not None
+                  else "; no smaller lr tried lowers it either (a minimum, or a rounding-level gradient)")
+        return (f"The step RAISED the loss ({change}): lr = {self.lr:g} is too large at this point. The "
+                f"gradient points downhill, but a step this long overshoots along it{better}.")
+
     def __str__(self):
         lines = [self._header(), ""]
         if self.parameters:
@@ -313,7 +334,7 @@ class StepExplanation:
             lines.append(f"  all parameters: |gradient| = {_fmt(np.linalg.norm(self.gradient))}, "
                          f"|step| = {_fmt(self.lr * np.linalg.norm(self.gradient))}")
         lines += ["", f"New loss (after the step): {self.new_loss:.10g} "
-                      f"(change {self.new_loss - self.loss:+.6g})"]
+                      f"(change {self.new_loss - self.loss:+.6g})", self.verdict()]
         return "\n".join(lines)
 
     def _parameter_lines(self, p):
@@ -375,6 +396,7 @@ class StepExplanation:
             out += ["| " + " | ".join(r) + " |" for r in rows]
             out.append("")
         out.append(f"New loss (after the step): {self.new_loss:.10g}")
+        out += ["", self.verdict()]
         return "\n".join(out)
 
     _repr_markdown_ = to_markdown
@@ -391,6 +413,7 @@ class StepExplanation:
                            + "</tr>")
             out.append("</table>")
         out.append(f"<p>New loss (after the step): {self.new_loss:.10g}</p>")
+        out.append(f"<p>{e(self.verdict())}</p>")
         return "\n".join(out)
 
 
