@@ -19,6 +19,8 @@ import sys
 from ._version import __version__
 
 EXIT_USAGE = 2
+# `gradfit fit --loss cross_entropy` takes class ids below max(MAX_CLASSES, rows)
+MAX_CLASSES = 1000
 
 
 class UsageError(Exception):
@@ -170,14 +172,26 @@ def _load_model(path):
 def cmd_fit(args):
     import numpy as np
 
+    from ._npzfile import check_destination
     from ._targets import CLASSIFICATION
     from .model import MLP
     from .trainer import train
+    try:                       # fails now, not after training
+        check_destination(args.out, "--out")
+    except OSError as e:
+        raise UsageError(f"--out: cannot write {args.out} ({e.strerror or e})") from None
     X, y = _load_data(args.data, args.target)
     n_out = 1
     if args.loss == "cross_entropy":
         if not np.all(y == np.round(y)) or y.min() < 0:
             raise UsageError(f"--target: cross_entropy needs class ids 0, 1, ..., got values like {y[0]:g}")
+        # one output per class: a class id far beyond the row count is a wrong
+        # column, not a class (the one-hot targets would need rows x id numbers)
+        limit = max(MAX_CLASSES, len(y))
+        if y.max() >= limit:
+            raise UsageError(f"--target: cross_entropy needs class ids 0, 1, ..., K-1 (one model output per "
+                             f"class) with K at most {limit} (the number of rows, or {MAX_CLASSES}), "
+                             f"got the class id {y.max():g}")
         y = y.astype(np.int64)
         n_out = max(int(y.max()) + 1, 2)
     model = MLP([X.shape[1], *args.layers, n_out], activation=args.activation if args.layers else "identity",
@@ -298,6 +312,9 @@ def main(argv=None):
     except (ValueError, TypeError, OSError) as e:
         # bad files and values found by the library: its message names what is wrong
         print(f"gradfit: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("gradfit: error: out of memory (the data, or the model it asks for, is too large)", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("gradfit: interrupted", file=sys.stderr)

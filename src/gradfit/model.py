@@ -399,7 +399,8 @@ class MLP:
             Any of "accuracy" (classification: the predicted class is the
             largest output, or output > 0 for one output; y class ids or
             one-hot rows), "r2" (1 - SS_res / SS_tot, averaged over outputs,
-            as scikit-learn's r2_score) and "mae" (mean absolute error).
+            as scikit-learn's r2_score: for a constant target, 1.0 when the
+            prediction is exact, else 0.0) and "mae" (mean absolute error).
 
         Returns
         -------
