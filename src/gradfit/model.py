@@ -237,6 +237,13 @@ class MLP:
         layer sizes, activations, dtype, gradfit version); it never holds
         pickled objects. The write is atomic: `path` holds the old file or
         the new one, never a partial one. Read it back with ``gradfit.load``.
+
+        An existing file keeps its mode (and owner, where allowed); a
+        symlink is followed (the file it points to is replaced); a hard link
+        is broken (the other names keep the old file); a read-only file
+        (no write bit) is refused with PermissionError. Parameters holding
+        NaN or inf are refused with ValueError before anything is written.
+        See gradfit.io for the format.
         """
         write_npz(path, *model_file(self))
 

@@ -230,7 +230,13 @@ class Trainer:
         left by a callback's stop, and the settings. Callbacks and
         validation_data are not saved (nor a function lr_schedule): give them
         to :func:`gradfit.load_trainer` again. Training resumed from the file
-        continues exactly, bit for bit, as if it had never stopped."""
+        continues exactly, bit for bit, as if it had never stopped.
+
+        Like :meth:`MLP.save`: an existing file keeps its mode (and owner,
+        where allowed), a symlink is followed, a hard link is broken, a
+        read-only file is refused (PermissionError), and a Trainer holding
+        NaN or inf (parameters, optimizer state, best parameters) is refused
+        (ValueError) before anything is written."""
         write_npz(path, *trainer_file(self.state_dict(), self.model))
 
     def set_checkpoint(self, path: str | os.PathLike[str] | None, every: int | None = None,
