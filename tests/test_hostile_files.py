@@ -18,7 +18,7 @@ import gradfit as gf
 from gradfit import schedules
 
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(gf.__file__)))      # the child imports this gradfit
 
 
 def regression_data(n=120, seed=0):
