@@ -497,19 +497,30 @@ def test_a_checkpoint_that_cannot_be_written_fails_before_training(tmp_path):
     assert info.value.filename == str(ro) and t.epoch == 0 and np.array_equal(m.params, before)
 
 
-@pytest.mark.skipif(ROOT, reason="root may write into a read-only directory")
-def test_a_checkpoint_in_a_read_only_directory_fails_before_training(tmp_path):
-    X, y = regression_data()
+def test_a_read_only_directory_fails_before_training(tmp_path, capsys):
+    """A checkpoint or --out in a directory without write bits (0555): refused
+    before training, naming the path given (as root too, like a 0444 file)."""
     ro_dir = tmp_path / "ro_dir"
     ro_dir.mkdir()
     os.chmod(ro_dir, 0o555)
     try:
+        X, y = regression_data(40)
         m = gf.MLP([3, 4, 1], seed=0)
-        before = m.params.copy()
+        before, epochs = m.params.copy(), []
+        path = str(ro_dir / "ck.npz")
         with pytest.raises(PermissionError) as info:
-            gf.train(m, X, y, epochs=2, checkpoint=str(ro_dir / "ck.npz"))
-        assert info.value.filename == str(ro_dir / "ck.npz")
-        assert np.array_equal(m.params, before)
+            gf.train(m, X, y, epochs=3, checkpoint=path, callbacks=[lambda info: epochs.append(info.epoch)])
+        assert info.value.filename == path and epochs == [] and np.array_equal(m.params, before)
+        with pytest.raises(PermissionError) as info:
+            m.save(str(ro_dir / "m.npz"))
+        assert info.value.filename == str(ro_dir / "m.npz")
+        data = str(tmp_path / "d.csv")
+        np.savetxt(data, np.column_stack([X, y]), delimiter=",", header="a,b,c,t", comments="")
+        from gradfit.cli import main
+        assert main(["fit", data, "--target", "t", "--epochs", "1", "--out", str(ro_dir / "m.npz")]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and f"--out: cannot write {ro_dir / 'm.npz'}" in err, err
+        assert os.listdir(ro_dir) == []
     finally:
         os.chmod(ro_dir, 0o755)
 

@@ -105,7 +105,8 @@ def _destination(path: Any, argument: str) -> tuple[str, str, os.stat_result | N
     directory = os.path.dirname(target)
     if not os.path.isdir(directory):
         raise FileNotFoundError(errno.ENOENT, "No such directory", name)
-    if not os.access(directory, os.W_OK | os.X_OK):
+    # likewise a directory without write bits (0555), where the temporary file would go
+    if not os.access(directory, os.W_OK | os.X_OK) or not os.stat(directory).st_mode & 0o222:
         raise PermissionError(errno.EACCES, f"Permission denied (cannot create files in {directory})", name)
     return target, name, st
 
@@ -129,8 +130,9 @@ def write_atomic(path: str | os.PathLike[str], write: Any, argument: str = "path
       set them, owner and group go to the new file; a new file gets mode
       0o666 minus the umask, like any new file.
     - An existing file that may not be written (or whose mode has no write
-      bit at all, e.g. 0444) is refused with PermissionError, as are a
-      missing or read-only directory: errors name `path`, not the temporary file.
+      bit at all, e.g. 0444) is refused with PermissionError, as is a
+      directory likewise (0555); a missing directory with FileNotFoundError:
+      errors name `path`, not the temporary file.
     - A hard-linked file is replaced by a new file (the rename gives the name
       a new inode): the other names keep the old contents.
     """

@@ -36,8 +36,9 @@ save does to the file already there:
 - its mode (0600 stays 0600) and, where the process may set them, its owner
   and group go to the new file; a new file gets 0o666 minus the umask;
 - a file that may not be written, or whose mode has no write bit (0444), is
-  refused with ``PermissionError`` (even as root); a missing directory with
-  ``FileNotFoundError``: each names the path given, and nothing is written;
+  refused with ``PermissionError`` (even as root), and so is a directory
+  likewise (0555); a missing directory with ``FileNotFoundError``: each
+  names the path given, and nothing is written;
 - a symlink is followed: the file it points to is replaced (atomically, next
   to itself) and the link stays;
 - a hard link is broken: the name given gets the new file (a new inode), the
