@@ -267,6 +267,7 @@ def read_trainer(archive: Archive, meta: dict[str, Any], lr_schedule: Any) -> di
     t = get(meta, "trainer", dict, "metadata")
     settings = _read_settings(t)
     epoch = get_int(t, "epoch", "trainer", 0, MAX_HISTORY)
+    assert epoch is not None
     history_keys = get(t, "history_keys", list, "trainer")
     for k in history_keys:
         if k not in HISTORY_KEYS:
