@@ -101,7 +101,8 @@ def build_parser():
     fit.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS),
                      help="hidden-layer activation (default relu)")
     fit.add_argument("--loss", default="mse", choices=sorted(LOSSES),
-                     help="loss (default mse); cross_entropy takes class ids 0..K-1 and gets K outputs")
+                     help="loss (default mse); cross_entropy takes class ids 0..K-1 and gets K outputs "
+                          "(K at most the number of rows, or 1000)")
     fit.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS), help="optimizer (default adam)")
     fit.add_argument("--lr", type=_positive_float, help="learning rate (default: the optimizer's)")
     fit.add_argument("--batch-size", type=_positive_int, default=32, help="rows per step (default 32)")
