@@ -18,6 +18,9 @@ import gradfit as gf
 from gradfit import schedules
 
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+# modes, read-only directories, FIFOs and symlinks as POSIX has them (Windows: a
+# read-only attribute only, and symlinks need a privilege)
+posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes and links")
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(gf.__file__)))      # the child imports this gradfit
 
 
@@ -184,6 +187,7 @@ def _special_files(tmp_path):
     return files
 
 
+@posix_only
 @pytest.mark.parametrize("reader", ["load", "load_trainer", "read_metadata", "sklearn.load"])
 def test_a_device_a_fifo_or_a_directory_is_refused_at_once(tmp_path, reader):
     files = _special_files(tmp_path)
@@ -203,6 +207,7 @@ def test_a_device_a_fifo_or_a_directory_is_refused_at_once(tmp_path, reader):
         assert line.startswith(f"refused: {path}: not a regular file"), line
 
 
+@posix_only
 @pytest.mark.parametrize("command", ["predict", "explain"])
 def test_the_cli_refuses_a_device_or_fifo_as_a_model_in_one_line(tmp_path, command):
     X, y = regression_data(10)
@@ -255,6 +260,7 @@ def _saver(tmp_path, name):
     return savers[name]
 
 
+@posix_only
 @pytest.mark.parametrize("saver", SAVERS)
 def test_a_save_keeps_the_files_mode(tmp_path, saver, capsys):
     save = _saver(tmp_path, saver)
@@ -282,6 +288,7 @@ def test_a_save_keeps_the_files_owner(tmp_path, saver):
     assert (st.st_uid, st.st_gid) == (65534, 65534)
 
 
+@posix_only
 @pytest.mark.parametrize("saver", SAVERS)
 def test_a_read_only_file_is_refused_and_left_unchanged(tmp_path, saver, capsys):
     save = _saver(tmp_path, saver)
@@ -307,6 +314,7 @@ def test_a_read_only_file_is_refused_and_left_unchanged(tmp_path, saver, capsys)
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 
+@posix_only
 @pytest.mark.parametrize("saver", SAVERS)
 def test_a_symlink_is_followed_and_stays_a_link(tmp_path, saver, capsys):
     save = _saver(tmp_path, saver)
@@ -332,6 +340,7 @@ def test_a_symlink_is_followed_and_stays_a_link(tmp_path, saver, capsys):
     assert os.path.islink(link) and os.path.isfile(real)
 
 
+@posix_only
 @pytest.mark.parametrize("saver", ["model.save", "Trainer.save"])
 def test_a_hard_link_is_broken_as_documented(tmp_path, saver):
     save = _saver(tmp_path, saver)
@@ -345,6 +354,7 @@ def test_a_hard_link_is_broken_as_documented(tmp_path, saver):
     assert os.stat(path).st_nlink == 1 and open(path, "rb").read() != b"old"
 
 
+@posix_only
 def test_a_save_over_a_directory_or_a_device_is_refused(tmp_path):
     m = gf.MLP([2, 1])
     d = tmp_path / "d.npz"
@@ -503,6 +513,7 @@ def test_a_checkpoint_that_cannot_be_written_fails_before_training(tmp_path):
     assert info.value.filename == str(ro) and t.epoch == 0 and np.array_equal(m.params, before)
 
 
+@posix_only
 def test_a_read_only_directory_fails_before_training(tmp_path, capsys):
     """A checkpoint or --out in a directory without write bits (0555): refused
     before training, naming the path given (as root too, like a 0444 file)."""
