@@ -319,17 +319,39 @@ BAD = [
 ]
 
 
+def _models_in(jobs):
+    """The MLPs held anywhere in a (bad) jobs argument."""
+    if isinstance(jobs, gf.MLP):
+        return [jobs]
+    if isinstance(jobs, dict):
+        return [m for v in jobs.values() for m in _models_in(v)]
+    if isinstance(jobs, (list, tuple)):
+        return [m for v in jobs for m in _models_in(v)]
+    return []
+
+
 @pytest.mark.parametrize("case, kwargs, error, message", BAD, ids=[c[0] for c in BAD])
 def test_bad_arguments_are_refused_before_any_job_runs(case, kwargs, error, message):
     model = _m()
     before = model.params.copy()
+    good = (model, X0, Y0, {"epochs": 2})
     kwargs = dict(kwargs)
     jobs = kwargs.pop("jobs", None)
-    if jobs is None:
-        jobs = [(model, X0, Y0, {"epochs": 2})]
+    if jobs is None:                       # a bad keyword: one good job
+        jobs = [good]
+    elif isinstance(jobs, list):           # a bad job second, after a good one that must not have run
+        jobs = [good, *jobs]
+        message = message.replace(r"jobs\[0\]", r"jobs\[1\]")
+    elif isinstance(jobs, dict):           # one job given as a dict, not in a list
+        jobs = dict(jobs, model=model, X=X0, y=Y0)
+    # (jobs=5 holds no model: there is nothing to train)
+    assert model in _models_in(jobs) or not isinstance(jobs, (list, dict)), case
+    others = [(m, m.params.copy()) for m in _models_in(jobs) if m is not model]
     with pytest.raises(error, match=message):
         gf.train_many(jobs, **kwargs)
     np.testing.assert_array_equal(model.params, before)
+    for m, params in others:
+        np.testing.assert_array_equal(m.params, params)
 
 
 def test_the_same_model_in_two_jobs_is_refused_and_nothing_trains():

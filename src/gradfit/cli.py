@@ -22,6 +22,8 @@ __all__ = ["main", "build_parser", "EXIT_USAGE", "UsageError"]
 
 #: The exit status of a bad command line or bad input (one line on stderr, no traceback).
 EXIT_USAGE = 2
+# `gradfit fit --loss cross_entropy` takes class ids below max(MAX_CLASSES, rows)
+MAX_CLASSES = 1000
 
 
 class UsageError(Exception):
@@ -103,7 +105,8 @@ def build_parser():
     fit.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS),
                      help="hidden-layer activation (default relu)")
     fit.add_argument("--loss", default="mse", choices=sorted(LOSSES),
-                     help="loss (default mse); cross_entropy takes class ids 0..K-1 and gets K outputs")
+                     help="loss (default mse); cross_entropy takes class ids 0..K-1 and gets K outputs "
+                          "(K at most the number of rows, or 1000)")
     fit.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS),
                      help="optimizer (default adam, as the estimators: it fits unscaled data without tuning lr; "
                           "gf.train's default, sgd, is the tutorial's plain gradient descent)")
@@ -177,14 +180,26 @@ def _load_model(path):
 def cmd_fit(args):
     import numpy as np
 
+    from ._npzfile import check_destination
     from ._targets import CLASSIFICATION
     from .model import MLP
     from .trainer import train
+    try:                       # fails now, not after training
+        check_destination(args.out, "--out")
+    except OSError as e:
+        raise UsageError(f"--out: cannot write {args.out} ({e.strerror or e})") from None
     X, y = _load_data(args.data, args.target)
     n_out = 1
     if args.loss == "cross_entropy":
         if not np.all(y == np.round(y)) or y.min() < 0:
             raise UsageError(f"--target: cross_entropy needs class ids 0, 1, ..., got values like {y[0]:g}")
+        # one output per class: a class id far beyond the row count is a wrong
+        # column, not a class (the one-hot targets would need rows x id numbers)
+        limit = max(MAX_CLASSES, len(y))
+        if y.max() >= limit:
+            raise UsageError(f"--target: cross_entropy needs class ids 0, 1, ..., K-1 (one model output per "
+                             f"class) with K at most {limit} (the number of rows, or {MAX_CLASSES}), "
+                             f"got the class id {y.max():g}")
         y = y.astype(np.int64)
         n_out = max(int(y.max()) + 1, 2)
     model = MLP([X.shape[1], *args.layers, n_out], activation=args.activation if args.layers else "identity",
@@ -306,6 +321,9 @@ def main(argv=None):
     except (ValueError, TypeError, OSError) as e:
         # bad files and values found by the library: its message names what is wrong
         print(f"gradfit: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("gradfit: error: out of memory (the data, or the model it asks for, is too large)", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("gradfit: interrupted", file=sys.stderr)

@@ -240,6 +240,13 @@ class MLP:
         layer sizes, activations, dtype, gradfit version); it never holds
         pickled objects. The write is atomic: `path` holds the old file or
         the new one, never a partial one. Read it back with ``gradfit.load``.
+
+        An existing file keeps its mode (and owner, where allowed); a
+        symlink is followed (the file it points to is replaced); a hard link
+        is broken (the other names keep the old file); a read-only file
+        (no write bit) is refused with PermissionError. Parameters holding
+        NaN or inf are refused with ValueError before anything is written.
+        See gradfit.io for the format.
         """
         write_npz(path, *model_file(self))
 
@@ -403,7 +410,8 @@ class MLP:
             Any of "accuracy" (classification: the predicted class is the
             largest output, or output > 0 for one output; y class ids or
             one-hot rows), "r2" (1 - SS_res / SS_tot, averaged over outputs,
-            as scikit-learn's r2_score) and "mae" (mean absolute error).
+            as scikit-learn's r2_score: for a constant target, 1.0 when the
+            prediction is exact, else 0.0) and "mae" (mean absolute error).
 
         Returns
         -------
