@@ -72,7 +72,7 @@ def test_tuples_and_dicts_are_the_same_jobs():
     a = gf.MLP([1, 4, 1], activation="tanh", seed=1)
     b, c = a.copy(), a.copy()
     opts = {"lr": 0.05, "epochs": 3, "seed": 4}
-    r = gf.train_many([(a, X, y, opts), {"model": b, "X": X, "y": y, **opts}, (c, X, y)], n_jobs=2)
+    r = gf.train_many([(a, X, y, opts), {"model": b, "X": X, "y": y, **opts}, (c, X, y, {"seed": 4})], n_jobs=2)
     np.testing.assert_array_equal(a.params, b.params)
     assert r[0].history == r[1].history
     # gf.train's defaults: SGD at lr 0.01 until converged (at most 200 epochs)
