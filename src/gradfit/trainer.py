@@ -484,7 +484,7 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
     --------
     >>> import numpy as np, gradfit as gf
     >>> model = gf.MLP([1, 1], weights=[[[1.0]]], biases=[[0.0]])
-    >>> r = gf.train(model, np.array([[2.1]]), np.array([4.0]), lr=0.01, batch_size=1)
+    >>> r = gf.train(model, np.array([[2.1]]), np.array([4.0]), lr=0.01, batch_size=1, epochs=1)
     >>> round(model.loss([[2.1]], [4.0]), 10)
     2.8710591364
     """
