@@ -2,7 +2,7 @@
 
 Pass one to ``train(..., lr_schedule=...)`` or a ``Trainer``; ``lr`` is the
 base rate the schedule scales. Any callable ``epoch -> lr`` works too. The lr
-of every epoch is recorded in ``history["lr"]``.
+of every epoch is recorded in ``history["lr"]``::
 
     Constant()                          lr
     Step(every, factor)                 lr * factor ** (epoch // every)

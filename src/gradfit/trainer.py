@@ -425,6 +425,7 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
 
     Each step computes every gradient at the current parameters, then updates
     all parameters together (plain SGD: ``p -= lr * dloss/dp``).
+
     Parameters
     ----------
     model : MLP
@@ -440,7 +441,7 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
         As for :meth:`Trainer.fit`: passes over the data (default None: until
         converged, at most 200), per-row weights, a step limit, and a stop
         when the full-data gradient norm falls below grad_tol.
-    **settings
+    settings : keyword arguments (``**settings``)
         Every keyword argument of :class:`Trainer` (documented there):
         ``loss="mse"``, ``optimizer="sgd"``, ``lr``, ``batch_size=32`` (None:
         full batch), ``shuffle``, ``seed``, momentum and Adam's settings,

@@ -75,7 +75,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
     trainer_ : gradfit.Trainer
         Continued by partial_fit; its history is gradfit's (units of gradfit's losses).
     coefs_, intercepts_ : lists of arrays
-        Per-layer weights (IN, OUT) and biases (views into model_.params).
+        Per-layer weights (IN, OUT) and biases (views into ``model_.params``).
     n_iter_ : int
         Epochs run by the last fit (1 after partial_fit), as scikit-learn's;
         ``trainer_.epoch`` counts every epoch of the Trainer.
