@@ -1,5 +1,4 @@
 """The README's example runs and prints what its comments say."""
-import contextlib
 import io
 import pathlib
 import re
