@@ -1,4 +1,4 @@
-/* Internal: where things sit in the workspace buffer (see gf_workspace_len).
+/* Internal: where things sit in the workspace buffer (see gf_workspace_len_kind).
  *
  *   prev (P) | prev_state (S) | prev_t (2 if S > 0) | xb (C,IN0) | yb (C,OUT_L) |
  *   z0 a0 | z1 a1 | ... | dA (C,maxw) | dB (C,maxw) | tmp
