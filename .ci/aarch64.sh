@@ -98,7 +98,9 @@ for dt in f32 f64; do
     # one at least must hold vectorized loops.
     products_found=0
     for file in gemm.inc gemm_small.inc; do
-        products=$( (grep -oE "FN\((matmul|gemm)[a-z_]*\)\(" "csrc/$file" || true) \
+        # (definitions only: unindented lines; the calls are indented)
+        products=$( (grep -E "^[A-Za-z].*FN\((matmul|gemm)[a-z_]*\)\(" "csrc/$file" || true) \
+                   | grep -oE "FN\((matmul|gemm)[a-z_]*\)\(" \
                    | sed -E 's/FN\(([a-z_]+)\)\(/\1/' | sort -u)
         # shellcheck disable=SC2086
         check_fn "$file" no $products
