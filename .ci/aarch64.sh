@@ -10,7 +10,7 @@
 #      plain loops;
 #   3. builds and runs the same driver natively (every SIMD path of this CPU);
 #   4. compiles the baseline kernels for aarch64 with -fopt-info-vec and
-#      fails unless each hot function (products and their micro-kernels,
+#      fails unless each hot function (products and their micro-kernel,
 #      activations, loss gradient, softmax cross-entropy, sgd update) has a vectorized loop, and the objects hold NEON
 #      fused multiply-adds (fmla on .4s / .2d vectors).
 # Self-contained; needs root for apt-get (or the packages already present).
@@ -93,23 +93,27 @@ for dt in f32 f64; do
     # the tiny-net path: its loops run over the rows of a batch
     # shellcheck disable=SC2086
     check_fn lanes.inc yes $HOT_LANES
-    # The products: the functions of ops.inc whose names say matmul / gemm
-    # (helpers among them may have no loop of their own); one at least must
-    # hold vectorized loops.
-    products=$( (grep -oE "FN\((matmul|gemm)[a-z_]*\)\(" csrc/ops.inc || true) \
-               | sed -E 's/FN\(([a-z_]+)\)\(/\1/' | sort -u)
-    # shellcheck disable=SC2086
-    check_fn ops.inc no $products
-    if [ "$found" -eq 0 ]; then
+    # The products: the functions of gemm.inc and gemm_small.inc whose names
+    # say matmul / gemm (helpers among them may have no loop of their own);
+    # one at least must hold vectorized loops.
+    products_found=0
+    for file in gemm.inc gemm_small.inc; do
+        # (definitions only: unindented lines; the calls are indented)
+        products=$( (grep -E "^[A-Za-z].*FN\((matmul|gemm)[a-z_]*\)\(" "csrc/$file" || true) \
+                   | grep -oE "FN\((matmul|gemm)[a-z_]*\)\(" \
+                   | sed -E 's/FN\(([a-z_]+)\)\(/\1/' | sort -u)
+        # shellcheck disable=SC2086
+        check_fn "$file" no $products
+        products_found=$((products_found + found))
+    done
+    if [ "$products_found" -eq 0 ]; then
         echo "  FAIL $dt: no product function (matmul*/gemm*) has a vectorized loop"; status=1
     fi
-    # the packed products' micro-kernels (ukernel*), when the core has them,
-    # are the hottest loops of all: each must vectorize
-    ukernels=$( (grep -oE "FN\(ukernel[a-z_]*\)\(" csrc/ops.inc || true) | sed -E 's/FN\(([a-z_]+)\)\(/\1/' | sort -u)
-    if [ -n "$ukernels" ]; then
-        # shellcheck disable=SC2086
-        check_fn ops.inc yes $ukernels
-    fi
+    # the packed products' micro-kernel, the hottest loops of all: on
+    # aarch64 the portable one (ukernel_neon.h takes ukernel_scalar.h's),
+    # and its edge tiles: each must vectorize
+    check_fn ukernel_scalar.h yes ukernel_scalar
+    check_fn gemm.inc yes ukernel_edge
     total=$(grep -c "optimized: loop vectorized" "$report" || true)
     vec=".4s"; [ "$dt" = f64 ] && vec=".2d"
     fmla=$(aarch64-linux-gnu-objdump -d "$OUT/k_$dt.o" | grep -cE "fmla[[:space:]]+v[0-9]+\\$vec" || true)

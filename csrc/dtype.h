@@ -6,6 +6,7 @@
  * FN(dense_forward) is dense_forward_f32_base, dense_forward_f64_avx2, ... */
 #include <math.h>
 #include "vmath.h"
+#include "tuning.h"
 
 #undef real
 #undef FN

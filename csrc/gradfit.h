@@ -9,9 +9,14 @@
  *
  * Scratch memory (gathered batch, activations, deltas, the previous
  * parameters, optimizer state and step count) lives in one workspace buffer
- * owned by the caller, sized by gf_workspace_len() for a chunk of at most
- * `chunk` rows and an optimizer state of state_len elements. Nothing here
- * allocates, prints or exits; functions return a gf_status.
+ * owned by the caller, sized by gf_workspace_len_kind() for a chunk of at
+ * most `chunk` rows and an optimizer state of state_len elements. The
+ * training, loss and prediction entry points never allocate; the only
+ * allocations are the epoch order's optional scratch (gf_order_*: one
+ * malloc per call, and without it the same order is made in place) and the
+ * thread pool's workers (pool.c: started when a call first needs more of
+ * them than exist, then kept for the process). Nothing here prints or exits; functions return
+ * a gf_status.
  *
  * Every typed function exists twice, with suffix _f32 (float) and _f64
  * (double), compiled from the same source (see dtype.h). Each of those
@@ -158,13 +163,11 @@ int64_t gf_state_len(int32_t optim, int64_t P);
  * copies of the params, state and step count before the last update). A
  * bigger kind serves a smaller one's calls too. */
 typedef enum { GF_WS_FORWARD = 0, GF_WS_GRAD = 1, GF_WS_TRAIN = 2 } gf_ws_kind;
-/* Workspace length for gf_train / gf_reset_prev with chunks of `chunk` rows
- * and an optimizer state of state_len elements; -1 if it exceeds GF_MAX_LEN
- * (or chunk < 1, state_len < 0). The typed entry points return GF_ERR_SIZE
- * then. */
-int64_t gf_workspace_len(const gf_net *net, int64_t chunk, int64_t state_len);
-/* The same for a workspace of the given kind (state_len counts for
- * GF_WS_TRAIN only); -1 also for an unknown kind. */
+/* Workspace length for a workspace of the given kind with chunks of `chunk`
+ * rows and an optimizer state of state_len elements (state_len counts for
+ * GF_WS_TRAIN only); -1 if it exceeds GF_MAX_LEN (or chunk < 1,
+ * state_len < 0, an unknown kind). The typed entry points return
+ * GF_ERR_SIZE then. */
 int64_t gf_workspace_len_kind(const gf_net *net, int64_t chunk, int32_t kind,
                               int64_t state_len);
 

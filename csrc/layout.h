@@ -1,4 +1,4 @@
-/* Internal: where things sit in the workspace buffer (see gf_workspace_len).
+/* Internal: where things sit in the workspace buffer (see gf_workspace_len_kind).
  *
  *   prev (P) | prev_state (S) | prev_t (2 if S > 0) | xb (C,IN0) | yb (C,OUT_L) |
  *   z0 a0 | z1 a1 | ... | dA (C,maxw) | dB (C,maxw) | tmp
@@ -14,7 +14,7 @@
  * it). GF_WS_GRAD (gf_loss_grad) has no prev, prev_state or prev_t.
  * GF_WS_FORWARD (gf_predict, gf_loss) has no prev either and a tmp sized
  * for forward products only: max over layers of min(IN, GF_KC_BOUND) * OUT,
- * or 1 element when C < 4 (products of fewer than 4 rows never pack). That
+ * or 1 element when C < GF_SMALL_M (products of fewer rows never pack). That
  * is enough for the packed product to pick the same k blocks as with a
  * training workspace, so a forward pass gives the same bits in every kind.
  * (A 2048-2048-1 net predicting one row: 0.1 MB instead of 67 MB.)
@@ -22,6 +22,7 @@
 #ifndef GRADFIT_LAYOUT_H
 #define GRADFIT_LAYOUT_H
 #include "gradfit.h"
+#include "tuning.h"
 
 int64_t gf_max_width(const gf_net *net);
 
@@ -53,9 +54,6 @@ static inline int64_t gf_len_add(int64_t a, int64_t b)
     return a + b;
 }
 
-/* An upper bound of the packed product's k block (KC_MAX in ops.inc, which
- * checks it). */
-#define GF_KC_BOUND 256
 
 typedef struct {
     int64_t prev, prev_state, prev_t, xb, yb, layers, da, db, tmp;   /* element offsets */
@@ -63,11 +61,11 @@ typedef struct {
 } gf_ws_layout;
 
 /* Packing scratch: max over layers of IN*OUT, or for a forward-only
- * workspace of min(IN, GF_KC_BOUND)*OUT (1 if C < 4); -1 if too large. */
+ * workspace of min(IN, GF_KC_BOUND)*OUT (1 if C < GF_SMALL_M); -1 if too large. */
 static inline int64_t gf_scratch_len(const gf_net *net, gf_ws_kind kind, int64_t C)
 {
     int64_t len = 1;
-    if (kind == GF_WS_FORWARD && C < 4)
+    if (kind == GF_WS_FORWARD && C < GF_SMALL_M)
         return len;
     for (int64_t l = 0; l < net->n_layers; l++) {
         int64_t in = net->sizes[l];

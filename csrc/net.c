@@ -54,13 +54,6 @@ int64_t gf_state_len(int32_t optim, int64_t P)
     }
 }
 
-int64_t gf_workspace_len(const gf_net *net, int64_t chunk, int64_t state_len)
-{
-    if (state_len < 0)
-        return -1;
-    return gf_layout(net, gf_n_params(net), state_len, chunk, GF_WS_TRAIN).end;
-}
-
 int64_t gf_workspace_len_kind(const gf_net *net, int64_t chunk, int32_t kind,
                               int64_t state_len)
 {

@@ -8,6 +8,7 @@
  * time, while a spinning one starts at once. Builds without pthreads (MSVC)
  * run every part in the caller. */
 #include "pool.h"
+#include "tuning.h"
 
 #if defined(__GNUC__) && !defined(_WIN32)
 #define GF_HAVE_PTHREADS 1
@@ -62,10 +63,7 @@ static struct {
              PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0,
              0, 0, 0, 0, 0};
 
-/* How long a thread spins before it sleeps (nanoseconds) */
-#ifndef GF_SPIN_NS
-#define GF_SPIN_NS 200000
-#endif
+/* How long a thread spins before it sleeps: GF_SPIN_NS (tuning.h) */
 
 static void gf_cpu_relax(void)
 {

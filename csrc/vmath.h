@@ -248,14 +248,12 @@ static inline double gf_log_atanh_p6(double z)
  *   ln2 + 2 atanh((e - 1) / (e + 3)): the same |s| <= 0.1716 as
  *   gf_log1p_unit's reduction, so gf_log_atanh_p6 applies.
  * - the derivative as one correctly rounded division by 1 + e.
- * Two divisions, as before: one shared reciprocal for both quotients (with
- * or without a Newton correction on each) was measured no faster on
- * AVX-512 (Zen 4: the divider is not the bottleneck, the extra operations
- * cost what the division saved) and, uncorrected, less accurate.
+ * Two divisions: one shared reciprocal for both quotients is no faster on
+ * the tested CPUs (the divider is not the bottleneck) and, uncorrected,
+ * less accurate.
  * NaN in gives NaN out (a and g); +inf gives (inf, 1), -inf (0, 0).
- * Measured against long double on ~550,000 points: <= 1.79 ulp for
- * softplus on every x86 SIMD path (the previous body, with its rounded
- * 1 + e corrected: 2.29), <= 1.35 ulp for the sigmoid. */
+ * Error against long double: <= 1.79 ulp for softplus, <= 1.35 ulp for the
+ * sigmoid (docs/perf-log.md, Kernels). */
 static inline double gf_softplus_g(double z, double *g)
 {
     double t = z < 0 ? z : -z;                         /* -|z| */

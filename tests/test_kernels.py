@@ -439,7 +439,7 @@ def test_avx2_and_avx512_products_give_the_same_bits(shape, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_transposed_a_in_place_and_packed_give_the_same_bits(simd_path, dtype):
     """dW1 = X^T dz1 reads X^T (a transposed view) in place when the k
-    block's rows of it span at most 16 KiB (ops.inc GF_A_COLS_SPAN), else
+    block's rows of it span at most 16 KiB (tuning.h GF_A_COLS_SPAN), else
     packs it (pack_a). The same problem with IN widened by 8 zero columns of
     X (and zero rows of W1) crosses that bound: z1, dz1 and the first IN
     rows of dW1 are the same sums in the same order (the extra terms are

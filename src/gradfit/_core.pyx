@@ -76,7 +76,6 @@ cdef extern from "gradfit.h":
     int gf_check_net(const gf_net *net) nogil
     int64_t gf_n_params(const gf_net *net) nogil
     int64_t gf_state_len(int32_t optim, int64_t P) nogil
-    int64_t gf_workspace_len(const gf_net *net, int64_t chunk, int64_t state_len) nogil
     int64_t gf_workspace_len_kind(const gf_net *net, int64_t chunk, int32_t kind, int64_t state_len) nogil
     int GF_WS_FORWARD, GF_WS_GRAD, GF_WS_TRAIN
     int gf_act_forward_f32(float *a, float *dadz, const float *z, int64_t n, int32_t act) nogil
@@ -413,7 +412,7 @@ def reset_prev(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chunk,
     cdef const real *sp = NULL
     if chunk < 1:
         raise ValueError(f"chunk: expected an integer >= 1, got {chunk}")
-    need = gf_workspace_len(&net, chunk, S)
+    need = gf_workspace_len_kind(&net, chunk, GF_WS_TRAIN, S)
     if need < 0:
         raise _too_large(sizes, chunk)
     if params.shape[0] != P:

@@ -235,7 +235,7 @@ static void expect_status(const char *what, int got, int want)
             return;                                                                \
         }                                                                          \
         const int64_t S = gf_state_len(GF_OPT_ADAM, P);                            \
-        const int64_t wl = gf_workspace_len(&net, chunk, S);                       \
+        const int64_t wl = gf_workspace_len_kind(&net, chunk, GF_WS_TRAIN, S);                   \
         T *ws = calloc((size_t)wl, sizeof(T)), *pt = malloc(P * sizeof(T));        \
         T *gt = malloc(P * sizeof(T)), *st = calloc((size_t)S, sizeof(T));        \
         T *Xt = malloc(N * IN0 * sizeof(T)), *Yt = malloc(N * OUT * sizeof(T));    \

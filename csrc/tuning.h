@@ -1,0 +1,121 @@
+/* Internal: every block size, threshold and span of the kernels, each with
+ * one line on why. The sizes that depend on the vector width or the dtype
+ * are expressions of GF_VEC_BYTES (dtype.h) and the element size, which the
+ * typed bodies evaluate. Each #ifndef one may be set with -D to experiment.
+ * None of them but GF_TUNE_LV changes the sums or their order: results are
+ * the same bits whatever their values (only where work goes, and how fast,
+ * changes). How the
+ * values were chosen: docs/perf-log.md. */
+#ifndef GRADFIT_TUNING_H
+#define GRADFIT_TUNING_H
+
+/* ---- products (gemm.inc, gemm_small.inc, ukernel_*.h) ------------------ */
+
+/* Rows of the micro-kernel's register block: 8 rows x 2 vectors use 16 of
+ * AVX-512's 32 vector registers, 6 x 2 use 12 of the 16 of SSE2 / AVX2 /
+ * NEON, leaving room for the B row pieces and the broadcast A values. */
+#define GF_TUNE_MR(vec_bytes) ((vec_bytes) == 64 ? 8 : 6)
+/* Columns of the register block: two vectors per row, so each broadcast A
+ * value feeds two multiply-adds. */
+#define GF_TUNE_NR(vec_bytes, elem_bytes) (2 * (vec_bytes) / (elem_bytes))
+
+/* k block of the unpacked product (matmul_acc): KC x NR of B is 32 KiB at
+ * most, which stays in L1 (or L2's nearest ways) while every row block
+ * reads it. */
+#define GF_MATMUL_KC 256
+
+/* Bytes of one packed kc x NR panel of B: 16 KiB, so it and the A
+ * micro-panel stay in L1 (32 KiB or more on every target) and the stack
+ * buffers of one panel stay small. */
+#define GF_PANEL_BYTES 16384
+/* An upper bound of the packed product's k block (and its value when the
+ * panel bound allows more): the workspace's packing scratch (layout.h) is
+ * sized by it; gemm.inc checks that KC_MAX stays within it. */
+#define GF_KC_BOUND 256
+
+/* The bytes a k block of a transposed A (dW = inp^T dout) may span to be
+ * read in place instead of packed: 16 KiB is at most a quarter of every L1
+ * set on every target, whatever the stride, beside the packed B panel. */
+#ifndef GF_A_COLS_SPAN
+#define GF_A_COLS_SPAN 16384
+#endif
+
+/* A product with fewer rows than this does not pay for packing B: it runs
+ * unpacked (matmul_acc when B is row-major, dot products when B is a
+ * transposed view). */
+#define GF_SMALL_M 4
+/* A layer with fewer outputs than this is "narrow": its products keep each
+ * sum in a register (matmul_acc's dot products: no packing, no scratch). */
+#define GF_NARROW_OUT 4
+
+/* Products smaller than this many multiply-adds stay on one thread: waking
+ * the workers would cost more than it saves. */
+#ifndef GF_PARALLEL_MACS
+#define GF_PARALLEL_MACS ((int64_t)1 << 21)
+#endif
+/* Products that write at least this many entries of C split over threads
+ * too, whatever K: a narrow last layer's dinp (K = 1, C = batch x 512) is a
+ * pass over memory as long as a product. */
+#ifndef GF_PARALLEL_OUTS
+#define GF_PARALLEL_OUTS ((int64_t)1 << 16)
+#endif
+
+/* ---- the training step (train.inc, optim.inc, pool.c) ------------------ */
+
+/* Pieces of a step (row gather, bias gradients, a narrow layer's products)
+ * with fewer elements than this stay on the calling thread: a pool wake-up
+ * costs more than they do. */
+#ifndef GF_PARALLEL_SMALL
+#define GF_PARALLEL_SMALL ((int64_t)1 << 14)
+#endif
+/* Optimizer updates of fewer entries than this stay on one thread, for the
+ * same reason (an update is a few flops per entry). */
+#ifndef GF_PARALLEL_UPDATE
+#define GF_PARALLEL_UPDATE ((int64_t)1 << 16)
+#endif
+/* Batches of rows prefetched ahead of the minibatch loop, so that the
+ * random rows of a shuffled epoch have time to arrive: 2 beat 1 on the
+ * tested CPUs, more was no better. */
+#ifndef GF_PF_BATCHES
+#define GF_PF_BATCHES 2
+#endif
+/* How long a pool thread spins before it sleeps (nanoseconds): longer than
+ * the gap between two products of one step, so workers stay awake within a
+ * step and sleep between calls. */
+#ifndef GF_SPIN_NS
+#define GF_SPIN_NS 200000
+#endif
+
+/* ---- losses (nn.inc) ---------------------------------------------------- */
+
+/* Elements of the softmax cross-entropy's stack buffers (exponentials of a
+ * block of rows without dpred, and the rows' t.(max - p) terms): 8 KiB of
+ * float64, within L1, and at least one row of up to this many classes. */
+#define GF_CE_BUF 1024
+
+/* ---- the narrow-net ("lanes") path (lanes.inc) ------------------------- */
+
+/* The nets the lanes path takes: every layer at most GF_LANES_MAX_WIDTH
+ * wide (input and output included) and no layer with more than
+ * GF_LANES_MAX_PRODUCT weights: up to there the lanes path beats the packed
+ * products on the tested CPUs; a 16x16 layer the packed products do
+ * better. */
+#ifndef GF_LANES_MAX_WIDTH
+#define GF_LANES_MAX_WIDTH 16
+#endif
+#ifndef GF_LANES_MAX_PRODUCT
+#define GF_LANES_MAX_PRODUCT 144
+#endif
+/* Partial sums of a reduction over rows: two vectors' worth, so that two
+ * independent add chains hide the add latency. The order in which they are
+ * combined is fixed (GF_LANES_TREE), but their number sets it: changing
+ * this changes the bits of the lanes path. */
+#define GF_TUNE_LV(vec_bytes, elem_bytes) (2 * (vec_bytes) / (elem_bytes))
+/* Rows per block of the forward-only passes (gf_loss, gf_predict): blocks
+ * of this many keep every layer's activations in L1, where a 4096-row
+ * block of a 1-8-1 net does not fit. */
+#ifndef GF_LANES_FORWARD_ROWS
+#define GF_LANES_FORWARD_ROWS 256
+#endif
+
+#endif

@@ -1,0 +1,94 @@
+/* Typed body (see dtype.h), included by gemm.inc for float32 on the AVX-512
+ * path: the micro-kernel (ukernel's contract, gemm.inc) with its
+ * accumulators as named 512-bit registers for the panel widths of this path
+ * (NB = 32, 16), the ragged edge by masked loads and stores; other widths
+ * through ukernel_scalar. And transpose16, with which pack_b packs 16 x 16
+ * blocks of a transposed B. */
+#ifndef GF_FMA_BCAST16
+/* acc = fma(*p broadcast to 16 lanes, b, acc): the broadcast as the FMA's
+ * memory operand ({1to16}), one instruction, rather than a separate
+ * broadcast load into a register that the compiler otherwise emits (the
+ * same fused multiply-add, the same bits, one instruction fewer per FMA) */
+#define GF_FMA_BCAST16(acc, p, b) \
+    __asm__("vfmadd231ps %1%{1to16%}, %2, %0" : "+v"(acc) : "m"(*(p)), "v"(b))
+#endif
+
+static inline GF_ALWAYS_INLINE void FN(ukernel)(
+    real *restrict C, int64_t ldc, const real *restrict Ap, int64_t ar,
+    int64_t ak, const real *restrict Bp, int64_t kc, const int NB, int nr,
+    int init, const real *restrict bias, const real *restrict mul)
+{
+    /* ukernel_scalar's sums in the same order with the accumulators as named
+     * vector registers: C, bias and mul move straight between memory and
+     * them (masked past nr), not through a tile on the stack */
+    if (NB == 32 || NB == 16) {
+        enum { NVMAX = 2 };
+        const int NV = NB / 16;
+        __mmask16 mk[NVMAX];
+        mk[0] = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
+        mk[1] = nr >= 32 ? (__mmask16)0xFFFF
+                : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
+        __m512 va[R_MAX][NVMAX];
+        for (int r = 0; r < R_MAX; r++)
+            for (int v = 0; v < NV; v++) {
+                if (init == GF_INIT_ZERO)
+                    va[r][v] = _mm512_setzero_ps();
+                else if (init == GF_INIT_BIAS)
+                    va[r][v] = _mm512_maskz_loadu_ps(mk[v], bias + 16 * v);
+                else
+                    va[r][v] = _mm512_maskz_loadu_ps(mk[v], C + r * ldc + 16 * v);
+            }
+        for (int64_t k = 0; k < kc; k++) {
+            __m512 vb[NVMAX];
+            for (int v = 0; v < NV; v++)
+                vb[v] = _mm512_loadu_ps(Bp + k * NB + 16 * v);
+            for (int r = 0; r < R_MAX; r++) {
+                for (int v = 0; v < NV; v++)
+                    GF_FMA_BCAST16(va[r][v], &Ap[r * ar + k * ak], vb[v]);
+            }
+        }
+        for (int r = 0; r < R_MAX; r++)
+            for (int v = 0; v < NV; v++) {
+                __m512 c = va[r][v];
+                if (mul)
+                    c = _mm512_mul_ps(c, _mm512_maskz_loadu_ps(mk[v], mul + r * ldc + 16 * v));
+                _mm512_mask_storeu_ps(C + r * ldc + 16 * v, mk[v], c);
+            }
+        return;
+    }
+    FN(ukernel_scalar)(C, ldc, Ap, ar, ak, Bp, kc, NB, nr, init, bias, mul);
+}
+
+#define GF_HAVE_TRANSPOSE16 1
+/* dst[c * ld + i] = src[c + i * ls] for c, i < 16: a 16 x 16 block of a
+ * transposed view (B(k, n) at B[k + n*bn]) into packed rows, by 16 row
+ * loads and a 3-stage shuffle transpose instead of 16 gathers */
+static inline GF_ALWAYS_INLINE void FN(transpose16)(real *restrict dst, int64_t ld,
+                                                    const real *restrict src, int64_t ls)
+{
+    __m512 a[16], b[16];
+    for (int i = 0; i < 8; i++) {
+        const __m512 x = _mm512_loadu_ps(src + (2 * i) * ls);
+        const __m512 y = _mm512_loadu_ps(src + (2 * i + 1) * ls);
+        a[2 * i] = _mm512_unpacklo_ps(x, y);
+        a[2 * i + 1] = _mm512_unpackhi_ps(x, y);
+    }
+    /* b[4i + q], 128-bit lane L: rows 4i..4i+3 of column 4L + q */
+    for (int i = 0; i < 4; i++) {
+        b[4 * i] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
+        b[4 * i + 1] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0xEE);
+        b[4 * i + 2] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
+        b[4 * i + 3] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xEE);
+    }
+    /* column 4L + q: lane L of b[q], b[4 + q], b[8 + q], b[12 + q] */
+    for (int q = 0; q < 4; q++) {
+        const __m512 c0 = _mm512_shuffle_f32x4(b[q], b[4 + q], 0x44);
+        const __m512 c1 = _mm512_shuffle_f32x4(b[q], b[4 + q], 0xEE);
+        const __m512 c2 = _mm512_shuffle_f32x4(b[8 + q], b[12 + q], 0x44);
+        const __m512 c3 = _mm512_shuffle_f32x4(b[8 + q], b[12 + q], 0xEE);
+        _mm512_storeu_ps(dst + (0 + q) * ld, _mm512_shuffle_f32x4(c0, c2, 0x88));
+        _mm512_storeu_ps(dst + (4 + q) * ld, _mm512_shuffle_f32x4(c0, c2, 0xDD));
+        _mm512_storeu_ps(dst + (8 + q) * ld, _mm512_shuffle_f32x4(c1, c3, 0x88));
+        _mm512_storeu_ps(dst + (12 + q) * ld, _mm512_shuffle_f32x4(c1, c3, 0xDD));
+    }
+}
