@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import gradfit as gf  # noqa: E402
+from gradfit import _names as gf_names  # noqa: E402
 
 EXAMPLES = int(os.environ.get("GRADFIT_HYPOTHESIS_EXAMPLES", "150"))
-ACTIVATIONS = ["identity", "relu", "sigmoid", "tanh", "softplus"]
+ACTIVATIONS = list(gf_names.ACTIVATIONS)          # every activation the C core and _math define
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -58,6 +58,7 @@ def to_torch(model: MLP) -> Any:
         Softplus modules; identity activations add no module.
     """
     torch = require("torch", "to_torch")
+    _check_mapped(model, _TORCH_MODULES, "to_torch")
     tdtype = torch.float64 if model.dtype == np.float64 else torch.float32
     modules = []
     for W, b, act in zip(model.weights, model.biases, model.activations):
@@ -67,15 +68,26 @@ def to_torch(model: MLP) -> Any:
             linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
             linear.bias.copy_(torch.from_numpy(b.copy()))
         modules.append(linear)
-        if act == "relu":
-            modules.append(torch.nn.ReLU())
-        elif act == "sigmoid":
-            modules.append(torch.nn.Sigmoid())
-        elif act == "tanh":
-            modules.append(torch.nn.Tanh())
-        elif act == "softplus":
-            modules.append(torch.nn.Softplus(beta=1.0, threshold=SOFTPLUS_THRESHOLD))
+        if _TORCH_MODULES[act] is not None:
+            modules.append(_TORCH_MODULES[act](torch.nn))
     return torch.nn.Sequential(*modules)
+
+
+# Each activation's torch module (None: no module) and ONNX operator: an
+# activation missing here is refused by to_torch / to_onnx, never dropped.
+_TORCH_MODULES = {
+    "identity": None,
+    "relu": lambda nn: nn.ReLU(),
+    "sigmoid": lambda nn: nn.Sigmoid(),
+    "tanh": lambda nn: nn.Tanh(),
+    "softplus": lambda nn: nn.Softplus(beta=1.0, threshold=SOFTPLUS_THRESHOLD),
+}
+
+
+def _check_mapped(model: MLP, table: dict[str, Any], what: str) -> None:
+    missing = sorted({a for a in model.activations if a not in table})
+    if missing:
+        raise ValueError(f"model: {what} has no equivalent of the activation(s) {missing}")
 
 
 def from_torch(module: Any) -> dict[str, Any]:
@@ -180,6 +192,7 @@ def to_onnx(model: MLP, path: str | os.PathLike[str], *, opset: int = 13) -> Non
     of the model's dtype (float32 -> FLOAT, float64 -> DOUBLE).
     """
     onnx = require("onnx", "to_onnx")
+    _check_mapped(model, dict(_ONNX_OPS, identity=None), "to_onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 13:

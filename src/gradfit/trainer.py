@@ -447,16 +447,14 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
         full batch), ``shuffle``, ``seed``, momentum and Adam's settings,
         ``l2``, ``lr_schedule``, validation and early stopping, ``callbacks``,
         ``progress``, ``backend`` ("c", or "numpy": ``gradfit.reference``, the
-        same algorithm in NumPy), checkpoints and ``n_threads``. The two most
-        asked about:
+        same algorithm in NumPy), checkpoints and ``n_threads``. Two of them:
     lr : float
         Learning rate (step size), a positive finite number; default 0.01 for
         SGD, 0.001 for Adam and AdamW.
     seed : int, numpy.random.Generator or None
         Seed of the shuffles. An int (or None for fresh entropy) starts a new
-        generator on every call, so calling train() again with the same int
-        repeats the same orders; a Generator is used and advanced, so a second
-        call continues its stream.
+        generator on every call (the same int repeats the same orders);
+        a Generator is used and advanced (a second call continues its stream).
 
     Returns
     -------
