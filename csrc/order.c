@@ -34,26 +34,7 @@
 #include <string.h>
 
 #include "gradfit.h"
-
-/* --- tunables (none changes the order, the moved rows or the draws) --- */
-
-/* The largest bucket shuffled through a uint16 arrangement: its indices
- * 0..m-1 must fit 16 bits. Larger buckets (n > 2^28 with 4096 buckets, or
- * a small k forced by a test) swap in place. */
-#define GF_ORDER_PERM_MAX 65536
-/* The most scratch step 3 allocates per call (the arrangement and a copy of
- * one bucket's rows): ~140 KiB for two 8-byte rows of a typical bucket, and
- * a bound on what one epoch's draw takes from the heap; wider rows swap in
- * place. */
-#define GF_ORDER_SCRATCH_MAX ((int64_t)8 << 20)
-/* The most buckets whose ids are counted in four uint32 histograms (one per
- * 16-bit piece of an output, 16 KiB of stack at this bound, in L1): equal
- * ids close together then do not wait on each other's increments. More
- * buckets use one count. */
-#define GF_ORDER_HIST4_MAX 1024
-/* Bytes one prefetch covers: a cache line on the x86-64 and aarch64 CPUs
- * gradfit targets (a wrong guess costs speed only). */
-#define GF_ORDER_LINE 64
+#include "tuning.h"               /* GF_ORDER_*: the order's tunables */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define GF_PREFETCH_W(p) __builtin_prefetch((const void *)(p), 1, 3)
