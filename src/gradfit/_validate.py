@@ -7,9 +7,11 @@ import numbers
 
 import numpy as np
 
-# Sizes beyond these cannot be allocated on any machine; refusing them up
-# front (in the model and in files) keeps every size computation, here and
-# in C, far from int64 overflow.
+# The largest model gradfit builds or loads: sizes beyond these cannot be
+# allocated on any machine. They are the one user-facing limit (the model and
+# the file codec read them here). The C core's own bound, GF_MAX_LEN = 2**60
+# elements in gradfit.h, is a different thing: the largest element count at
+# which its size arithmetic stays exact in int64, far above these.
 MAX_WIDTH = 2**31 - 1
 MAX_PARAMS = 2**40
 
