@@ -26,6 +26,7 @@ never by ``import gradfit``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,14 +69,15 @@ def to_torch(model: MLP) -> Any:
             linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
             linear.bias.copy_(torch.from_numpy(b.copy()))
         modules.append(linear)
-        if _TORCH_MODULES[act] is not None:
-            modules.append(_TORCH_MODULES[act](torch.nn))
+        make = _TORCH_MODULES[act]
+        if make is not None:
+            modules.append(make(torch.nn))
     return torch.nn.Sequential(*modules)
 
 
 # Each activation's torch module (None: no module) and ONNX operator: an
 # activation missing here is refused by to_torch / to_onnx, never dropped.
-_TORCH_MODULES = {
+_TORCH_MODULES: dict[str, Callable[[Any], Any] | None] = {
     "identity": None,
     "relu": lambda nn: nn.ReLU(),
     "sigmoid": lambda nn: nn.Sigmoid(),
