@@ -16,8 +16,8 @@ from .runners import BASELINE, gradfit_column, make_gradfit_runner, run_numpy_ba
 from .timing import FLOP_WORKLOADS, MIN_JUDGE_SECONDS, TOO_SHORT, measure_peak, run_all
 from .workloads import WORKLOADS, select
 
-#: mode -> (rows divisor, timed runs per column)
-MODES = {"smoke": (200, 1), "quick": (2, 3), "full": (1, 5)}
+#: mode -> timed runs per column (the rows: Workload.rows)
+MODES = {"smoke": 1, "quick": 3, "full": 5}
 FRAMEWORKS = ("torch", "jax", "sklearn")
 _CHILD = "GRADFIT_BENCH_CHILD"
 # XLA's CPU backend on one thread (the JAX columns also run on one CPU).
@@ -51,11 +51,11 @@ def build_parser(prog="gradfit bench"):
                        "with the spread shown; every table says where it ran.")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--full", dest="mode", action="store_const", const="full",
-                      help=f"the published figures: all N rows, {MODES['full'][1]} timed runs per column")
+                      help=f"the published figures: all N rows, {MODES['full']} timed runs per column")
     mode.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                      help=f"the default: N / {MODES['quick'][0]} rows, {MODES['quick'][1]} timed runs")
+                      help=f"the default: N / 2 rows (W1, W2: all N), {MODES['quick']} timed runs")
     mode.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
-                      help=f"N / {MODES['smoke'][0]} rows, 1 run: checks that it runs; too short to judge")
+                      help="N / 200 rows, 1 run: checks that it runs; too short to judge")
     p.set_defaults(mode="quick")
     p.add_argument("--workloads", default=None, metavar="W1,W3",
                    help="workload ids, comma-separated (default: all: " + ",".join(w.id for w in WORKLOADS) + ")")
@@ -152,10 +152,11 @@ def _columns(args, progress):
     return cols, versions, missing
 
 
-def _header(args, cols, versions, missing, busy, shrink, repeats, peak):
+def _header(args, cols, versions, missing, busy, repeats, peak):
     head = describe(versions, busy)
     head.append("columns: " + ", ".join(cols) + (f"; not installed: {', '.join(missing)}" if missing else ""))
-    head.append(f"mode: {args.mode} (N / {shrink})" if shrink > 1 else f"mode: {args.mode} (all N rows)")
+    head.append(f"mode: {args.mode} (" + {"full": "all N rows", "quick": "N / 2 rows, W1 and W2 all N",
+                                               "smoke": "N / 200 rows: nothing to judge"}[args.mode] + ")")
     head.append(f"protocol: {repeats} timed run(s) per column, interleaved, after 1 warm-up; samples/s = "
                 f"N*epochs / seconds of the whole training call, median over runs; spread = (max - min) / "
                 f"median; gf.train's time includes its final loss over the data, the other columns' does not; "
@@ -171,17 +172,16 @@ def run(args):
     def progress(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    shrink, repeats = MODES[args.mode]
-    repeats = args.repeat or repeats
+    repeats = args.repeat or MODES[args.mode]
     cols, versions, missing = _columns(args, progress)
     busy = busy_cores()            # before any of our own work
     dtypes = sorted({w.dtype for w in args.selected if w.id in FLOP_WORKLOADS})
     peak = measure_peak(dtypes, 2048 if args.mode == "full" else 512) if dtypes else None
-    head = _header(args, cols, versions, missing, busy, shrink, repeats, peak)
+    head = _header(args, cols, versions, missing, busy, repeats, peak)
     started = time.perf_counter()
-    rows = run_all(args.selected, cols, repeats, shrink, progress, peak)
+    rows = run_all(args.selected, cols, repeats, args.mode, progress, peak)
     elapsed = time.perf_counter() - started
-    sizes = {w.id: max(w.n // shrink, w.batch_size) for w in args.selected}
+    sizes = {w.id: w.rows(args.mode) for w in args.selected}
     md = args.markdown
     out = [("- " + h) if md else h for h in head] + [""]
     out += workload_table(args.selected, sizes, md) + [""]

@@ -15,7 +15,7 @@ from .runners import BASELINE
 WARMUP_FRACTION = 10       # the warm-up run uses N // WARMUP_FRACTION rows, 1 epoch
 MIN_WARMUP_BATCHES = 4     # ... but at least this many batches
 #: a column whose median run is shorter than this has no ratio in the table
-MIN_JUDGE_SECONDS = 0.02
+MIN_JUDGE_SECONDS = 0.01
 TOO_SHORT = "too short to judge"
 
 FLOP_WORKLOADS = ("W3", "W4", "W5")    # arithmetic-bound enough for GFLOP/s to mean something
@@ -153,11 +153,11 @@ def compare(wl, wl_rows, n, peak):
                 row.peak_share = row.gflops / peak[wl.dtype]
 
 
-def run_all(workloads, runners, repeats, shrink, progress, peak=None):
-    """Every workload on N // shrink rows through every runner: the table's Rows."""
+def run_all(workloads, runners, repeats, mode, progress, peak=None):
+    """Every workload on its rows of `mode` through every runner: the table's Rows."""
     rows = []
     for i, wl in enumerate(workloads, 1):
-        n = max(wl.n // shrink, wl.batch_size)
+        n = wl.rows(mode)
         X, y = wl.data(n)
         progress(f"[{i}/{len(workloads)}] {wl.id}: {wl.description}, N={n}, batch {wl.batch_size}, "
                  f"lr {wl.lr:g}, {wl.epochs} epoch(s), {wl.dtype}")

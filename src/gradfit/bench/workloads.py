@@ -57,6 +57,13 @@ class Workload:
     loss: str = "mse"
     output_activation: str = "identity"
     note: str = ""
+    quick_n: int = 0                      # rows in quick mode (0: n // 2)
+
+    def rows(self, mode):
+        """Rows of a run in `mode`: "full" all n, "quick" quick_n, "smoke" n // 200
+        (at least one batch)."""
+        n = {"full": self.n, "quick": self.quick_n or self.n // 2, "smoke": self.n // 200}[mode]
+        return max(n, self.batch_size)
 
     def data(self, n):
         """(X, y) of the first n rows, C-contiguous, in the workload's dtype."""
@@ -66,12 +73,14 @@ class Workload:
 
 WORKLOADS = [
     Workload("W1", "linear 1->1", "x~U(0,10), y=-x+5+N(0,0.1)", _data_w1,
-             (1, 1), "identity", 1_000_000, 32, 0.001, 3, "float64"),
+             (1, 1), "identity", 1_000_000, 32, 0.001, 3, "float64", quick_n=1_000_000),
     Workload("W2", "1->2 softplus ->1", "x~U(0,1), y=exp(-((x-0.5)/0.15)^2)", _data_w2,
-             (1, 2, 1), "softplus", 200_000, 32, 0.05, 3, "float64"),
+             (1, 2, 1), "softplus", 200_000, 32, 0.05, 3, "float64", quick_n=200_000),
     Workload("W3", "1->64 tanh ->64 tanh ->1", "x~U(-1,1), y=sin(3x)", _data_w3,
              (1, 64, 64, 1), "tanh", 100_000, 64, 0.01, 2, "float32"),
-    # Softmax cross-entropy: the softmax is part of the loss (as in PyTorch's
+    # W1 and W2 run on all their rows in quick mode too: the C core takes a few
+# milliseconds on half of them, too short to compare. The others take half.
+# Softmax cross-entropy: the softmax is part of the loss (as in PyTorch's
     # cross_entropy), so the output layer is "identity" and y is one-hot.
     Workload("W4", "64->128 relu ->10, softmax cross-entropy", "X~N(0,1) (N,64), labels argmax(X@R)",
              _data_w4, (64, 128, 10), "relu", 50_000, 64, 0.05, 2, "float32",
