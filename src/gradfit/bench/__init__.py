@@ -12,6 +12,9 @@ column), runners (gradfit and the NumPy loops), frameworks (PyTorch, JAX,
 scikit-learn, imported only when present), timing (the protocol), machine
 (where a table ran), report (tables, JSON, the bar chart), command (the
 options). Nothing else in gradfit imports this package.
+
+Exports: ``main(argv)`` (the command; returns its exit status), ``WORKLOADS``
+(the list of W1-W5 ``Workload`` entries) and ``select(ids, dtype)``.
 """
 from .command import main
 from .workloads import WORKLOADS, Workload, select

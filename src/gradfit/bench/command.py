@@ -13,7 +13,8 @@ from .frameworks import jax_cpu, make_jax_runners, make_sklearn_runners, make_to
 from .machine import PINNED_THREAD_VARS, busy_cores, describe, usable_cpus
 from .report import notes, plot, table, workload_table, write_json
 from .runners import BASELINE, gradfit_column, make_gradfit_runner, run_numpy_baseline, run_numpy_loop
-from .timing import FLOP_WORKLOADS, MIN_JUDGE_SECONDS, TOO_SHORT, measure_peak, run_all
+from .timing import (FLOP_WORKLOADS, MAX_CALLS, MIN_JUDGE_SECONDS, TARGET_RUN_SECONDS, TOO_SHORT,
+                     measure_peak, run_all)
 from .workloads import WORKLOADS, select
 
 #: mode -> timed runs per column (the rows: Workload.rows)
@@ -159,7 +160,8 @@ def _header(args, cols, versions, missing, busy, repeats, peak):
                                                "smoke": "N / 200 rows: nothing to judge"}[args.mode] + ")")
     head.append(f"protocol: {repeats} timed run(s) per column, interleaved, after 1 warm-up; samples/s = "
                 f"N*epochs / seconds of the whole training call, median over runs; spread = (max - min) / "
-                f"median; gf.train's time includes its final loss over the data, the other columns' does not; "
+                f"median; a call shorter than {TARGET_RUN_SECONDS:g} s is timed over up to {MAX_CALLS} consecutive calls "
+                f"per run; gf.train's time includes its final loss over the data, the other columns' does not; "
                 f"a ratio from runs under {MIN_JUDGE_SECONDS:g} s is '{TOO_SHORT}'")
     if peak:
         head.append("1-core peak (a NumPy BLAS matrix product, 1 thread, best of 3): "
@@ -176,7 +178,7 @@ def run(args):
     cols, versions, missing = _columns(args, progress)
     busy = busy_cores()            # before any of our own work
     dtypes = sorted({w.dtype for w in args.selected if w.id in FLOP_WORKLOADS})
-    peak = measure_peak(dtypes, 2048 if args.mode == "full" else 512) if dtypes else None
+    peak = measure_peak(dtypes, {"full": 2048, "quick": 1024}.get(args.mode, 256)) if dtypes else None
     head = _header(args, cols, versions, missing, busy, repeats, peak)
     started = time.perf_counter()
     rows = run_all(args.selected, cols, repeats, args.mode, progress, peak)

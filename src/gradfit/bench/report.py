@@ -83,7 +83,7 @@ def notes(rows, workloads):
         out.append("sklearn: scikit-learn's MLP starts from its own random weights; its final loss is not compared")
     if any(r.measured and np.isfinite(r.ratio) and not r.judged for r in rows):
         out.append(f"{TOO_SHORT}: a run shorter than the timer and fixed costs allow to compare; "
-                   "run without --smoke, or with --full")
+                   "run without --smoke")
     for w in workloads:
         if w.note:
             out.append(f"{w.id}: {w.note}")

@@ -1,10 +1,13 @@
 """The timing protocol: one warm-up run per column, then rounds that time
 every column once each (interleaved, so that a slow spell of the machine hits
 all of them); the figure is samples/s of the whole training call, the median
-over the rounds, with the spread (max - min) / median beside it. A ratio
-whose runs are shorter than MIN_JUDGE_SECONDS is not printed: such a run is
-too short to judge (fixed costs and timer noise dominate)."""
+over the rounds, with the spread (max - min) / median beside it. A column
+whose one call is shorter than TARGET_RUN_SECONDS (the C core on W1, W2) is
+timed over a few consecutive whole calls per round, as timeit does. A ratio
+whose timed runs are shorter than MIN_JUDGE_SECONDS is not printed: such a
+run is too short to judge (fixed costs and timer noise dominate)."""
 import dataclasses
+import math
 import statistics
 import time
 
@@ -16,6 +19,10 @@ WARMUP_FRACTION = 10       # the warm-up run uses N // WARMUP_FRACTION rows, 1 e
 MIN_WARMUP_BATCHES = 4     # ... but at least this many batches
 #: a column whose median run is shorter than this has no ratio in the table
 MIN_JUDGE_SECONDS = 0.01
+#: a timed run repeats the whole call until it lasts about this long ...
+TARGET_RUN_SECONDS = 0.05
+#: ... but makes at most this many calls
+MAX_CALLS = 20
 TOO_SHORT = "too short to judge"
 
 FLOP_WORKLOADS = ("W3", "W4", "W5")    # arithmetic-bound enough for GFLOP/s to mean something
@@ -36,7 +43,8 @@ class Row:
     status: str = ""                             # "" = measured, else why not
     gflops: float = float("nan")                 # achieved GFLOP/s (FLOP_WORKLOADS only)
     peak_share: float = float("nan")             # gflops / the measured 1-core peak of the dtype
-    seconds: float = float("nan")                # median seconds of one run
+    seconds: float = float("nan")                # median seconds of one timed run
+    calls: int = 1                               # whole training calls per timed run
     judged: bool = False                         # the ratio is long enough to judge
 
     @property
@@ -44,21 +52,35 @@ class Row:
         return not self.status.startswith(("error", "skipped"))
 
 
-def warm_up(wl, runner, X, y):
-    """One short run (not recorded): pages in code and data, loads BLAS kernels."""
+def warm_up(wl, runner, X, y, max_calls=MAX_CALLS):
+    """One short run (not recorded): pages in code and data, loads BLAS
+    kernels. Returns how many whole calls a timed run makes: enough for about
+    TARGET_RUN_SECONDS by the warm-up's pace, 1 to max_calls."""
     n = X.shape[0]
     n_warm = min(n, max(n // WARMUP_FRACTION, MIN_WARMUP_BATCHES * wl.batch_size))
-    runner(wl, X[:n_warm], y[:n_warm], 1)
+    r = runner(wl, X[:n_warm], y[:n_warm], 1)
+    estimate = r.seconds * n * wl.epochs / n_warm
+    if estimate <= 0 or not math.isfinite(estimate):
+        return max_calls
+    return max(1, min(max_calls, math.ceil(TARGET_RUN_SECONDS / estimate)))
 
 
-def summarize(wl, backend, results, repeats):
+def timed_run(wl, runner, X, y, calls):
+    """`calls` consecutive whole training calls: one RunResult with their
+    total seconds and the first call's final loss and problem."""
+    results = [runner(wl, X, y, wl.epochs) for _ in range(calls)]
+    first = results[0]
+    return dataclasses.replace(first, seconds=sum(r.seconds for r in results))
+
+
+def summarize(wl, backend, results, repeats, calls=1):
     n = results[0][1]
-    rates = [n * wl.epochs / r.seconds if r.seconds > 0 else float("inf") for r, _ in results]
+    rates = [calls * n * wl.epochs / r.seconds if r.seconds > 0 else float("inf") for r, _ in results]
     losses = [r.final_loss for r, _ in results]
     problems = [r.problem for r, _ in results if r.problem]
     med = statistics.median(rates)
     row = Row(wl.id, backend, med, (max(rates) - min(rates)) / med, losses[0], runs=repeats,
-              seconds=statistics.median(r.seconds for r, _ in results))
+              seconds=statistics.median(r.seconds for r, _ in results), calls=calls)
     if problems:
         row.status = problems[0]
     elif len(set(losses)) > 1 and backend not in ("torch", "sklearn"):
@@ -75,31 +97,32 @@ def _failed(wl, backend, exc, progress):
     return row
 
 
-def measure_workload(wl, runners, X, y, repeats, progress):
+def measure_workload(wl, runners, X, y, repeats, progress, max_calls=MAX_CALLS):
     """Warm-up of every runner, then `repeats` rounds, each timing every runner once."""
     n = X.shape[0]
-    rows, results, live = {}, {b: [] for b in runners}, dict(runners)
+    rows, results, live, calls = {}, {b: [] for b in runners}, dict(runners), {}
     for backend, runner in runners.items():
         progress(f"  {wl.id} {backend}: warm-up")
         try:
-            warm_up(wl, runner, X, y)
+            calls[backend] = warm_up(wl, runner, X, y, max_calls)
         except Exception as exc:  # noqa: BLE001 - report and go on with the other columns
             rows[backend] = _failed(wl, backend, exc, progress)
             del live[backend]
     for k in range(repeats):
         for backend, runner in list(live.items()):
             try:
-                r = runner(wl, X, y, wl.epochs)
+                r = timed_run(wl, runner, X, y, calls[backend])
             except Exception as exc:  # noqa: BLE001
                 rows[backend] = _failed(wl, backend, exc, progress)
                 del live[backend]
                 continue
             results[backend].append((r, n))
-            rate = n * wl.epochs / r.seconds if r.seconds > 0 else float("inf")
-            progress(f"  {wl.id} {backend:10s} run {k + 1}/{repeats}: {r.seconds:8.3f} s  "
+            rate = calls[backend] * n * wl.epochs / r.seconds if r.seconds > 0 else float("inf")
+            times = f" ({calls[backend]} calls)" if calls[backend] > 1 else ""
+            progress(f"  {wl.id} {backend:10s} run {k + 1}/{repeats}: {r.seconds:8.3f} s{times}  "
                      f"{rate:12.4g} samples/s  final loss {r.final_loss:.8g}")
     for backend in live:
-        rows[backend] = summarize(wl, backend, results[backend], repeats)
+        rows[backend] = summarize(wl, backend, results[backend], repeats, calls[backend])
     return [rows[b] for b in runners]
 
 
@@ -154,14 +177,16 @@ def compare(wl, wl_rows, n, peak):
 
 
 def run_all(workloads, runners, repeats, mode, progress, peak=None):
-    """Every workload on its rows of `mode` through every runner: the table's Rows."""
+    """Every workload on its rows of `mode` through every runner: the table's
+    Rows. A smoke run makes one call per timed run."""
     rows = []
     for i, wl in enumerate(workloads, 1):
         n = wl.rows(mode)
         X, y = wl.data(n)
         progress(f"[{i}/{len(workloads)}] {wl.id}: {wl.description}, N={n}, batch {wl.batch_size}, "
                  f"lr {wl.lr:g}, {wl.epochs} epoch(s), {wl.dtype}")
-        wl_rows = {r.backend: r for r in measure_workload(wl, runners, X, y, repeats, progress)}
+        wl_rows = {r.backend: r for r in measure_workload(wl, runners, X, y, repeats, progress,
+                                                                    1 if mode == "smoke" else MAX_CALLS)}
         compare(wl, wl_rows, n, peak)
         rows.extend(wl_rows.values())
     return rows
