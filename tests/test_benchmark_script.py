@@ -245,3 +245,21 @@ def test_workload_selection():
     assert [w.id for w in args.selected] == ["W5"] and args.threads == [2, 1]
     assert args.wanted is None and args.required == ["torch"]      # auto, and torch named if missing
     assert command.parse_args(["--frameworks", "none"]).wanted == []
+
+
+@pytest.mark.parametrize("framework, package", [("torch", "torch"), ("sklearn", "scikit-learn")])
+def test_a_missing_framework_is_named_in_one_line(tmp_path, framework, package):
+    """Asked for and missing (here: blocked), a framework's column is named
+    in one line on stderr; the run goes on without it and exits 0."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / f"{framework}.py").write_text(f"raise ImportError('blocked', name={framework!r})\n")
+    env = dict(ENV, PYTHONPATH=f"{blocker}{os.pathsep}{ENV['PYTHONPATH']}")
+    out = subprocess.run([sys.executable, "-m", "gradfit.bench", "--smoke", "--workloads", "W3", "--frameworks",
+                          framework], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    named = [line for line in out.stderr.splitlines() if "needs" in line]
+    assert named == [f"gradfit bench: the {framework} column needs {package}: pip install {package} "
+                     f"(or \"gradfit[{framework}]\"); running without it"]
+    assert "Traceback" not in out.stderr
+    assert f"not installed: {framework}" in out.stdout

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from .._optional import EXTRAS, require
+from .._optional import require
 from .frameworks import jax_cpu, make_jax_runners, make_sklearn_runners, make_torch_runners, one_cpu
 from .machine import PINNED_THREAD_VARS, busy_cores, describe, usable_cpus
 from .report import notes, plot, table, workload_table, write_json
@@ -124,22 +124,23 @@ def _framework_columns(args, progress):
     names = list(FRAMEWORKS if args.wanted is None else args.wanted)
     cols, versions, missing = {}, [], []
     for name in names:
-        if importlib.util.find_spec(name) is None:
+        purpose = f"the {name} column"
+        try:
+            if importlib.util.find_spec(name) is None:
+                require(name, purpose)                     # raises the one-line ImportError
+            if name == "jax":
+                cpu = jax_cpu()
+                with one_cpu(cpu):                         # XLA's threads start on that one CPU
+                    module = require("jax", purpose)
+                cols.update(make_jax_runners(module, cpu))
+            else:
+                module = require(name, purpose)
+                cols.update(_MAKERS[name](module))
+        except ImportError as e:
             missing.append(name)
             if name in args.required:
-                package, extra = EXTRAS.get(name, (name, None))
-                hint = f' (or "gradfit[{extra}]")' if extra else ""
-                progress(f"gradfit bench: the {name} column needs {package}: pip install {package}{hint}; "
-                         "running without it")
+                progress(f"gradfit bench: {e}; running without it")
             continue
-        if name == "jax":
-            cpu = jax_cpu()
-            with one_cpu(cpu):            # XLA's threads start on that one CPU
-                module = require("jax", "the JAX columns")
-            cols.update(make_jax_runners(module, cpu))
-        else:
-            module = require(name, f"the {name} column")
-            cols.update(_MAKERS[name](module))
         versions.append((name if name != "sklearn" else "scikit-learn", getattr(module, "__version__", "?")))
     return cols, versions, missing
 
