@@ -196,7 +196,7 @@ def run(args):
     print("\n".join(out), flush=True)
     if args.json:
         write_json(args.json, header=head, mode=args.mode, repeats=repeats, workloads=args.selected,
-                          sizes=sizes, rows=rows, peak=peak, seconds=elapsed)
+                   sizes=sizes, rows=rows, peak=peak, seconds=elapsed)
     if args.plot:
         plot(args.plot, rows, args.selected, head)
     return 0
@@ -211,8 +211,28 @@ def _child_env():
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + XLA_SINGLE_THREAD).strip()
     env[_CHILD] = "1"
     root = os.path.dirname(os.path.dirname(os.path.abspath(gradfit.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    if not _on_default_path(root):                  # a source tree or a path added at run time
+        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
     return env
+
+
+def _on_default_path(folder):
+    """True if a new interpreter finds packages in `folder` by itself (site-packages)."""
+    import site
+    try:
+        default = site.getsitepackages() + [site.getusersitepackages()]
+    except AttributeError:                          # an embedded or unusual site module
+        return False
+    return os.path.realpath(folder) in {os.path.realpath(p) for p in default}
+
+
+def _run_child(argv):
+    """The suite in a child process (see the module's docstring); its exit status."""
+    child = subprocess.Popen([sys.executable, "-m", "gradfit.bench", *argv], env=_child_env())
+    try:
+        return child.wait()
+    except KeyboardInterrupt:                       # the child got the interrupt too and reports it
+        return child.wait()
 
 
 def main(argv=None, prog="gradfit bench"):
@@ -222,7 +242,7 @@ def main(argv=None, prog="gradfit bench"):
     try:
         args = parse_args(argv, prog)
         if os.environ.get(_CHILD) != "1":
-            return subprocess.call([sys.executable, "-m", "gradfit.bench", *argv], env=_child_env())
+            return _run_child(argv)
         return run(args)
     except UsageError as e:
         print(f"gradfit: error: {' '.join(str(e).split())}", file=sys.stderr)
