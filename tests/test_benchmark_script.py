@@ -263,3 +263,19 @@ def test_a_missing_framework_is_named_in_one_line(tmp_path, framework, package):
                      f"(or \"gradfit[{framework}]\"); running without it"]
     assert "Traceback" not in out.stderr
     assert f"not installed: {framework}" in out.stdout
+
+
+def test_nothing_in_gradfit_but_the_command_imports_the_suite():
+    import ast
+    pkg = pathlib.Path(gradfit.__file__).resolve().parent
+    importers = []
+    for path in pkg.rglob("*.py"):
+        if "bench" in path.relative_to(pkg).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [f"{node.module or ''}.{a.name}" for a in node.names] + [node.module or '']
+                     if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "bench" or n.startswith("bench.") or ".bench" in n for n in names):
+                importers.append(path.name)
+    assert sorted(set(importers)) == ["cli.py"]
