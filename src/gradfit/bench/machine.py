@@ -154,7 +154,9 @@ def describe(frameworks=(), busy=(None, "")):
         "gradfit: " + gradfit_choice(),
         "NumPy BLAS: " + blas_description(),
         "threads: " + ", ".join(f"{v}={os.environ.get(v, '(unset)')}" for v in PINNED_THREAD_VARS)
-        + " (set before NumPy loads); every column uses 1 thread but c-Nthreads",
+        + " (set before NumPy loads); every column uses 1 thread but c-Nthreads"
+        + (f"; OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} (forces that BLAS kernel)"
+           if os.environ.get("OPENBLAS_CORETYPE") else ""),
     ]
     value, how = busy
     if value is not None:

@@ -84,6 +84,9 @@ def notes(rows, workloads):
     if any(r.measured and np.isfinite(r.ratio) and not r.judged for r in rows):
         out.append(f"{TOO_SHORT}: a run shorter than the timer and fixed costs allow to compare; "
                    "run without --smoke")
+    if any(r.measured and np.isfinite(r.peak_share) and r.peak_share > 1 for r in rows):
+        out.append("a share of peak over 100%: the peak is NumPy's BLAS kernel on one core (see the BLAS line); "
+                   "gradfit's ISA path can be wider, or the machine was busier while the peak was measured")
     for w in workloads:
         if w.note:
             out.append(f"{w.id}: {w.note}")
