@@ -151,8 +151,10 @@ def plot(path, rows, workloads, header):
     ax.set_xticks(range(len(ids)), ids)
     ax.set_yscale("log")
     ax.set_ylabel("speed-up over the NumPy baseline (samples/s ratio)")
-    cpu = next((h for h in header if h.startswith("CPU:")), "")
-    ax.set_title(f"gradfit bench: {cpu}\nhatched: too short to judge; bars: median, whiskers: spread", fontsize=8)
+    def line(start):
+        return next((h for h in header if h.startswith(start)), "").split(";")[0]
+    ax.set_title(f"gradfit bench: {line('CPU:')}\n{line('gradfit:')}, {line('date:')}\n"
+                 "hatched: too short to judge; bars: median, whiskers: spread", fontsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
