@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI: build gradfit with clang in a fresh virtualenv (no cached wheel), check
 # that clang really compiled it and that every SIMD path of the CPU was built,
-# then run the whole test suite against the installed build. Exits non-zero
-# on any failure.
+# install torch, onnx and onnxruntime, run the interop tests (failing if any
+# is skipped), then the whole test suite against the installed build. Exits
+# non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -26,7 +27,19 @@ if ! grep -q "gradfit: compiler family clang" "$LOG"; then
     exit 1
 fi
 
+# the interop tests' optional packages: this step runs them (every other
+# step skips them). torch is pinned to the CPU build on the machine's disk
+# (any other version downloads gigabytes).
+pip install -q "torch==2.13.0" onnx onnxruntime
+
 # from outside the source tree, so that `import gradfit` is the installed build
 cd "$(mktemp -d)"
 python -c "import gradfit, sys; print(gradfit.__file__); print(gradfit.config()); sys.exit(not gradfit.__file__.startswith('$ROOT/.venv-clang'))"
+# the interop tests must run here, not skip
+INTEROP_LOG=$(mktemp)
+python -m pytest -q -p no:cacheprovider -rs "$ROOT/tests/test_interop.py" 2>&1 | tee "$INTEROP_LOG"
+if grep -q "SKIPPED" "$INTEROP_LOG"; then
+    echo "clang.sh: interop tests were skipped (torch, onnx and onnxruntime are installed in this step)" >&2
+    exit 1
+fi
 python -m pytest -q -p no:cacheprovider "$ROOT/tests"

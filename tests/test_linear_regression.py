@@ -123,9 +123,11 @@ def test_minibatch_sgd_gets_close(backend):
     assert len(r.history["loss"]) == SGD_EPOCHS
     assert m.weights[0][0, 0] == pytest.approx(w[0], abs=1e-2)
     assert m.biases[0][0] == pytest.approx(b, abs=1e-2)
-    # near the least-squares loss (noise variance ~0.01): the last iterate of constant-lr SGD
-    # wanders; over seeds 0..19 its loss is 1.000 to 1.018 times the least-squares loss
-    assert r.final_loss < 0.0104214 * 1.025
+    # near the least-squares loss (the mean squared residual of lstsq, ~0.0104: noise variance
+    # ~0.01): the last iterate of constant-lr SGD wanders; over seeds 0..19 its loss is 1.000
+    # to 1.018 times the least-squares loss
+    best = np.mean((y - (x[:, 0] * w[0] + b)) ** 2)
+    assert best * (1 - 1e-12) <= r.final_loss < best * 1.025
     assert r.history["loss"][0] > 1.0 > 0.02 > r.history["loss"][-1]
 
 

@@ -72,7 +72,7 @@ def test_tuples_and_dicts_are_the_same_jobs():
     a = gf.MLP([1, 4, 1], activation="tanh", seed=1)
     b, c = a.copy(), a.copy()
     opts = {"lr": 0.05, "epochs": 3, "seed": 4}
-    r = gf.train_many([(a, X, y, opts), {"model": b, "X": X, "y": y, **opts}, (c, X, y)], n_jobs=2)
+    r = gf.train_many([(a, X, y, opts), {"model": b, "X": X, "y": y, **opts}, (c, X, y, {"seed": 4})], n_jobs=2)
     np.testing.assert_array_equal(a.params, b.params)
     assert r[0].history == r[1].history
     # gf.train's defaults: SGD at lr 0.01 until converged (at most 200 epochs)
@@ -319,17 +319,39 @@ BAD = [
 ]
 
 
+def _models_in(jobs):
+    """The MLPs held anywhere in a (bad) jobs argument."""
+    if isinstance(jobs, gf.MLP):
+        return [jobs]
+    if isinstance(jobs, dict):
+        return [m for v in jobs.values() for m in _models_in(v)]
+    if isinstance(jobs, (list, tuple)):
+        return [m for v in jobs for m in _models_in(v)]
+    return []
+
+
 @pytest.mark.parametrize("case, kwargs, error, message", BAD, ids=[c[0] for c in BAD])
 def test_bad_arguments_are_refused_before_any_job_runs(case, kwargs, error, message):
     model = _m()
     before = model.params.copy()
+    good = (model, X0, Y0, {"epochs": 2})
     kwargs = dict(kwargs)
     jobs = kwargs.pop("jobs", None)
-    if jobs is None:
-        jobs = [(model, X0, Y0, {"epochs": 2})]
+    if jobs is None:                       # a bad keyword: one good job
+        jobs = [good]
+    elif isinstance(jobs, list):           # a bad job second, after a good one that must not have run
+        jobs = [good, *jobs]
+        message = message.replace(r"jobs\[0\]", r"jobs\[1\]")
+    elif isinstance(jobs, dict):           # one job given as a dict, not in a list
+        jobs = dict(jobs, model=model, X=X0, y=Y0)
+    # (jobs=5 holds no model: there is nothing to train)
+    assert model in _models_in(jobs) or not isinstance(jobs, (list, dict)), case
+    others = [(m, m.params.copy()) for m in _models_in(jobs) if m is not model]
     with pytest.raises(error, match=message):
         gf.train_many(jobs, **kwargs)
     np.testing.assert_array_equal(model.params, before)
+    for m, params in others:
+        np.testing.assert_array_equal(m.params, params)
 
 
 def test_the_same_model_in_two_jobs_is_refused_and_nothing_trains():

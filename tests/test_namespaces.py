@@ -41,7 +41,7 @@ def test_every_public_module_has_an_all_of_documented_names(name):
         if inspect.ismodule(value) or inspect.isclass(value) or callable(value):
             if not (getattr(value, "__doc__", None) or "").strip():
                 undocumented.append(export)
-        elif export not in module.__doc__ and f"#: " not in _comment_above(source, export):
+        elif export not in module.__doc__ and "#: " not in _comment_above(source, export):
             undocumented.append(export)
     assert not undocumented, f"{name}: undocumented exports {undocumented}"
 

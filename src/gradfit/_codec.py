@@ -50,8 +50,20 @@ def model_meta(model: Any) -> dict[str, Any]:
             "dtype": model.dtype.name}
 
 
+def check_finite_member(values: np.ndarray, what: str) -> None:
+    """ValueError before anything is written when `values` (a member to be
+    saved) holds NaN or inf: load refuses such a file, so save does not write one."""
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = int(values.size - np.count_nonzero(finite))
+        first = int(np.flatnonzero(~finite.reshape(-1))[0])
+        raise ValueError(f"{what}: expected finite values to save, got {bad} NaN or inf value(s) (the first at "
+                         f"index {first}); nothing was written (an existing file is unchanged)")
+
+
 def model_file(model: Any, extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(metadata, members) of a model file."""
+    check_finite_member(model.params, "model.params")
     return header("model", model_meta(model), extra), {"params": model.params}
 
 
@@ -184,6 +196,13 @@ def trainer_file(state: dict[str, Any], model: Any,
     opt = settings["optimizer"]
     if type(opt) not in _OPTIMIZER_CLASSES.values():
         raise TypeError(f"trainer.optimizer: only gf.SGD, gf.Adam and gf.AdamW can be saved, got {type(opt).__name__}")
+    check_finite_member(model.params, "model.params")
+    check_finite_member(state["optimizer_state"], "trainer.state (the optimizer's state)")
+    n = model.n_params
+    if opt.name != "sgd" and (state["optimizer_state"][n:] < 0).any():
+        raise ValueError("trainer.state: Adam's second moments must be >= 0; nothing was written")
+    if state["best"] is not None and state["best"][2] is not None:
+        check_finite_member(state["best"][2], "trainer's best params (early stopping)")
     arrays: dict[str, np.ndarray] = {
         "params": model.params, "state": state["optimizer_state"],
         "step_count": np.asarray([state["step_count"]], dtype=np.int64)}
@@ -200,6 +219,9 @@ def trainer_file(state: dict[str, Any], model: Any,
     pending = None
     if state["pending"] is not None:
         N, order, next_batch, sums = state["pending"]
+        if not all(np.isfinite(sums)):
+            raise ValueError(f"trainer.pending: the partial epoch's sums {list(sums)} are not finite; "
+                             f"nothing was written (an existing file is unchanged)")
         pending = {"n_rows": int(N), "next_batch": int(next_batch), "sums": [encode_float(s) for s in sums],
                    "has_order": order is not None}
         if order is not None:
@@ -246,6 +268,7 @@ def read_trainer(archive: Archive, meta: dict[str, Any], lr_schedule: Any) -> di
     t = get(meta, "trainer", dict, "metadata")
     settings = _read_settings(t)
     epoch = get_int(t, "epoch", "trainer", 0, MAX_HISTORY)
+    assert epoch is not None
     history_keys = get(t, "history_keys", list, "trainer")
     for k in history_keys:
         if k not in HISTORY_KEYS:
@@ -363,21 +386,70 @@ def _read_schedule(meta: dict[str, Any], given: Any) -> Any:
     return schedule
 
 
+# Each bit generator's state, field by field: (where, name) -> the field's
+# form. ("uints", bits, n): a list of n unsigned `bits`-bit integers;
+# ("uint", bits): one; ("range", lo, hi): an integer in [lo, hi]; ("odd", bits):
+# an odd unsigned integer. NumPy's state setters check few of these (MT19937's
+# pos, Philox's buffer_pos are used as indices unchecked), so all are checked here.
+_TAIL = {"has_uint32": ("range", 0, 1), "uinteger": ("uint", 32)}
+RNG_FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    # name: (the "state" object's fields, the top level's other fields)
+    "MT19937": ({"key": ("uints", 32, 624), "pos": ("range", 0, 624)}, {}),
+    "PCG64": ({"state": ("uint", 128), "inc": ("odd", 128)}, _TAIL),
+    "PCG64DXSM": ({"state": ("uint", 128), "inc": ("odd", 128)}, _TAIL),
+    "Philox": ({"counter": ("uints", 64, 4), "key": ("uints", 64, 2)},
+               dict(_TAIL, buffer=("uints", 64, 4), buffer_pos=("range", 0, 4))),
+    "SFC64": ({"state": ("uints", 64, 4)}, _TAIL),
+}
+assert set(RNG_FIELDS) == set(BIT_GENERATORS)
+
+
+def _rng_field(d: Any, key: str, form: tuple[Any, ...], where: str) -> Any:
+    """Field `key` of `d` checked against `form` (see RNG_FIELDS); uint lists
+    as NumPy arrays. Errors are ValueError: _read_rng names the generator."""
+    if not isinstance(d, dict) or key not in d:
+        raise ValueError(f"{where}{key} is missing")
+    value = d[key]
+    kind = form[0]
+    if kind == "uints":
+        bits, n = form[1], form[2]
+        if not isinstance(value, list) or len(value) != n \
+                or not all(type(v) is int and 0 <= v < 1 << bits for v in value):
+            raise ValueError(f"{where}{key}: expected {n} unsigned {bits}-bit integers, got {short(value)}")
+        return np.array(value, dtype=np.uint32 if bits == 32 else np.uint64)
+    if type(value) is not int:
+        raise ValueError(f"{where}{key}: expected an integer, got {type(value).__name__} {short(value)}")
+    if kind == "range":
+        lo, hi = form[1], form[2]
+        if not lo <= value <= hi:
+            raise ValueError(f"{where}{key}: expected an integer in [{lo}, {hi}], got {short(value)}")
+        return value
+    bits = form[1]
+    if not 0 <= value < 1 << bits or (kind == "odd" and value % 2 == 0):
+        what = "an odd" if kind == "odd" else "an"
+        raise ValueError(f"{where}{key}: expected {what} unsigned {bits}-bit integer, got {short(value)}")
+    return value
+
+
 def _read_rng(state: dict[str, Any]) -> dict[str, Any]:
-    """A bit generator's state, checked by setting it on a new bit generator of its kind."""
+    """A bit generator's state, every field checked against its real range
+    (RNG_FIELDS), then set on a new bit generator of its kind."""
     name = get(state, "bit_generator", str, "trainer.rng")
     if name not in BIT_GENERATORS:
         raise FileDefect(f"metadata: trainer.rng.bit_generator: expected one of {list(BIT_GENERATORS)}, "
                          f"got {short(name)}")
-    bitgen = getattr(np.random, name)()
-    inner = get(state, "state", dict, "trainer.rng")
-    value = dict(state)
-    if name == "MT19937":
-        key = get(inner, "key", list, "trainer.rng.state")
-        if len(key) != 624 or not all(isinstance(k, int) and 0 <= k < 1 << 32 for k in key):
-            raise FileDefect("metadata: trainer.rng.state.key: expected 624 unsigned 32-bit integers")
-        value["state"] = dict(inner, key=np.array(key, dtype=np.uint32))
+    inner_fields, outer_fields = RNG_FIELDS[name]
     try:
+        inner = state.get("state")
+        for d, fields, where, extra in ((state, outer_fields, "", {"bit_generator", "state"}),
+                                        (inner, inner_fields, "state.", set())):
+            if not isinstance(d, dict) or set(d) != set(fields) | extra:
+                got = sorted(d) if isinstance(d, dict) else type(d).__name__
+                raise ValueError(f"{where or 'the keys: '}expected {sorted(set(fields) | extra)}, got {short(got)}")
+        value: dict[str, Any] = {"bit_generator": name,
+                                 "state": {k: _rng_field(inner, k, f, "state.") for k, f in inner_fields.items()}}
+        value.update({k: _rng_field(state, k, f, "") for k, f in outer_fields.items()})
+        bitgen = getattr(np.random, name)()
         bitgen.state = value
     except (TypeError, ValueError, KeyError, OverflowError) as exc:
         raise FileDefect(f"metadata: trainer.rng: not a valid {name} state ({exc})") from None
@@ -396,6 +468,13 @@ def _read_pending(archive: Archive, pending: dict[str, Any], batch_size: int | N
     if len(sums) != 4:
         raise FileDefect(f"metadata: {w}.sums: expected 4 numbers, got {len(sums)}")
     values = tuple(get_float({"v": s}, "v", f"{w}.sums") or 0.0 for s in sums)
+    # (loss, penalty, weight, rows) of the epoch's batches so far: finite, the
+    # weight >= 0, the rows a whole number of the epoch's rows
+    if not all(np.isfinite(values)):
+        raise FileDefect(f"metadata: {w}.sums: expected finite numbers, got {short(sums)}")
+    if values[2] < 0 or values[3] < 0 or values[3] != int(values[3]):
+        raise FileDefect(f"metadata: {w}.sums: expected a weight >= 0 and a whole row count >= 0, "
+                         f"got {short(sums)}")
     order = None
     if has_order:
         # bounded by the metadata's row count and by the member's size in the file

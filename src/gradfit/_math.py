@@ -69,17 +69,20 @@ def log_softmax(z):
 # -- losses -----------------------------------------------------------------------
 
 def sample_losses(pred, y, loss, delta=1.0):
-    """Per-sample losses l (n,) and their gradients dl/dpred (n, OUT):
+    """Per-sample losses l (n,) and their gradients dl/dpred (n, OUT).
 
-    - mse: mean_k (p_k - t_k)^2; sse: the sum over k;
-    - cross_entropy (p: logits, t: one-hot or probability rows; s = sum_k t_k):
-      s * logsumexp(p) - sum_k t_k p_k, computed as sum_k t_k (max p - p_k) +
-      s log(sum_k exp(p_k - max p)); dl/dp = s softmax(p) - t;
-    - binary_cross_entropy (p: logits, t in [0, 1]): mean_k of
-      max(p, 0) - p t + log1p(exp(-|p|)); dl/dp = (sigmoid(p) - t) / OUT;
-    - mae: mean_k |p_k - t_k|; dl/dp = sign(p - t) / OUT;
-    - huber: mean_k h(r_k), r = p - t, h(r) = r^2/2 for |r| <= delta, else
-      delta (|r| - delta/2); dl/dp = clip(r, -delta, delta) / OUT."""
+    Each loss and its gradient, with p the prediction and t the target::
+
+        mse: mean_k (p_k - t_k)^2; sse: the sum over k;
+        cross_entropy (p: logits, t: one-hot or probability rows; s = sum_k t_k):
+          s * logsumexp(p) - sum_k t_k p_k, computed as sum_k t_k (max p - p_k) +
+          s log(sum_k exp(p_k - max p)); dl/dp = s softmax(p) - t;
+        binary_cross_entropy (p: logits, t in [0, 1]): mean_k of
+          max(p, 0) - p t + log1p(exp(-|p|)); dl/dp = (sigmoid(p) - t) / OUT;
+        mae: mean_k |p_k - t_k|; dl/dp = sign(p - t) / OUT;
+        huber: mean_k h(r_k), r = p - t, h(r) = r^2/2 for |r| <= delta, else
+          delta (|r| - delta/2); dl/dp = clip(r, -delta, delta) / OUT.
+    """
     dt = pred.dtype.type
     out = pred.shape[1]
     if loss == "cross_entropy":

@@ -39,7 +39,9 @@ def compute_metrics(names: list[str], pred: np.ndarray, t: np.ndarray, sw: np.nd
             mean = np.average(t, axis=0, weights=sw)
             ss_res = np.average((t - pred) ** 2, axis=0, weights=sw)
             ss_tot = np.average((t - mean) ** 2, axis=0, weights=sw)
+            # a constant target (ss_tot 0): scikit-learn's r2_score (force_finite) gives 1.0
+            # for a perfect prediction, else 0.0
             with np.errstate(divide="ignore", invalid="ignore"):
-                r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.where(ss_res > 0, -np.inf, 1.0))
+                r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.where(ss_res > 0, 0.0, 1.0))
             out["r2"] = float(np.mean(r2))
     return out

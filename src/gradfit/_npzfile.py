@@ -8,10 +8,12 @@ are gradfit.io's. Nothing here ever unpickles or executes anything.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import secrets
+import stat
 import struct
 import zipfile
 import zlib
@@ -65,19 +67,78 @@ def jsonable(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} {value!r} in a gradfit file")
 
 
-def write_atomic(path: str | os.PathLike[str], write: Any) -> None:
+def checked_target(path: Any, argument: str = "path") -> str:
+    """`path` as a str, or TypeError naming `argument`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{argument}: expected a str or os.PathLike, got {type(path).__name__}")
+    name = os.fspath(path)
+    if not isinstance(name, str):
+        raise TypeError(f"{argument}: expected a str or os.PathLike of str, got {type(path).__name__}")
+    return name
+
+
+def _destination(path: Any, argument: str) -> tuple[str, str, os.stat_result | None]:
+    """(the file to write, the name the user gave, the stat of an existing
+    file there or None): a symlink is resolved (the file it points to is
+    written, next to itself), and an existing target must be a regular file
+    that may be written. Raises the errors np.save would, naming the user's path."""
+    name = checked_target(path, argument)
+    if not os.path.basename(name):
+        raise IsADirectoryError(errno.EISDIR, "expected a file name, got a directory", name)
+    target = os.path.realpath(name)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, name) from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", name)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{argument}: {name!r} is not a regular file (a device, FIFO or socket); "
+                             f"gradfit writes its files only over regular files")
+        # a file nobody may write (mode 0444) is refused even where the process
+        # could write it (as root): its owner made it read-only
+        if not os.access(target, os.W_OK) or not st.st_mode & 0o222:
+            raise PermissionError(errno.EACCES, "Permission denied (the file is read-only)", name)
+    directory = os.path.dirname(target)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, "No such directory", name)
+    # likewise a directory without write bits (0555), where the temporary file would go
+    if not os.access(directory, os.W_OK | os.X_OK) or not os.stat(directory).st_mode & 0o222:
+        raise PermissionError(errno.EACCES, f"Permission denied (cannot create files in {directory})", name)
+    return target, name, st
+
+
+def check_destination(path: Any, argument: str = "path") -> None:
+    """Raises now what writing `path` would raise for its place (a missing or
+    read-only directory, a read-only file, a directory, a non-str path):
+    checked before a long run whose result goes there."""
+    _destination(path, argument)
+
+
+def write_atomic(path: str | os.PathLike[str], write: Any, argument: str = "path") -> None:
     """Calls write(fileobj) on a new temporary file next to `path`, flushes and
     fsyncs it, then renames it over `path` (atomic on POSIX and Windows): a
     reader sees the old file or the new one, never a partial one. The
-    temporary file is created with mode 0o666 minus the umask, like any new
-    file, and is removed if anything fails."""
-    target = os.fspath(path)
-    if not isinstance(target, str):
-        raise TypeError(f"path: expected a str or os.PathLike of str, got {type(path).__name__}")
-    directory = os.path.dirname(os.path.abspath(target))
+    temporary file is removed if anything fails.
+
+    - A symlink is resolved: the file it points to is replaced (the new file
+      is written next to it), and the link stays.
+    - An existing file's mode (0600 stays 0600) and, where the process may
+      set them, owner and group go to the new file; a new file gets mode
+      0o666 minus the umask, like any new file.
+    - An existing file that may not be written (or whose mode has no write
+      bit at all, e.g. 0444) is refused with PermissionError, as is a
+      directory likewise (0555); a missing directory with FileNotFoundError:
+      errors name `path`, not the temporary file.
+    - A hard-linked file is replaced by a new file (the rename gives the name
+      a new inode): the other names keep the old contents.
+    """
+    target, name, st = _destination(path, argument)
+    directory = os.path.dirname(target)
     base = os.path.basename(target)
-    if not base:
-        raise ValueError(f"path: expected a file name, got the directory {target!r}")
     while True:
         tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
         try:
@@ -85,17 +146,23 @@ def write_atomic(path: str | os.PathLike[str], write: Any) -> None:
             break
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, name) from None
     try:
         with os.fdopen(fd, "wb") as f:
+            if st is not None:
+                _copy_owner_and_mode(f.fileno(), st)
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.filename in (tmp, target) and exc.errno is not None:
+            raise type(exc)(exc.errno, exc.strerror, name) from None
         raise
     if hasattr(os, "O_DIRECTORY"):      # make the rename itself durable (POSIX)
         try:
@@ -108,6 +175,21 @@ def write_atomic(path: str | os.PathLike[str], write: Any) -> None:
             pass
         finally:
             os.close(dfd)
+
+
+def _copy_owner_and_mode(fd: int, st: os.stat_result) -> None:
+    """The replaced file's owner, group and mode on the new file: owner and
+    group only where the process may set them (root, or its own group)."""
+    if hasattr(os, "fchown"):
+        try:
+            os.fchown(fd, st.st_uid, st.st_gid)
+        except OSError:
+            try:
+                os.fchown(fd, -1, st.st_gid)
+            except OSError:
+                pass
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))
 
 
 def npz_writer(metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
@@ -171,13 +253,46 @@ class _BoundedReader(BufferedReader):
         return super().read(n)
 
 
+def open_regular(path: str) -> int:
+    """A read-only descriptor of `path`, which must be a regular file: a
+    device (/dev/zero, /dev/urandom) would be read without end, a FIFO would
+    block. Checked before opening (a FIFO's open blocks) and again on the
+    descriptor (the name may have changed in between)."""
+    kind = _non_regular(os.stat(path).st_mode)
+    if kind:
+        raise FileDefect(f"not a regular file ({kind}); a gradfit file is a regular file")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        kind = _non_regular(os.fstat(fd).st_mode)
+        if kind:
+            raise FileDefect(f"not a regular file ({kind}); a gradfit file is a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _non_regular(mode: int) -> str:
+    """What a file of this st_mode is, when it is not a regular file ("" when it is)."""
+    if stat.S_ISREG(mode):
+        return ""
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a plain file"
+
+
 class Archive:
     """The members of a gradfit archive, checked before any is read."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.size = os.path.getsize(path)
-        self.file = _BoundedReader(FileIO(path, "rb"), self.size)
+        fd = open_regular(path)
+        self.size = os.fstat(fd).st_size
+        self.file = _BoundedReader(FileIO(fd, "rb"), self.size)
         try:
             self.zip = zipfile.ZipFile(self.file)
             infos = self.zip.infolist()
@@ -330,11 +445,7 @@ def read_header(archive: Archive) -> dict[str, Any]:
 
 
 def checked_path(path: Any) -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
-    name = os.fspath(path)
-    if not isinstance(name, str):
-        raise TypeError(f"path: expected a str or os.PathLike of str, got {type(path).__name__}")
+    name = checked_target(path)
     if not os.path.exists(name):
         raise FileNotFoundError(f"path: no such file {name!r}")
     return name
@@ -353,7 +464,7 @@ def guarded(path: str | os.PathLike[str], body: Any) -> Any:
     try:
         archive = Archive(name)
         return body(name, archive)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+    except (FileNotFoundError, PermissionError):
         raise
     except _READ_ERRORS as exc:
         detail = str(exc) if isinstance(exc, FileDefect) else f"not a valid gradfit file ({type(exc).__name__}: {exc})"

@@ -58,12 +58,20 @@ def class_ids(y, argument="y"):
 
 
 def one_hot(y, n_samples, n_classes, dtype, argument="y"):
+    a = np.asarray(y)
+    if a.dtype.kind in "iuf" and a.size:
+        # the range is checked on the values given, before any cast to int64:
+        # uint64 2**64-1 or 1e20 are reported as themselves
+        with np.errstate(invalid="ignore"):
+            out_of_range = ((a < 0) | (a >= n_classes)) & (np.isfinite(a) if a.dtype.kind == "f" else True)
+        if out_of_range.any():
+            bad = a[out_of_range].flat[0]
+            if a.dtype.kind != "f" or bad == np.round(bad):
+                raise ValueError(f"{argument}: expected class ids in [0, {n_classes}) (one per model output), "
+                                 f"got {bad.item()!r}")
     ids = class_ids(y, argument)
     if ids.shape != (n_samples,):
         raise ValueError(f"{argument}: expected {n_samples} class ids to match X, got shape {ids.shape}")
-    if ids.size and (ids.min() < 0 or ids.max() >= n_classes):
-        bad = ids[(ids < 0) | (ids >= n_classes)][0]
-        raise ValueError(f"{argument}: expected class ids in [0, {n_classes}) (one per model output), got {bad}")
     out = np.zeros((n_samples, n_classes), dtype=dtype)
     out[np.arange(n_samples), ids] = 1
     return out

@@ -195,11 +195,35 @@ def load_csv(path, target=None):
     return _split_target(os.fspath(path), columns, data, target)
 
 
+def _check_npy_size(name):
+    """ValueError when the .npy header's shape needs more bytes than the file
+    holds: np.load would allocate the declared size first (a header claiming
+    shape (10**12, 3) is a MemoryError, not a message)."""
+    if os.path.exists(name) and not os.path.isfile(name):
+        raise ValueError("not a regular file")
+    with open(name, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        if dtype.hasobject:
+            return                  # np.load refuses it (allow_pickle=False) with its own message
+        needed = math.prod(shape) * dtype.itemsize
+        held = os.fstat(f.fileno()).st_size - f.tell()
+        if needed > held:
+            raise ValueError(f"its header declares shape {shape} of {dtype} ({needed} bytes), but the file holds "
+                             f"{held} bytes of data (truncated or damaged)")
+
+
 def load_npy(path, target=None):
     """Reads a .npy file holding a 2-D array of numbers; `target` is a column
     index (e.g. -1 for the last). Returns (X, y) like :func:`load_csv`."""
     name = os.fspath(path)
     try:
+        _check_npy_size(name)
         a = np.load(name, allow_pickle=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"path: {name}: no such file") from None

@@ -42,6 +42,7 @@ BUMP_RECIPES = (
 # The explained step: the 1-2-1 softplus net at hand-picked starting values,
 # one sample of the dose/response data (x = 0.5, y = 1).
 STEP_NET = dict(weights=[[[1.0, -2.0]], [[0.5], [1.5]]], biases=[[0.1, -0.3], [0.2]])
+STEP_LR = 0.1                 # the explained step's learning rate
 
 
 def worked_example(out):
@@ -85,7 +86,7 @@ def explained_step(out):
     out("   y = softplus(w11*x + b11)*w21 + softplus(w12*x + b12)*w22 + b2; the sample x = 0.5, y = 1")
     model = MLP([1, 2, 1], activation="softplus", **STEP_NET)
     X, y = datasets.dose_response()
-    e = explain_step(model, X[1:2], y[1:2], lr=0.1)
+    e = explain_step(model, X[1:2], y[1:2], lr=STEP_LR)
     for line in str(e).splitlines()[2:]:
         out("   " + line if line else "")
     return e

@@ -12,10 +12,8 @@ import html
 import numpy as np
 
 from ._math import ACTIVATIONS, DERIVATIVES, loss_gradient
-from ._names import LOSSES, lookup
-from ._targets import check_loss_fits_model, check_sample_weight, check_targets
-from ._validate import check_positive, check_X
-from .model import MLP
+from ._validate import check_positive
+from .model import MLP, checked_data
 
 __all__ = ["explain_step", "StepExplanation", "Parameter"]
 
@@ -446,12 +444,7 @@ def explain_step(model, X, y, lr=0.01, loss="mse", *, sample_weight=None, huber_
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected a gradfit.MLP, got {type(model).__name__}")
     lr = check_positive(lr, "lr")
-    loss = lookup(LOSSES, loss, "loss")
-    check_loss_fits_model(loss, model)
-    X = check_X(X, model.n_inputs, np.float64)
-    t = check_targets(y, X.shape[0], model, loss)
-    sw = check_sample_weight(sample_weight, X.shape[0], np.float64, loss=loss)
-    huber_delta = check_positive(huber_delta, "huber_delta")
+    X, t, loss, sw, huber_delta = checked_data(model, X, y, loss, sample_weight, huber_delta, np.float64)
     explanation = StepExplanation(model, X, t.astype(np.float64), float(lr), loss, sw, huber_delta)
     if apply:
         model.params = explanation.new_params

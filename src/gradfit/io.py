@@ -30,7 +30,25 @@ Non-finite floats in the metadata (a schedule's "best so far" before any
 epoch, ...) are written as the strings "inf", "-inf" and "nan".
 
 Writes are atomic: the archive goes to a temporary file in the target's
-directory, is flushed and fsync'ed, then renamed over the target.
+directory, is flushed and fsync'ed, then renamed over the target. What a
+save does to the file already there:
+
+- its mode (0600 stays 0600) and, where the process may set them, its owner
+  and group go to the new file; a new file gets 0o666 minus the umask;
+- a file that may not be written, or whose mode has no write bit (0444), is
+  refused with ``PermissionError`` (even as root), and so is a directory
+  likewise (0555); a missing directory with ``FileNotFoundError``: each
+  names the path given, and nothing is written;
+- a symlink is followed: the file it points to is replaced (atomically, next
+  to itself) and the link stays;
+- a hard link is broken: the name given gets the new file (a new inode), the
+  file's other names keep the old contents;
+- a model or Trainer holding NaN or inf (parameters, optimizer state, best
+  parameters) is refused with ``ValueError`` before anything is written, since
+  ``load`` would refuse the file: the old file stays as it was.
+
+``load`` reads only regular files: a device (``/dev/zero``), a FIFO or a
+directory is refused at once with ``ValueError("<path>: not a regular file ...")``.
 
 ``load`` checks everything before it allocates anything sized by the file: the
 archive's structure (uncompressed members, no encryption, each inside the

@@ -240,6 +240,13 @@ class MLP:
         layer sizes, activations, dtype, gradfit version); it never holds
         pickled objects. The write is atomic: `path` holds the old file or
         the new one, never a partial one. Read it back with ``gradfit.load``.
+
+        An existing file keeps its mode (and owner, where allowed); a
+        symlink is followed (the file it points to is replaced); a hard link
+        is broken (the other names keep the old file); a read-only file
+        (no write bit) is refused with PermissionError. Parameters holding
+        NaN or inf are refused with ValueError before anything is written.
+        See gradfit.io for the format.
         """
         write_npz(path, *model_file(self))
 
@@ -328,7 +335,7 @@ class MLP:
         grad : ndarray of shape (n_params,)
             dloss/dparams in the layout of ``params``.
         """
-        X, y, loss, sw, huber_delta = _checked(self, X, y, loss, sample_weight, huber_delta)
+        X, y, loss, sw, huber_delta = checked_data(self, X, y, loss, sample_weight, huber_delta)
         if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not (0 <= l2 < np.inf):
             raise ValueError(f"l2: expected a finite number >= 0, got {l2!r}")
         return self._loss_and_grad(X, y, loss, sw, huber_delta, float(l2))
@@ -352,7 +359,7 @@ class MLP:
         -------
         float
         """
-        X, y, loss, sw, huber_delta = _checked(self, X, y, loss, sample_weight, huber_delta)
+        X, y, loss, sw, huber_delta = checked_data(self, X, y, loss, sample_weight, huber_delta)
         return self._loss(X, y, loss, sw, huber_delta)
 
     loss.__doc__ = (loss.__doc__ or "") % _LOSS_DOC
@@ -403,7 +410,8 @@ class MLP:
             Any of "accuracy" (classification: the predicted class is the
             largest output, or output > 0 for one output; y class ids or
             one-hot rows), "r2" (1 - SS_res / SS_tot, averaged over outputs,
-            as scikit-learn's r2_score) and "mae" (mean absolute error).
+            as scikit-learn's r2_score: for a constant target, 1.0 when the
+            prediction is exact, else 0.0) and "mae" (mean absolute error).
 
         Returns
         -------
@@ -411,7 +419,7 @@ class MLP:
             ``{"loss": ..., <metric>: ...}``.
         """
         names = check_metrics(metrics)
-        Xc, t, loss, sw, huber_delta = _checked(self, X, y, loss, sample_weight, huber_delta)
+        Xc, t, loss, sw, huber_delta = checked_data(self, X, y, loss, sample_weight, huber_delta)
         out = {"loss": self._loss(Xc, t, loss, sw, huber_delta)}
         out.update(compute_metrics(names, self._predict(Xc), t, sw))
         return out
@@ -548,13 +556,16 @@ def _summary(self) -> str:
     return "\n".join(lines)
 
 
-def _checked(model, X, y, loss, sample_weight, huber_delta):
-    """The data arguments of loss_and_grad, loss and evaluate, checked against the model."""
+def checked_data(model, X, y, loss, sample_weight, huber_delta, dtype=None):
+    """(X, y, loss, sample_weight, huber_delta) checked against the model, in
+    `dtype` (default the model's): the data arguments of loss_and_grad, loss,
+    evaluate and explain_step."""
+    dtype = model.dtype if dtype is None else dtype
     loss = lookup(LOSSES, loss, "loss")
     check_loss_fits_model(loss, model)
-    X = check_X(X, model.n_inputs, model.dtype)
+    X = check_X(X, model.n_inputs, dtype)
     y = check_targets(y, X.shape[0], model, loss)
-    sw = check_sample_weight(sample_weight, X.shape[0], model.dtype, loss=loss)
+    sw = check_sample_weight(sample_weight, X.shape[0], dtype, loss=loss)
     huber_delta = check_positive(huber_delta, "huber_delta")
     model._check_params_finite()
     return X, y, loss, sw, huber_delta

@@ -6,7 +6,7 @@ optimizer (momentum, Adam's moments) lives in the Trainer, as a flat buffer
 laid out like ``model.params``; these objects only describe the rule.
 
 With g the gradient of the batch loss (plus the L2 penalty's) and lr the
-epoch's learning rate:
+epoch's learning rate::
 
     SGD(momentum=0)         p -= lr * g
     SGD(momentum=mu)        v = mu * v + g;  p -= lr * v          (PyTorch's form)

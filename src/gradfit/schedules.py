@@ -2,7 +2,7 @@
 
 Pass one to ``train(..., lr_schedule=...)`` or a ``Trainer``; ``lr`` is the
 base rate the schedule scales. Any callable ``epoch -> lr`` works too. The lr
-of every epoch is recorded in ``history["lr"]``.
+of every epoch is recorded in ``history["lr"]``::
 
     Constant()                          lr
     Step(every, factor)                 lr * factor ** (epoch // every)
@@ -158,7 +158,9 @@ class Cosine(Schedule):
         if epoch >= self.epochs:
             return self.min_lr
         phase = (epoch - self.warmup) / (self.epochs - self.warmup)
-        return self.min_lr + (base_lr - self.min_lr) * (1 + math.cos(math.pi * phase)) / 2
+        # the factor in [0, 1] first: the product cannot overflow (halving is
+        # exact, so this is the documented formula's value bit for bit)
+        return self.min_lr + (base_lr - self.min_lr) * ((1 + math.cos(math.pi * phase)) / 2)
 
     def _args(self) -> str:
         return f"epochs={self.epochs}, warmup={self.warmup}, min_lr={self.min_lr:g}"

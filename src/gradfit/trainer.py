@@ -21,7 +21,7 @@ from . import _core
 from ._array_run import ArrayRun
 from ._codec import trainer_file
 from ._names import BACKENDS, LOSSES, OPTIMIZERS, lookup
-from ._npzfile import write_npz
+from ._npzfile import check_destination, write_npz
 from ._out_of_core import block_run
 from ._targets import check_loss_fits_model, check_sample_weight, check_targets, labels_of, validation_split
 from ._validate import check_int, check_non_negative, check_positive, check_seed, check_threads, check_X
@@ -29,7 +29,7 @@ from .callbacks import as_callbacks
 from .model import MLP
 from .optimizers import Optimizer, as_optimizer
 from .result import DivergenceWarning, TrainResult
-from .schedules import Schedule, as_schedule
+from .schedules import Cosine, Schedule, as_schedule
 
 __all__ = ["Trainer", "train", "DivergenceWarning"]
 
@@ -190,6 +190,9 @@ class Trainer:
         self.rng = np.random.default_rng(seed)
         self._split_seed = int(self.rng.spawn(1)[0].integers(1 << 62))
         self.schedule = as_schedule(lr_schedule)
+        if isinstance(self.schedule, Cosine) and self.schedule.min_lr > self.optimizer.lr:
+            raise ValueError(f"lr_schedule: Cosine's min_lr is the rate it decays to, at most the optimizer's "
+                             f"lr {self.optimizer.lr:g}, got min_lr={self.schedule.min_lr:g}")
         if validation_data is not None and validation_fraction is not None:
             raise ValueError("validation_fraction: give validation_data or validation_fraction, not both")
         if validation_fraction is not None:
@@ -242,7 +245,13 @@ class Trainer:
         left by a callback's stop, and the settings. Callbacks and
         validation_data are not saved (nor a function lr_schedule): give them
         to :func:`gradfit.load_trainer` again. Training resumed from the file
-        continues exactly, bit for bit, as if it had never stopped."""
+        continues exactly, bit for bit, as if it had never stopped.
+
+        Like :meth:`MLP.save`: an existing file keeps its mode (and owner,
+        where allowed), a symlink is followed, a hard link is broken, a
+        read-only file is refused (PermissionError), and a Trainer holding
+        NaN or inf (parameters, optimizer state, best parameters) is refused
+        (ValueError) before anything is written."""
         write_npz(path, *trainer_file(self.state_dict(), self.model))
 
     def set_checkpoint(self, path: str | os.PathLike[str] | None, every: int | None = None,
@@ -310,6 +319,8 @@ class Trainer:
         epochs = check_int(epochs, "epochs", 0, allow_none=True)
         max_steps = check_int(max_steps, "max_steps", 0, allow_none=True)
         grad_tol = check_positive(grad_tol, "grad_tol", allow_none=True)
+        if self.checkpoint is not None:          # a checkpoint that cannot be written fails now, not after epoch 1
+            check_destination(self.checkpoint, "checkpoint")
         model = self.model
         from .data import Chunks
         # a memmap in full-batch mode takes the in-memory path (the C core reads the file in place)
@@ -414,6 +425,7 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
 
     Each step computes every gradient at the current parameters, then updates
     all parameters together (plain SGD: ``p -= lr * dloss/dp``).
+
     Parameters
     ----------
     model : MLP
@@ -429,7 +441,7 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
         As for :meth:`Trainer.fit`: passes over the data (default None: until
         converged, at most 200), per-row weights, a step limit, and a stop
         when the full-data gradient norm falls below grad_tol.
-    **settings
+    settings : keyword arguments (``**settings``)
         Every keyword argument of :class:`Trainer` (documented there):
         ``loss="mse"``, ``optimizer="sgd"``, ``lr``, ``batch_size=32`` (None:
         full batch), ``shuffle``, ``seed``, momentum and Adam's settings,
@@ -473,7 +485,7 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
     --------
     >>> import numpy as np, gradfit as gf
     >>> model = gf.MLP([1, 1], weights=[[[1.0]]], biases=[[0.0]])
-    >>> r = gf.train(model, np.array([[2.1]]), np.array([4.0]), lr=0.01, batch_size=1)
+    >>> r = gf.train(model, np.array([[2.1]]), np.array([4.0]), lr=0.01, batch_size=1, epochs=1)
     >>> round(model.loss([[2.1]], [4.0]), 10)
     2.8710591364
     """

@@ -43,6 +43,10 @@ def _data_w5(rng, n):
 
 @dataclasses.dataclass(frozen=True)
 class Workload:
+    """One benchmark workload: the model (layer_sizes, activation,
+    output_activation, loss), its data (make_data, n rows, dtype) and its
+    training settings (batch_size, lr, epochs); quick_n rows in quick mode."""
+
     id: str
     description: str                      # model, one line
     data_description: str

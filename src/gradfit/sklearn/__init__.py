@@ -78,4 +78,4 @@ from ._classifier import GradfitClassifier  # noqa: E402
 from ._file import load  # noqa: E402
 from ._regressor import GradfitRegressor  # noqa: E402
 
-__all__ = ["GradfitClassifier", "GradfitRegressor"]
+__all__ = ["GradfitClassifier", "GradfitRegressor", "load"]

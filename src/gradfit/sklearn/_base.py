@@ -132,12 +132,12 @@ class _GradfitBase(BaseEstimator):
 
     @property
     def coefs_(self):
-        """Weight matrices, one (IN, OUT) array per layer (views into model_.params)."""
+        """Weight matrices, one (IN, OUT) array per layer (views into ``model_.params``)."""
         return self.trainer_.model.weights
 
     @property
     def intercepts_(self):
-        """Bias vectors, one (OUT,) array per layer (views into model_.params)."""
+        """Bias vectors, one (OUT,) array per layer (views into ``model_.params``)."""
         return self.trainer_.model.biases
 
     def __sklearn_is_fitted__(self):

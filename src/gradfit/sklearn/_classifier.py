@@ -31,7 +31,7 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         Accuracy on the validation set per epoch (early_stopping only).
     model_, trainer_, coefs_, intercepts_, n_iter_, loss_curve_, loss_, best_loss_,
     best_validation_score_, n_features_in_, feature_names_in_, n_outputs_
-        As for GradfitRegressor (loss_curve_: the log-loss plus penalty).
+        As for GradfitRegressor (``loss_curve_``: the log-loss plus penalty).
     """
 
     _parameter_constraints = {
@@ -175,7 +175,7 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         return self.classes_[ids]
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), columns in the order of classes_."""
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
         return self._proba(self._check_X_predict(X))
 
     def predict_log_proba(self, X):

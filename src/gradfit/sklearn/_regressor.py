@@ -8,6 +8,18 @@ from sklearn.utils.validation import _check_sample_weight, column_or_1d
 from .._targets import normalized_weights
 from ._base import _REGRESSION_LOSSES, _fitting, _GradfitBase, _validate_data
 
+def _scaled_mean_std(y2, w):
+    """The weighted mean and standard deviation of each column of y2 (finite
+    values), computed on y2 divided by its largest magnitude so that neither
+    the sums nor the squares overflow (e.g. targets near 1e300)."""
+    scale = np.abs(y2).max(axis=0)
+    scale[~(scale > 0)] = 1.0
+    z = y2 / scale
+    mean_z = np.average(z, axis=0, weights=w)
+    std_z = np.sqrt(np.average((z - mean_z) ** 2, axis=0, weights=w))
+    return mean_z * scale, std_z * scale
+
+
 class GradfitRegressor(RegressorMixin, _GradfitBase):
     """A multi-layer perceptron regressor trained by gradfit's C core.
 
@@ -63,7 +75,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
     trainer_ : gradfit.Trainer
         Continued by partial_fit; its history is gradfit's (units of gradfit's losses).
     coefs_, intercepts_ : lists of arrays
-        Per-layer weights (IN, OUT) and biases (views into model_.params).
+        Per-layer weights (IN, OUT) and biases (views into ``model_.params``).
     n_iter_ : int
         Epochs run by the last fit (1 after partial_fit), as scikit-learn's;
         ``trainer_.epoch`` counts every epoch of the Trainer.
@@ -175,8 +187,11 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
             if self.standardize_y:
                 # weights scaled into [0.5, 1) first, as training scales them: tiny or huge ones stay exact
                 w = None if sw is None or not (sw > 0).any() else normalized_weights(sw.astype(np.float64), None)
-                mean = np.average(y2, axis=0, weights=w)
-                std = np.sqrt(np.average((y2 - mean) ** 2, axis=0, weights=w))
+                with np.errstate(over="ignore", invalid="ignore"):
+                    mean = np.average(y2, axis=0, weights=w)
+                    std = np.sqrt(np.average((y2 - mean) ** 2, axis=0, weights=w))
+                if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+                    mean, std = _scaled_mean_std(y2, w)     # targets near the float range's end
                 std[~(std > 0)] = 1.0
                 self.y_mean_, self.y_scale_ = mean.astype(np.float64), std.astype(np.float64)
             else:
