@@ -327,7 +327,8 @@ def main():
     args = parser.parse_args()
     if args.repeat is None:
         args.repeat = 3 if args.quick else 7
-    print(f"gradfit {gf.__version__} on {os.cpu_count()} CPUs")
+    from gradfit.bench.machine import describe
+    print("\n".join(describe()))
     sections = {"1": section_threads, "2": section_workers, "3": section_models}
     for s in args.sections.split(","):
         sections[s.strip()](args)

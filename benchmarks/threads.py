@@ -1,7 +1,7 @@
 """Separate models trained in Python threads run in parallel (the C core
 releases the GIL): the same total work in 1 thread and in 4 threads, whole
-wall time, median of several runs. With --w5: one W5 training (256 -> 512
-relu -> 512 relu -> 1, float32, batch 256, 40,000 rows, one epoch) with
+wall time, median of several runs. With --w5: one W5 training (gradfit.bench's:
+256 -> 512 relu -> 512 relu -> 1, float32, batch 256, 40,000 rows, one epoch) with
 n_threads=1 and n_threads=N interleaved, the median speed-up and the
 machine's load average before and after (the 2nd CPU of a shared VM is
 noisy: read the figure with the load).
@@ -22,6 +22,9 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import gradfit as gf  # noqa: E402
+from gradfit.bench.machine import describe  # noqa: E402
+from gradfit.bench.runners import new_gradfit_model  # noqa: E402
+from gradfit.bench.workloads import BY_ID  # noqa: E402
 
 
 def job(X, y, seed):
@@ -32,15 +35,14 @@ def job(X, y, seed):
 def w5(n_threads, repeat):
     """n_threads=1 and n_threads=n_threads runs of W5 in turn; prints the
     medians and the median of the per-pair speed-ups."""
-    rng = np.random.default_rng(0)
-    N = 40_000
-    X = rng.normal(size=(N, 256)).astype(np.float32)
-    y = rng.normal(size=(N, 1)).astype(np.float32)
+    wl = BY_ID["W5"]                        # gradfit.bench's W5: data, model and settings
+    N = wl.n
+    X, y = wl.data(N)
 
     def run(nt):
-        m = gf.MLP([256, 512, 512, 1], activation="relu", seed=0, dtype="float32")
+        m = new_gradfit_model(wl)
         start = time.perf_counter()
-        gf.train(m, X, y, lr=0.001, batch_size=256, epochs=1, seed=0, n_threads=nt)
+        gf.train(m, X, y, lr=wl.lr, batch_size=wl.batch_size, epochs=wl.epochs, seed=0, n_threads=nt)
         return time.perf_counter() - start
 
     run(1), run(n_threads)                  # warm-up: workers started, pages touched
@@ -64,6 +66,7 @@ def main():
     parser.add_argument("--w5", action="store_true", help="W5 with n_threads=1 vs --n-threads")
     parser.add_argument("--n-threads", type=int, default=2)
     args = parser.parse_args()
+    print("\n".join(describe()))
     if args.w5:
         w5(args.n_threads, max(args.repeat, 1))
         return

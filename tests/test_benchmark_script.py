@@ -1,7 +1,8 @@
-"""The benchmark script runs (a smoke test: it checks the rows and the final
-losses, never the speed)."""
+"""The benchmark suite, gradfit.bench (`gradfit bench`, `python -m
+gradfit.bench`): it runs from any directory, its columns do the same
+training, and its tables say where they ran. These are smoke tests: they
+check the rows, the final losses and the files, never the speed."""
 import dataclasses
-import importlib.util
 import json
 import os
 import pathlib
@@ -11,31 +12,25 @@ import sys
 import numpy as np
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+import gradfit
+from gradfit.bench import command, report, runners, timing, workloads
+
 GRADFIT_BACKENDS = ("c", "numpy")
 # c vs numpy final loss, relative: the same algorithm, rounding apart
 AGREE = {"float64": 1e-12, "float32": 1e-5}
+# gradfit importable from a directory outside the source tree, as an install is
+ENV = dict(os.environ, PYTHONPATH=str(pathlib.Path(gradfit.__file__).resolve().parents[1]))
 
 
-@pytest.fixture(scope="module")
-def bench():
-    """benchmarks/run.py imported as a module (it pins the BLAS thread
-    variables in os.environ when imported: restored afterwards)."""
-    saved = dict(os.environ)
-    try:
-        spec = importlib.util.spec_from_file_location("gradfit_bench_run", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return module
+def bench(tmp_path, *args, module=("-m", "gradfit.bench")):
+    """Runs the suite in tmp_path (outside the source tree); returns the process."""
+    return subprocess.run([sys.executable, *module, *args], capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path, env=ENV)
 
 
-def run_script(tmp_path, *args):
+def run_smoke(tmp_path, *args):
     path = tmp_path / "rows.json"
-    out = subprocess.run([sys.executable, str(SCRIPT), "--quick", *args, "--json", str(path)],
-                         capture_output=True, text=True, timeout=600)
+    out = bench(tmp_path, "--smoke", "--frameworks", "none", *args, "--json", str(path))
     assert out.returncode == 0, out.stderr
     return out, json.loads(path.read_text())
 
@@ -44,62 +39,125 @@ def rows_of(data, workload):
     return {r["backend"]: r for r in data["rows"] if r["workload"] == workload}
 
 
-def test_quick_benchmark_runs_and_backends_agree(tmp_path):
-    out, data = run_script(tmp_path, "--workloads", "W2,W4", "--markdown")
+def test_the_suite_runs_outside_the_source_tree_and_says_where_it_ran(tmp_path):
+    png = tmp_path / "r.png"
+    args = ["--smoke", "--workloads", "W1", "--threads", "1", "--json", "r.json"]
+    if _has("matplotlib"):
+        args += ["--plot", str(png)]
+    out = bench(tmp_path, *args)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    cpu = next(line for line in lines if line.startswith("CPU: "))
+    assert "logical CPUs" in cpu
+    for start in ("versions: gradfit ", "gradfit: ISA path " + gradfit.simd(), "NumPy BLAS: ", "date: ",
+                  "protocol: ", "mode: smoke"):
+        assert any(line.startswith(start) for line in lines), start
+    table = [line for line in lines if line.startswith("W1 linear 1->1")]
+    assert {line.split()[3] for line in table} >= {"c", "numpy", "numpy-loop"}
+    assert "too short to judge" in out.stdout               # smoke runs are never compared
+    assert "W1" in out.stderr and "numpy" in out.stderr     # the progress lines
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert any(h.startswith("CPU: ") for h in data["header"])
+    assert {r["backend"] for r in data["rows"]} >= {"c", "numpy", "numpy-loop"}
+    if _has("matplotlib"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _has(module):
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--workloads", "W9"], "W9"),
+    (["--threads", "0"], "--threads"),
+    (["--frameworks", "tensorflow"], "tensorflow"),
+    (["--json", "/no/such/dir/r.json"], "--json"),
+    (["--bogus"], "--bogus"),
+    (["--dtype", "float16"], "--dtype"),
+])
+def test_a_bad_option_exits_2_with_one_line(tmp_path, args, fragment):
+    for module in (("-m", "gradfit.bench"), ("-m", "gradfit", "bench")):
+        out = bench(tmp_path, *args, module=module)
+        assert out.returncode == 2, (module, out.stdout, out.stderr)
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith("gradfit: error: "), out.stderr
+        assert fragment in out.stderr and out.stdout == ""
+
+
+def test_plot_without_matplotlib_is_named_in_one_line(tmp_path):
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "matplotlib.py").write_text("raise ImportError('blocked', name='matplotlib')\n")
+    env = dict(ENV, PYTHONPATH=f"{blocker}{os.pathsep}{ENV['PYTHONPATH']}")
+    out = subprocess.run([sys.executable, "-m", "gradfit.bench", "--smoke", "--plot", "r.png"], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path, env=env)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "--plot needs matplotlib: pip install matplotlib" in out.stderr
+
+
+def test_smoke_benchmark_runs_and_backends_agree(tmp_path):
+    out, data = run_smoke(tmp_path, "--workloads", "W2,W4", "--markdown")
     dtypes = {w["id"]: w["dtype"] for w in data["workloads"]}
-    # W2: every NumPy column and the C core ran, did the same work, and were timed
-    w2 = rows_of(data, "W2")
-    assert {"c", "numpy", "numpy-loop"} <= set(w2)
-    for backend in ("c", "numpy", "numpy-loop"):
-        row = w2[backend]
-        assert row["status"] == "", row
-        assert row["samples_per_second"] > 0
-        assert row["runs"] == 1
-        assert np.isfinite(row["final_loss"]) and row["final_loss"] > 0
-    assert w2["numpy"]["ratio"] == 1.0
-    assert w2["c"]["loss_rel_diff"] < AGREE[dtypes["W2"]]
-    # the hand-written loop starts from the same weights with the same shuffle
-    assert w2["numpy-loop"]["loss_rel_diff"] < 1e-9
+    for wid in ("W2", "W4"):
+        rows = rows_of(data, wid)
+        assert {"c", "numpy", "numpy-loop"} <= set(rows)
+        for backend in ("c", "numpy", "numpy-loop"):
+            row = rows[backend]
+            assert row["status"] == "", row
+            assert row["samples_per_second"] > 0 and row["runs"] == 1
+            assert np.isfinite(row["final_loss"]) and row["final_loss"] > 0
+        assert rows["numpy"]["ratio"] == 1.0
+        assert rows["c"]["loss_rel_diff"] < AGREE[dtypes[wid]]
+        # the hand-written loop starts from the same weights with the same shuffle
+        assert rows["numpy-loop"]["loss_rel_diff"] < (1e-9 if dtypes[wid] == "float64" else 1e-6)
     # the Markdown table shows the same rows
     table = [line for line in out.stdout.splitlines() if line.startswith("| W2 ")]
     assert {line.split("|")[2].strip() for line in table} >= {"c", "numpy", "numpy-loop"}
-    # W4 (cross-entropy): either measured, with c and numpy agreeing, or
-    # reported as skipped with its reason; never an error
-    w4 = rows_of(data, "W4")
-    assert set(GRADFIT_BACKENDS) <= set(w4)
-    if all(r["status"].startswith("skipped") for r in w4.values()):
-        for r in w4.values():
-            assert len(r["status"]) > len("skipped: "), r
-        assert "W4" in out.stdout and "skipped:" in out.stdout
-    else:
-        for backend in GRADFIT_BACKENDS:
-            assert w4[backend]["status"] == "", w4[backend]
-        assert w4["c"]["loss_rel_diff"] < AGREE[dtypes["W4"]]
-    for r in data["rows"]:
-        assert not r["status"].startswith("error"), r
+    assert not [r for r in data["rows"] if r["status"].startswith("error")]
 
 
-def test_only_skipped_workloads_do_not_crash(tmp_path):
-    """--workloads W4 alone used to crash in table() when W4 was skipped."""
-    out, data = run_script(tmp_path, "--workloads", "W4")
-    assert "Traceback" not in out.stderr
-    assert {r["workload"] for r in data["rows"]} == {"W4"}
+def test_dtype_and_threads_options(tmp_path):
+    _, data = run_smoke(tmp_path, "--workloads", "w3", "--dtype", "float64", "--threads", "1,2")
+    assert [w["dtype"] for w in data["workloads"]] == ["float64"]
+    rows = rows_of(data, "W3")
+    assert {"c", "c-2threads"} <= set(rows)
+    assert rows["c-2threads"]["final_loss"] == rows["c"]["final_loss"]     # results do not depend on threads
+
+
+def test_benchmarks_run_py_is_a_shim_for_old_command_lines(tmp_path):
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+    if not script.is_file():
+        pytest.skip("benchmarks/ is not here (not a source tree)")
+    out = bench(tmp_path, "--smoke", "--workloads", "W1", "--frameworks", "none", module=(str(script),))
+    assert out.returncode == 0, out.stderr
+    assert "W1 linear 1->1" in out.stdout and "W2 1->2" not in out.stdout
 
 
 @pytest.mark.parametrize("markdown", [False, True])
-def test_table_with_every_row_skipped(bench, markdown):
-    rows = [bench.Row("W4", b, status="skipped: needs cross-entropy") for b in ("c", "numpy")]
-    lines = bench.table(rows, bench.WORKLOADS, markdown)
+def test_table_with_every_row_skipped(markdown):
+    rows = [timing.Row("W4", b, status="skipped: needs cross-entropy") for b in ("c", "numpy")]
+    lines = report.table(rows, workloads.WORKLOADS, markdown)
     assert sum("skipped: needs cross-entropy" in line for line in lines) == 2
 
 
-def test_gradfit_runner_times_the_whole_call(bench, monkeypatch):
+def test_a_ratio_from_short_runs_is_not_printed():
+    wl = workloads.BY_ID["W1"]
+    base = timing.Row("W1", "numpy", 1e6, 0.01, 1.0, runs=3, seconds=1.0)
+    fast = timing.Row("W1", "c", 1e8, 0.01, 1.0, runs=3, seconds=timing.MIN_JUDGE_SECONDS / 2)
+    slow = timing.Row("W1", "numpy-loop", 2e6, 0.01, 1.0, runs=3, seconds=0.5)
+    timing.compare(wl, {"numpy": base, "c": fast, "numpy-loop": slow}, 1000, None)
+    assert not fast.judged and slow.judged and base.judged
+    text = "\n".join(report.table([fast, base, slow], workloads.WORKLOADS, False))
+    assert text.count(timing.TOO_SHORT) == 1 and "2.00x" in text and "100.00x" not in text
+
+
+def test_gradfit_runner_times_the_whole_call(monkeypatch):
     """The runner's stopwatch brackets the whole gf.train() call (its own
     readings just before and just after it), and what it reports is the
     difference of those two readings, not TrainResult's own figure. The
     stopwatch is a fake that logs its readings: no wall clock."""
     events = []
-    real_train = bench.gf.train
+    real_train = runners.gf.train
 
     def train(*args, **kwargs):
         events.append("train begins")
@@ -115,32 +173,109 @@ def test_gradfit_runner_times_the_whole_call(bench, monkeypatch):
         events.append(value)
         return value
 
-    monkeypatch.setattr(bench.gf, "train", train)
-    monkeypatch.setattr(bench.time, "perf_counter", stopwatch)
-    wl = next(w for w in bench.WORKLOADS if w.id == "W2")
+    monkeypatch.setattr(runners.gf, "train", train)
+    monkeypatch.setattr(runners.time, "perf_counter", stopwatch)
+    wl = workloads.BY_ID["W2"]
     X, y = wl.make_data(np.random.default_rng(0), 500)
     for backend in GRADFIT_BACKENDS:
         events.clear()
-        run = bench.make_gradfit_runner(backend)(wl, X, y, 1)
+        run = runners.make_gradfit_runner(backend)(wl, X, y, 1)
         begin, end = events.index("train begins"), events.index("train ends")
         before, after = events[begin - 1], events[end + 1]      # the runner's readings around the call
         assert isinstance(before, float) and isinstance(after, float)
-        assert run == bench.RunResult(after - before, run.final_loss, run.problem)
+        assert run == runners.RunResult(after - before, run.final_loss, run.problem)
         assert np.isfinite(run.final_loss)
 
 
+def test_the_numpy_columns_time_the_training_alone(monkeypatch):
+    """The "numpy" and "numpy-loop" stopwatches stop before the loss over the
+    data: a skilled user's loop makes no pass over the data after training."""
+    from gradfit.bench import baseline
+    events = []
+    real_loss, real_train = baseline.NumpyBaseline.loss, baseline.NumpyBaseline.train
+    monkeypatch.setattr(baseline.NumpyBaseline, "loss", lambda self, *a, **k: events.append("loss") or
+                        real_loss(self, *a, **k))
+    monkeypatch.setattr(baseline.NumpyBaseline, "train", lambda self, *a, **k: events.append("train") or
+                        real_train(self, *a, **k))
+    monkeypatch.setattr(runners.time, "perf_counter", lambda: events.append("clock") or 0.0)
+    real_loop_loss = runners.numpy_loop_loss
+    monkeypatch.setattr(runners, "numpy_loop_loss", lambda *a, **k: events.append("loss") or real_loop_loss(*a, **k))
+    wl = workloads.BY_ID["W2"]
+    X, y = wl.make_data(np.random.default_rng(0), 300)
+    runners.run_numpy_baseline(wl, X, y, 1)
+    assert events == ["clock", "train", "clock", "loss"]
+    events.clear()
+    runners.run_numpy_loop(wl, X, y, 1)
+    assert events == ["clock", "clock", "loss"]
+
+
 @pytest.mark.parametrize("workload", ["W2", "W4"])
-def test_numpy_loop_is_the_same_training_as_gradfit(bench, workload):
+def test_numpy_loop_is_the_same_training_as_gradfit(workload):
     """The hand-written loop trains like gf.train(seed=0): same start, same
     shuffle, same updates (mean squared error on W2, softmax cross-entropy on
     W4); only the rounding of the softplus and softmax formulas differs."""
-    wl = next(w for w in bench.WORKLOADS if w.id == workload)
-    X, y = wl.make_data(np.random.default_rng(0), 700)
-    X, y = X.astype(np.float64), y.astype(np.float64)
-    wl = dataclasses.replace(wl, dtype="float64")
-    loop = bench.run_numpy_loop(wl, X, y, 2)
-    model = bench.new_gradfit_model(wl)
-    result = bench.gf.train(model, X, y, lr=wl.lr, batch_size=wl.batch_size, epochs=2, seed=0, loss=wl.loss,
-                            backend="numpy")
+    wl = dataclasses.replace(workloads.BY_ID[workload], dtype="float64")
+    X, y = wl.data(700)
+    loop = runners.run_numpy_loop(wl, X, y, 2)
+    model = runners.new_gradfit_model(wl)
+    result = gradfit.train(model, X, y, lr=wl.lr, batch_size=wl.batch_size, epochs=2, seed=0, loss=wl.loss,
+                           backend="numpy")
     assert loop.problem == ""
     assert abs(loop.final_loss - result.final_loss) <= 1e-12 * result.final_loss
+
+
+def test_sklearn_column_where_it_applies():
+    sklearn = pytest.importorskip("sklearn")
+    from gradfit.bench import frameworks
+    run = frameworks.make_sklearn_runners(sklearn)["sklearn"]
+    with pytest.raises(NotImplementedError, match="softplus"):
+        run(workloads.BY_ID["W2"], *workloads.BY_ID["W2"].data(64), 1)
+    for wid in ("W3", "W4"):
+        wl = workloads.BY_ID[wid]
+        result = run(wl, *wl.data(256), 1)
+        assert result.seconds > 0 and np.isfinite(result.final_loss) and result.problem == ""
+
+
+def test_workload_selection():
+    assert [w.id for w in workloads.select(["w3", " W1"])] == ["W1", "W3"]
+    assert {w.dtype for w in workloads.select(None, "float64")} == {"float64"}
+    with pytest.raises(ValueError, match="W7"):
+        workloads.select(["W7"])
+    args = command.parse_args(["--workloads", "W5", "--torch", "--threads", "2,1,2"])
+    assert [w.id for w in args.selected] == ["W5"] and args.threads == [2, 1]
+    assert args.wanted is None and args.required == ["torch"]      # auto, and torch named if missing
+    assert command.parse_args(["--frameworks", "none"]).wanted == []
+
+
+@pytest.mark.parametrize("framework, package", [("torch", "torch"), ("sklearn", "scikit-learn")])
+def test_a_missing_framework_is_named_in_one_line(tmp_path, framework, package):
+    """Asked for and missing (here: blocked), a framework's column is named
+    in one line on stderr; the run goes on without it and exits 0."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / f"{framework}.py").write_text(f"raise ImportError('blocked', name={framework!r})\n")
+    env = dict(ENV, PYTHONPATH=f"{blocker}{os.pathsep}{ENV['PYTHONPATH']}")
+    out = subprocess.run([sys.executable, "-m", "gradfit.bench", "--smoke", "--workloads", "W3", "--frameworks",
+                          framework], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    named = [line for line in out.stderr.splitlines() if "needs" in line]
+    assert named == [f"gradfit bench: the {framework} column needs {package}: pip install {package} "
+                     f"(or \"gradfit[{framework}]\"); running without it"]
+    assert "Traceback" not in out.stderr
+    assert f"not installed: {framework}" in out.stdout
+
+
+def test_nothing_in_gradfit_but_the_command_imports_the_suite():
+    import ast
+    pkg = pathlib.Path(gradfit.__file__).resolve().parent
+    importers = []
+    for path in pkg.rglob("*.py"):
+        if "bench" in path.relative_to(pkg).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [f"{node.module or ''}.{a.name}" for a in node.names] + [node.module or '']
+                     if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "bench" or n.startswith("bench.") or ".bench" in n for n in names):
+                importers.append(path.name)
+    assert sorted(set(importers)) == ["cli.py"]

@@ -148,17 +148,15 @@ def test_explain_without_a_model_uses_the_121_net():
     assert "| w₁₁ | 1 |" in out.stdout
 
 
-def test_bench_runs_the_quick_benchmarks_or_says_how_to_get_them():
-    from gradfit.cli import benchmark_script
+def test_bench_runs_the_suite_from_the_package():
+    """`gradfit bench` is gradfit.bench: its own options and help; it runs from
+    any install (tests/test_benchmark_script.py runs it outside the tree)."""
     out = run("bench", "--help")
-    assert out.returncode == 0 and "--quick" in out.stdout
-    if benchmark_script() is None:
-        out = run("bench")
-        assert out.returncode == 1 and "benchmarks/run.py --quick" in out.stderr
-    else:                                   # a source tree: options go on to benchmarks/run.py
-        out = run("bench", "--workloads", "W1")
-        assert out.returncode == 0, out.stderr
-        assert "mode: quick" in out.stdout and "W1 linear 1->1" in out.stdout and "W2" not in out.stdout
+    assert out.returncode == 0 and "--full" in out.stdout and "--plot" in out.stdout
+    out = run("bench", "--smoke", "--workloads", "W1", "--frameworks", "none")
+    assert out.returncode == 0, out.stderr
+    assert "mode: smoke" in out.stdout and "W1 linear 1->1" in out.stdout and "W2" not in out.stdout
+    _one_line_error(run("bench", "--workloads", "W0"), "--workloads", "W0")
 
 
 def _one_line_error(out, *fragments):

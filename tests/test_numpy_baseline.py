@@ -1,26 +1,20 @@
-"""benchmarks/numpy_baseline.py (the benchmarks' "numpy" column, a NumPy loop
+"""gradfit.bench.baseline (the benchmark suite's "numpy" column, a NumPy loop
 tuned for speed) trains as gradfit.reference (gf.train(backend="numpy"), the
 readable oracle) does: same parameters, epoch losses and final loss, for
 every activation and loss it has, and the same stop on divergence."""
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 
 import gradfit as gf
 from gradfit import reference
 
-PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "numpy_baseline.py"
 ACTIVATIONS = ["identity", "relu", "sigmoid", "tanh", "softplus"]
 
 
 @pytest.fixture(scope="module")
 def baseline():
-    spec = importlib.util.spec_from_file_location("gradfit_numpy_baseline", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from gradfit.bench import baseline
+    return baseline
 
 
 def problem(loss, activation, n=45, sizes=(3, 6, 4, 3), dtype="float64", seed=0):

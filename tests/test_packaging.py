@@ -64,7 +64,7 @@ def test_sdist_holds_the_sources_and_everything_the_tests_read(sdist):
     files, _, _ = sdist
     needed = {"README.md", "LICENSE", "pyproject.toml", "setup.py", "MANIFEST.in",
               "src/gradfit/_core.pyx", "benchmarks/run.py", "tests/conftest.py"}
-    needed |= _tree_files("src/gradfit/*.py", "csrc/*", "tests/**/*", "benchmarks/*.py",
+    needed |= _tree_files("src/gradfit/*.py", "src/gradfit/bench/*.py", "csrc/*", "tests/**/*", "benchmarks/*.py",
                           "benchmarks/*.md")
     assert sorted(needed - files) == []
 

@@ -1,7 +1,7 @@
 """gradfit.reference: its public entry points check their arguments, and
 Reference computes exactly (bit for bit) what the functions at the top of the
 module state: forward, loss_value, loss_gradient, backward, and the plain
-minibatch loop. (The speed-tuned NumPy loop, benchmarks/numpy_baseline.py, is
+minibatch loop. (The speed-tuned NumPy loop, gradfit/bench/baseline.py, is
 checked against it in tests/test_numpy_baseline.py.)"""
 import tracemalloc
 

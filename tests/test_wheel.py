@@ -52,7 +52,8 @@ def check_wheel_names(names):
     core = [n for n in pkg if re.fullmatch(r"gradfit/_core\.[^/]*(so|pyd)", n)]
     assert len(core) == 1, f"expected one compiled gradfit/_core extension, found {core}"
     for needed in ("gradfit/__init__.py", "gradfit/_version.py", "gradfit/py.typed", "gradfit/_core.pyi",
-                   "gradfit/cli.py", "gradfit/__main__.py"):
+                   "gradfit/cli.py", "gradfit/__main__.py", "gradfit/bench/__init__.py",
+                   "gradfit/bench/__main__.py", "gradfit/bench/baseline.py", "gradfit/bench/workloads.py"):
         assert needed in names, f"{needed} is missing from the wheel"
     dist_info = {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")}
     assert len(dist_info) == 1, dist_info
@@ -86,7 +87,8 @@ def check_sdist_names(names, tree=None):
         assert needed in names, f"{needed} is missing from the sdist"
     if tree is not None:
         shipped = {p.relative_to(tree).as_posix() for pattern in ("csrc/*", "tests/**/*.py", "tests/c/*.c",
-                                                                  "benchmarks/*.py", "src/gradfit/*.py")
+                                                                  "benchmarks/*.py", "src/gradfit/*.py",
+                                                                  "src/gradfit/bench/*.py")
                    for p in tree.glob(pattern) if p.is_file() and "__pycache__" not in p.parts}
         assert sorted(shipped - names) == []
     # Cython generates _core.c at build time from the shipped _core.pyx
@@ -189,6 +191,8 @@ def test_built_wheel_holds_the_extension_the_stubs_and_no_sources(built):
 def test_the_content_checks_catch_missing_and_unwanted_files():
     good_wheel = ["gradfit/__init__.py", "gradfit/_version.py", "gradfit/py.typed", "gradfit/_core.pyi",
                   "gradfit/cli.py", "gradfit/__main__.py", "gradfit/_core.cpython-311-x86_64-linux-gnu.so",
+                  "gradfit/bench/__init__.py", "gradfit/bench/__main__.py", "gradfit/bench/baseline.py",
+                  "gradfit/bench/workloads.py",
                   "gradfit-0.1.0.dist-info/METADATA", "gradfit-0.1.0.dist-info/WHEEL",
                   "gradfit-0.1.0.dist-info/RECORD", "gradfit-0.1.0.dist-info/entry_points.txt",
                   "gradfit-0.1.0.dist-info/licenses/LICENSE"]

@@ -4,7 +4,7 @@
     gradfit fit data.csv --target y --layers 16,16 --activation tanh --epochs 50 --out model.npz
     gradfit predict model.npz data.csv > predictions.csv
     gradfit explain [--model m.npz --data d.csv --target y --row N]
-    gradfit bench                    the benchmark suite's quick mode (from a source tree)
+    gradfit bench [--full] [--workloads W1,W3] [--json r.json] [--plot r.png]   the benchmark suite
     gradfit config                   versions and the SIMD path
 
 Bad files and bad options end with one line on stderr and exit code 2.
@@ -12,8 +12,6 @@ Bad files and bad options end with one line on stderr and exit code 2.
 import argparse
 import csv
 import os
-import pathlib
-import subprocess
 import sys
 
 from ._version import __version__
@@ -159,12 +157,9 @@ def build_parser():
     explain.add_argument("--loss", default="mse", choices=sorted(LOSSES), help="loss (default mse)")
     explain.add_argument("--markdown", action="store_true", help="print Markdown tables instead of text")
 
-    bench = commands.add_parser(
-        "bench", help="run the benchmark suite's quick mode (needs a source checkout)",
-        description="Run benchmarks/run.py --quick from the source tree this gradfit comes from. The "
-                    "benchmarks are not in the wheel: get the source (git clone or the sdist) to run them.")
-    bench.epilog = ("Options after `bench` go to benchmarks/run.py, e.g. gradfit bench --workloads W1,W2 "
-                    "--quick is always given.")
+    commands.add_parser(
+        "bench", help="the benchmark suite (gradfit.bench): gradfit against a NumPy loop; quick by default",
+        add_help=False)                      # `gradfit bench ...` goes to gradfit.bench, its own options and help
     return parser
 
 
@@ -340,29 +335,14 @@ def cmd_explain(args):
     return 0
 
 
-def benchmark_script():
-    """benchmarks/run.py of the source tree this package was imported from, or None."""
-    path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
-    return path if path.is_file() else None
-
-
-def cmd_bench(options):
-    script = benchmark_script()
-    if script is None:
-        print("gradfit bench: the benchmarks are not part of the installed package; get the source "
-              "(git clone, or pip download --no-binary :all: gradfit and unpack it) and run "
-              "`python benchmarks/run.py --quick` there", file=sys.stderr)
-        return 1
-    return subprocess.call([sys.executable, str(script), "--quick", *options])
-
-
 def main(argv=None):
     """Runs the ``gradfit`` command with `argv` (default: sys.argv[1:]); returns the exit status."""
     parser = build_parser()
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
-        if argv[:1] == ["bench"] and not {"-h", "--help"} & set(argv[1:]):
-            return cmd_bench(argv[1:])       # the rest is benchmarks/run.py's to parse
+        if argv[:1] == ["bench"]:
+            from .bench import main as bench_main
+            return bench_main(argv[1:])      # the rest is gradfit.bench's to parse
         args = parser.parse_args(argv)
         if args.command == "demo":
             from .demo import run

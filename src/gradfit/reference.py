@@ -6,7 +6,7 @@ fast: every definition mirrors csrc/ (the losses, the gradient scale, the
 order of the update, the stopping rules), and the activations and losses
 themselves come from gradfit._math, their one NumPy home. It works on whole
 minibatches with matrix products: no Python loop over samples. (A NumPy loop
-tuned for speed, the benchmarks' baseline, is benchmarks/numpy_baseline.py.)
+tuned for speed, the benchmarks' baseline, is gradfit/bench/baseline.py.)
 
 The module-level functions (forward, backward, loss_value, loss_gradient)
 state the algorithm; Reference trains a model with them. ACTIVATIONS,

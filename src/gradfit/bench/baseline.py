@@ -1,11 +1,13 @@
-"""The benchmarks' "numpy" column: minibatch SGD as a skilled NumPy user writes it.
+"""The benchmark suite's "numpy" column: minibatch SGD as a skilled NumPy user writes it.
 
 The same training as ``gf.train(model, X, y, lr=..., batch_size=...,
 epochs=..., shuffle=True, seed=...)`` with plain SGD: the same visiting order
 (``gf.epoch_order``), the same loss per minibatch added to the epoch's loss,
 the same stop on a non-finite loss (the parameters go back to before the last
-update), and the loss over all the data at the end. It is tuned the way NumPy
-code is tuned, so that the comparison with the C core is fair:
+update). The loss over all the data (``NumpyBaseline.loss``) is a separate
+call: the suite makes it after its stopwatch stops, since a user's loop does
+no pass over the data after training. It is tuned the way NumPy code is
+tuned, so that the comparison with the C core is fair:
 
 - each epoch's rows are gathered once (``X[order]``) and sliced into
   contiguous minibatches;
@@ -25,7 +27,7 @@ import math
 
 import numpy as np
 
-import gradfit as gf
+from ..shuffling import epoch_order
 
 LOSSES = ("mse", "sse", "cross_entropy")
 ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "softplus")
@@ -241,7 +243,7 @@ class NumpyBaseline:
         tail = [self._plan(bufs, N % batch, p) for p in (0, 1)] if N % batch else None
         cur, losses, diverged = 0, [], False
         for _ in range(epochs):
-            order = gf.epoch_order(rng, N)
+            order = epoch_order(rng, N)
             Xe, ye = X[order], y[order]
             total = 0.0
             for lo in range(0, N, batch):
@@ -265,7 +267,8 @@ class NumpyBaseline:
 
 def train(params, layer_sizes, activations, X, y, *, loss="mse", lr, batch_size, epochs, seed=0):
     """Trains the flat `params` in place; returns (epoch_losses, diverged, final_loss),
-    final_loss being the loss over all of X, y after training (see NumpyBaseline)."""
+    final_loss being the loss over all of X, y after training (see NumpyBaseline;
+    the suite times NumpyBaseline.train alone, without this final pass)."""
     net = NumpyBaseline(params, layer_sizes, activations, loss)
     losses, diverged = net.train(X, y, lr=lr, batch_size=batch_size, epochs=epochs, seed=seed)
     return losses, diverged, net.loss(X, y)
