@@ -155,3 +155,25 @@ def test_float32_matches_float64(layer_sizes, activation, loss):
     assert v32 == pytest.approx(v64, rel=1e-4)
     assert np.linalg.norm(g32 - g64) / np.linalg.norm(g64) <= 1e-4
     np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-4 * np.max(np.abs(g64)))
+
+
+@pytest.mark.parametrize("layer_sizes", [[3, 5, 1], [3, 20, 2], [5, 40, 3]], ids=lambda s: "-".join(map(str, s)))
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_float32_gradient_matches_the_checked_float64_one(layer_sizes, activation, loss):
+    """Float32 has its own kernels (AVX-512's tanh among them) that float64's
+    finite differences never run: its gradient must agree with the float64
+    gradient (checked above against finite differences) of the same weights,
+    to float32's precision."""
+    model, X, y = make_problem(layer_sizes, activation)
+    _, g64 = model.loss_and_grad(X, y, loss=loss)
+    m32 = gf.MLP(layer_sizes, activation=activation, dtype="float32", init="zeros")
+    m32.params = model.params.astype(np.float32)
+    # the float64 reference at exactly the float32 weights and data
+    m64 = gf.MLP(layer_sizes, activation=activation, init="zeros")
+    m64.params = m32.params.astype(np.float64)
+    X32 = X.astype(np.float32)
+    _, g64 = m64.loss_and_grad(X32.astype(np.float64), y.astype(np.float32).astype(np.float64), loss=loss)
+    _, g32 = m32.loss_and_grad(X32, y.astype(np.float32), loss=loss)
+    scale = np.abs(g64).max()
+    assert np.abs(g32.astype(np.float64) - g64).max() <= 2e-5 * scale, np.abs(g32 - g64).max() / scale
