@@ -132,8 +132,9 @@ def _elf_section_names(path):
 
 @pytest.mark.skipif(sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"),
                     reason="reads the extension as 64-bit little-endian ELF")
-@pytest.mark.skipif("-g" in os.environ.get("GRADFIT_CFLAGS", "").split(),
-                    reason="built with GRADFIT_CFLAGS=-g on purpose")
+@pytest.mark.skipif("-g" in os.environ.get("GRADFIT_CFLAGS", "").split() or "ASAN_OPTIONS" in os.environ
+                    or "asan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="a debug or sanitizer build (.ci/sanitize.sh), with debug info on purpose")
 def test_the_extension_has_no_debug_info():
     """The build passes -g0 (Python's CFLAGS add -g): debug info would make the
     extension about three times larger."""
