@@ -233,7 +233,7 @@ def test_sklearn_column_where_it_applies():
     for wid in ("W3", "W4"):
         wl = workloads.BY_ID[wid]
         result = run(wl, *wl.data(256), 1)
-        assert result.seconds > 0 and np.isfinite(result.final_loss) and result.problem == ""
+        assert np.isfinite(result.final_loss) and result.problem == ""
 
 
 def test_workload_selection():
