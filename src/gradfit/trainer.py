@@ -461,7 +461,8 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
     TrainResult
         ``history["loss"]`` (per epoch: the mean of its minibatch losses, each
         measured before its update, weighted by batch size), ``final_loss``
-        (the loss over all of X, y at the returned parameters), ``steps``,
+        (the loss over all of X, y at the returned parameters, computed when
+        first read), ``steps``,
         ``epochs``, ``stop_reason``, ``grad_norm``, ``restored``, ``seconds``,
         ``samples_per_second`` (the whole call, as a stopwatch sees it).
 
