@@ -359,3 +359,13 @@ def test_poisson_regressor_refuses_negative_y_and_predicts_means():
     assert (est.predict(X) > 0).all()
     with pytest.raises(ValueError, match=r"^y: expected values >= 0"):
         est.partial_fit(X, bad)
+
+
+def test_multilabel_log_proba_is_finite_where_the_probability_underflows():
+    X, Y = _multilabel(40)
+    clf = GradfitClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, Y)
+    clf.model_.biases[-1][0] = -2000.0                 # label 0: sigmoid(z) rounds to 0
+    assert (clf.predict_proba(X)[:, 0] == 0).all()
+    lp = clf.predict_log_proba(X)
+    assert np.isfinite(lp).all() and (lp[:, 0] < -1000).all()
+    np.testing.assert_array_equal(lp[:, 1:], np.log(clf.predict_proba(X)[:, 1:]))

@@ -363,7 +363,7 @@ UNSUPPORTED = [
      r"^loss: 'cross_entropy' takes logits.*'identity', got 'sigmoid'"),
     (lambda: gf.MLP([2, 3]), dict(loss="cross_entropy"), [0, 1, 3, 0], r"^y: expected class ids in \[0, 3\).*3"),
     (lambda: gf.MLP([2, 3]), dict(loss="cross_entropy"), [0, 1, -1, 0], r"^y: expected class ids"),
-    (lambda: gf.MLP([2, 2]), dict(loss="binary_cross_entropy"), [0, 1, 1, 0], r"^y: expected 2 output\(s\) per sample"),
+    (lambda: gf.MLP([2, 2]), dict(loss="binary_cross_entropy"), [0, 1, 1, 0], r"^y: expected shape \(4, 2\), got shape \(4,\)"),
     (lambda: gf.MLP([2, 1]), dict(loss="poisson"), [0, 1, -1, 0], r"^y: expected counts or rates >= 0 for the poisson loss, got a minimum of -1"),
     (lambda: gf.MLP([2, 1], output_activation="softplus"), dict(loss="poisson"), [0, 1, 1, 0],
      r"^loss: 'poisson' takes the log of the mean.*'identity', got 'softplus'"),

@@ -389,9 +389,8 @@ class MLP:
         return p.astype(self._dtype)
 
     def predict_mean(self, X: ArrayLike) -> NDArray[np.floating[Any]]:
-        """The predicted mean of a model trained with ``loss="poisson"``:
-        ``exp`` of the outputs, which that loss reads as log-means (the
-        log link; ``predict`` returns the log-means themselves).
+        """exp of the outputs: the mean predicted by a model trained with
+        ``loss="poisson"`` (its outputs, what ``predict`` returns, are log-means).
 
         Parameters
         ----------
@@ -400,7 +399,6 @@ class MLP:
         Returns
         -------
         ndarray of shape (n_samples, n_outputs), the model's dtype
-            Values > 0 (inf where a log-mean is beyond the dtype's range).
         """
         with np.errstate(over="ignore"):
             return np.exp(self.predict(X))

@@ -225,8 +225,12 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         X = self._check_X_predict(X)
         m = self.trainer_.model
         z = m._predict(X, self.n_threads or 1).astype(np.float64)
-        if getattr(self, "_multilabel", False):       # log sigmoid(z) = -softplus(-z), per label
-            return (-softplus(-z)).astype(m.dtype)
+        if getattr(self, "_multilabel", False):
+            # log(predict_proba) per label, as scikit-learn's; where the probability
+            # rounds to 0, log sigmoid(z) = -softplus(-z) (finite)
+            p = sigmoid(z).astype(m.dtype)
+            with np.errstate(divide="ignore"):
+                return np.where(p > 0, np.log(p), -softplus(-z)).astype(m.dtype)
         if z.shape[1] == 1:
             z = np.column_stack([np.zeros_like(z[:, 0]), z[:, 0]])
         return log_softmax(z).astype(m.dtype)
