@@ -397,3 +397,13 @@ def test_multilabel_val_accuracy_in_gf_train_is_subset_accuracy():
     subset = np.mean(((m.predict(X[80:]) > 0) == Y[80:]).all(axis=1))
     assert subset > 0.1
     assert r.history["val_accuracy"][-1] == pytest.approx(subset, rel=1e-12)
+
+
+@pytest.mark.parametrize("check", ["check_classifiers_multilabel_output_format_predict",
+                                   "check_classifiers_multilabel_output_format_predict_proba",
+                                   "check_classifiers_multilabel_output_format_decision_function",
+                                   "check_classifiers_multilabel_representation_invariance"])
+def test_scikit_learns_multilabel_checks(check):
+    from sklearn.utils import estimator_checks
+    assert GradfitClassifier().__sklearn_tags__().classifier_tags.multi_label
+    getattr(estimator_checks, check)("GradfitClassifier", GradfitClassifier(max_iter=100, random_state=0))

@@ -72,6 +72,14 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         self.dtype = dtype
         self.n_threads = n_threads
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _more_tags(self):                          # the same tag for scikit-learn < 1.6
+        return {"multilabel": True}
+
     @_fitting
     def fit(self, X, y, sample_weight=None):
         """Train on X, y (class labels) for up to max_iter epochs.
