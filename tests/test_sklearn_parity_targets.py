@@ -233,15 +233,15 @@ def test_multilabel_bce_is_the_mean_of_one_output_losses(simd_path):
 
 
 # -- the estimators: the same steps as scikit-learn's from the same weights ------------------------
-def _one_step_from_sklearns_weights(sk, gd, X, y):
+def _one_step_from_sklearns_weights(sk, gd, X, y, sw=None):
     """One full-batch SGD step of each estimator, both starting from the
     weights scikit-learn's first fit drew; returns both weight lists."""
-    sk.fit(X, y)
-    gd.fit(X, y)
+    sk.fit(X, y, sample_weight=sw)
+    gd.fit(X, y, sample_weight=sw)
     for mine, theirs in zip(gd.coefs_ + gd.intercepts_, sk.coefs_ + sk.intercepts_):
         mine[...] = theirs
-    sk.set_params(warm_start=True).fit(X, y)
-    gd.set_params(warm_start=True).fit(X, y)
+    sk.set_params(warm_start=True).fit(X, y, sample_weight=sw)
+    gd.set_params(warm_start=True).fit(X, y, sample_weight=sw)
     return gd.coefs_ + gd.intercepts_, sk.coefs_ + sk.intercepts_
 
 
@@ -249,14 +249,16 @@ STEP = dict(solver="sgd", momentum=0.0, batch_size=60, max_iter=1, shuffle=False
             alpha=1e-3, hidden_layer_sizes=(7,), activation="tanh", random_state=0)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("n_outputs", [1, 3])
-def test_poisson_regressor_takes_scikit_learns_step(n_outputs):
+def test_poisson_regressor_takes_scikit_learns_step(n_outputs, weighted):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 4))
     y = rng.poisson(np.exp(0.5 * X[:, :n_outputs])).astype(float)
     y = y[:, 0] if n_outputs == 1 else y
+    sw = rng.uniform(0.5, 2.0, 60) if weighted else None
     sk, gd = MLPRegressor(loss="poisson", **STEP), GradfitRegressor(loss="poisson", **STEP)
-    mine, theirs = _one_step_from_sklearns_weights(sk, gd, X, y)
+    mine, theirs = _one_step_from_sklearns_weights(sk, gd, X, y, sw)
     for a, b in zip(mine, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
     # loss_curve_ is scikit-learn's: half the Poisson deviance (+ penalty) of the step's starting weights
@@ -407,3 +409,16 @@ def test_scikit_learns_multilabel_checks(check):
     from sklearn.utils import estimator_checks
     assert GradfitClassifier().__sklearn_tags__().classifier_tags.multi_label
     getattr(estimator_checks, check)("GradfitClassifier", GradfitClassifier(max_iter=100, random_state=0))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_poisson_loss_of_huge_log_means_is_inf_or_huge_without_a_warning(dtype):
+    import warnings
+    m = gf.MLP([1, 1], weights=[[[1.0]]], biases=[[0.0]], dtype=dtype)
+    X = np.array([[1000.0], [0.0]], dtype)
+    y = np.array([[1.0], [1.0]], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = m.loss(X, y, loss="poisson")
+        r = reference.loss_value(m.predict(X), y, "poisson")
+    assert r == np.inf and (c == np.inf or c > 1e37)      # the C core's exp saturates at the dtype's largest

@@ -110,7 +110,8 @@ def sample_losses(pred, y, loss, delta=1.0):
         l = np.where(a <= d, dt(0.5) * r * r, d * (a - dt(0.5) * d)).sum(axis=1)
         g = np.clip(r, -d, d)
     elif loss == "poisson":
-        mu = np.exp(pred)
+        with np.errstate(over="ignore"):         # exp beyond the dtype's range is inf: the loss is inf
+            mu = np.exp(pred)
         l, g = (mu - y * pred).sum(axis=1), mu - y
     else:
         raise ValueError(f"loss: expected one of {list(LOSSES)}, got {loss!r}")
