@@ -11,7 +11,7 @@ oracle must round as the float32 C path does.
 """
 import numpy as np
 
-LOSSES = ("mse", "sse", "cross_entropy", "binary_cross_entropy", "mae", "huber")
+LOSSES = ("mse", "sse", "cross_entropy", "binary_cross_entropy", "mae", "huber", "poisson")
 
 
 # -- activations ----------------------------------------------------------------
@@ -81,7 +81,10 @@ def sample_losses(pred, y, loss, delta=1.0):
           max(p, 0) - p t + log1p(exp(-|p|)); dl/dp = (sigmoid(p) - t) / OUT;
         mae: mean_k |p_k - t_k|; dl/dp = sign(p - t) / OUT;
         huber: mean_k h(r_k), r = p - t, h(r) = r^2/2 for |r| <= delta, else
-          delta (|r| - delta/2); dl/dp = clip(r, -delta, delta) / OUT.
+          delta (|r| - delta/2); dl/dp = clip(r, -delta, delta) / OUT;
+        poisson (p: the log of the mean, t >= 0): mean_k exp(p_k) - t_k p_k (the
+          negative log-likelihood without its constant log t_k!); dl/dp =
+          (exp(p) - t) / OUT.
     """
     dt = pred.dtype.type
     out = pred.shape[1]
@@ -106,6 +109,10 @@ def sample_losses(pred, y, loss, delta=1.0):
         a = np.abs(r)
         l = np.where(a <= d, dt(0.5) * r * r, d * (a - dt(0.5) * d)).sum(axis=1)
         g = np.clip(r, -d, d)
+    elif loss == "poisson":
+        with np.errstate(over="ignore"):         # exp beyond the dtype's range is inf: the loss is inf
+            mu = np.exp(pred)
+        l, g = (mu - y * pred).sum(axis=1), mu - y
     else:
         raise ValueError(f"loss: expected one of {list(LOSSES)}, got {loss!r}")
     if loss != "sse":
