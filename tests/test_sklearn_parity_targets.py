@@ -389,7 +389,6 @@ def test_label_hits_agree_with_the_accuracy_of_one_label_and_of_classes():
     assert labels_of(t3, "binary_cross_entropy") is None
 
 
-@pytest.mark.xfail(strict=True, reason="gradfit._loop's accuracy reads one output: it should use _targets.label_hits")
 def test_multilabel_val_accuracy_in_gf_train_is_subset_accuracy():
     X, Y = _multilabel(100)
     X = X / X.max()

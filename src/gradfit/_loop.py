@@ -18,7 +18,7 @@ import numpy as np
 
 from ._math import loss_surely_finite, loss_value
 from ._runners import CRunner, NumpyRunner
-from ._targets import CLASSIFICATION, labels_of
+from ._targets import CLASSIFICATION, label_hits
 from .callbacks import ProgressBar, TrainInfo
 from .result import ConvergenceWarning, DivergenceWarning, TrainResult
 
@@ -331,9 +331,7 @@ class Run:
         value = loss_value(pred, y, t.loss, sw, t.huber_delta)
         acc = None
         if t.loss in CLASSIFICATION:
-            guess = np.argmax(pred, axis=1) if t.loss == "cross_entropy" else (pred[:, 0] > 0).astype(np.int64)
-            hit = (guess == labels_of(y, t.loss)).astype(np.float64)
-            acc = float(np.average(hit, weights=sw))
+            acc = float(np.average(label_hits(pred, y, t.loss), weights=sw))
         return value, acc
 
 

@@ -168,14 +168,20 @@ def loss_gradient(pred, y, loss, sample_weight=None, delta=1.0):
 _ACTIVATION_BOUNDS = {"identity": lambda b: b, "relu": lambda b: b, "softplus": lambda b: b + np.log(2.0),
                       "sigmoid": lambda b: np.minimum(b, 1.0), "tanh": lambda b: np.minimum(b, 1.0)}
 
-#: The share of the dtype's largest value that a net's values (and the
-#: targets) may reach for each loss to stay finite over any number of rows up
-#: to 1e10: the squared losses square the error (so sqrt of the largest, with
-#: room for the sum), the others are linear in it. A loss missing here has no
-#: bound: its value is always computed.
-_SAFE_SHARE = {"mse": lambda f: np.sqrt(f) * 1e-6, "sse": lambda f: np.sqrt(f) * 1e-6,
-               "mae": lambda f: f * 1e-12, "huber": lambda f: f * 1e-12,
-               "cross_entropy": lambda f: f * 1e-12, "binary_cross_entropy": lambda f: f * 1e-12}
+#: For each loss, whether it is finite over any number of rows up to 1e10
+#: given f (the dtype's largest value), a bound of |output| and the targets'
+#: largest |value|: the squared losses square the error (so sqrt(f), with
+#: room for the sum), poisson exponentiates the output, the others are
+#: linear in it. A loss missing here has no bound: its value is computed.
+_FINITE_WHEN = {
+    "mse": lambda f, out, y: out + y < np.sqrt(f) * 1e-6,
+    "sse": lambda f, out, y: out + y < np.sqrt(f) * 1e-6,
+    "mae": lambda f, out, y: out + y < f * 1e-12,
+    "huber": lambda f, out, y: out + y < f * 1e-12,
+    "cross_entropy": lambda f, out, y: out + y < f * 1e-12,
+    "binary_cross_entropy": lambda f, out, y: out + y < f * 1e-12,
+    "poisson": lambda f, out, y: out < np.log(f) - 30.0 and y * out < f * 1e-12,
+}
 
 
 def loss_surely_finite(weights, biases, activations, loss, x_max, y_max):
@@ -183,11 +189,12 @@ def loss_surely_finite(weights, biases, activations, loss, x_max, y_max):
     activation names) is finite for any inputs with |x| <= x_max and targets
     with |y| <= y_max: every layer's pre-activation is bounded by
     b_in * max_j sum_i |W_ij| + max |bias| and its output by the activation's
-    bound, and the largest of these must stay far below the dtype's range.
-    False means "not proven", not "infinite"."""
-    if loss not in _SAFE_SHARE or not weights:
+    bound; every bound must stay far below the dtype's range and the
+    output's must keep the loss finite (_FINITE_WHEN). False means "not
+    proven", not "infinite"."""
+    if loss not in _FINITE_WHEN or not weights:
         return False
-    safe = _SAFE_SHARE[loss](float(np.finfo(weights[0].dtype).max))
+    f = float(np.finfo(weights[0].dtype).max)
     bound, largest = float(x_max), float(x_max)
     for W, b, act in zip(weights, biases, activations):
         with np.errstate(over="ignore", invalid="ignore"):
@@ -195,4 +202,4 @@ def loss_surely_finite(weights, biases, activations, loss, x_max, y_max):
                 np.abs(b).max(initial=0.0))
         bound = float(_ACTIVATION_BOUNDS[act](z))
         largest = max(largest, z, bound)
-    return bool(np.isfinite(largest) and largest + y_max < safe)
+    return bool(np.isfinite(largest) and largest < f * 1e-12 and _FINITE_WHEN[loss](f, bound, float(y_max)))
