@@ -110,7 +110,7 @@ class _Call:
     def __init__(self, runner, args):
         self.runner, self.args = runner, args
         self.result = self.error = None
-        self.done = False
+        self.done = threading.Event()
         self.key = runner.fuse_key(*args)
 
 
@@ -177,9 +177,9 @@ class Fuser:
             if self.aborted:
                 raise KeyboardInterrupt
             self.pending.append(call)
-            self.cond.notify_all()
-            while not call.done:
-                self.cond.wait()
+            if len(self.pending) >= self.live:
+                self.cond.notify()         # only serve() waits on cond: the jobs wait on their call
+        call.done.wait()
         if call.error is not None:
             raise call.error
         return call.result
@@ -187,7 +187,7 @@ class Fuser:
     def finished(self):
         with self.cond:
             self.live -= 1
-            self.cond.notify_all()
+            self.cond.notify()
 
     def serve(self):
         """Makes the calls until every job has finished."""
@@ -196,22 +196,20 @@ class Fuser:
             while True:
                 with self.cond:
                     while self.live > 0 and len(self.pending) < self.live:
-                        self.cond.wait(0.05)
+                        self.cond.wait(0.05)         # a timeout: Ctrl-C's handler runs in this thread
                     if self.live == 0:
                         return
                     calls, self.pending = self.pending, []
                 self._make(calls)
-                with self.cond:
-                    for c in calls:
-                        c.done = True
-                    self.cond.notify_all()
+                for c in calls:
+                    c.done.set()
         except BaseException:
             with self.cond:              # a second Ctrl-C: every job's waiting call raises
                 self.aborted = True
                 for c in self.pending:
-                    c.error, c.done = KeyboardInterrupt(), True
+                    c.error = KeyboardInterrupt()
+                    c.done.set()
                 self.pending = []
-                self.cond.notify_all()
             raise
         finally:
             if previous is not None:

@@ -41,9 +41,8 @@ class Grid:
     def models(self):
         import gradfit as gf
         wl = BY_ID[self.base]
-        acts = [wl.activation] * (len(wl.layer_sizes) - 2) + [wl.output_activation]
-        return [gf.MLP(list(wl.layer_sizes), activation=acts, seed=i if self.seeds else 0, dtype=self.dtype)
-                for i in range(self.count)]
+        return [gf.MLP(list(wl.layer_sizes), activation=wl.activation, output_activation=wl.output_activation,
+                       init="glorot", seed=i if self.seeds else 0, dtype=self.dtype) for i in range(self.count)]
 
     def data(self, n):
         return dataclasses.replace(BY_ID[self.base], dtype=self.dtype).data(n)
