@@ -76,6 +76,25 @@ def test_fused_calls_are_made_and_each_model_equals_training_it_alone(monkeypatc
     assert results[0].fused_with == tuple(range(6))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch, shuffle", [(1, True), (7, True), (16, False), (33, "window"), (32, True)])
+def test_linear_models_in_lanes_equal_training_alone(dtype, batch, shuffle):
+    """Linear 1->1 nets (mse, plain sgd) take the models-in-lanes step:
+    many models, a batch with a tail of rows, one model diverging."""
+    X, y = data(n=301, dtype=dtype)
+    X = X * 4
+    lrs = [0.001 * (1 + i) for i in range(19)] + [1e6]
+    jobs = [{"model": gf.MLP([1, 1], seed=i % 3, dtype=dtype), "X": X, "y": y, "lr": lr, "epochs": 3,
+             "batch_size": batch, "seed": 4, "shuffle": shuffle} for i, lr in enumerate(lrs)]
+    jobs[3]["max_steps"] = 25
+    expected = alone(jobs)
+    results = fused(jobs)
+    assert_same(jobs, results, expected, together=False)
+    assert results[-1].stop_reason == "diverged" and results[3].stop_reason == "max_steps"
+    # the one with max_steps may plan fewer epochs per call, then trains beside the others
+    assert all(len(r.fused_with) >= 19 for i, r in enumerate(results) if i != 3)
+
+
 ACTS = ["identity", "relu", "sigmoid", "tanh", "softplus"]
 
 
