@@ -95,6 +95,21 @@ def test_linear_models_in_lanes_equal_training_alone(dtype, batch, shuffle):
     assert all(len(r.fused_with) >= 19 for i, r in enumerate(results) if i != 3)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("activation, batch", [("softplus", 32), ("softplus", 7), ("tanh", 33), ("relu", 1),
+                                               ("sigmoid", 16)])
+def test_121_nets_in_lanes_equal_training_alone(dtype, activation, batch):
+    """1-2-1 nets (mse, plain sgd) take the models-in-lanes 1-2-1 step."""
+    X, y = data(n=301, dtype=dtype)
+    lrs = [0.01 * (1 + i) for i in range(10)] + [1e8]
+    jobs = [{"model": gf.MLP([1, 2, 1], activation=activation, seed=i, dtype=dtype), "X": X, "y": y, "lr": lr,
+             "epochs": 3, "batch_size": batch, "seed": 4} for i, lr in enumerate(lrs)]
+    expected = alone(jobs)
+    results = fused(jobs)
+    assert_same(jobs, results, expected)
+    assert results[-1].stop_reason == "diverged" and results[0].stop_reason == "epochs"
+
+
 ACTS = ["identity", "relu", "sigmoid", "tanh", "softplus"]
 
 
@@ -276,8 +291,11 @@ def test_grid_helper_builds_the_jobs():
         gf.grid(lambda s: gf.MLP([1, 1], seed=s), X, y, lr=0.1)
 
 
-def test_sklearn_grid_search_equals_gridsearchcv():
+def test_sklearn_grid_search_equals_gridsearchcv(monkeypatch):
     pytest.importorskip("sklearn")
+    calls = []
+    real = _core.train_fused
+    monkeypatch.setattr(_core, "train_fused", lambda *a, **k: calls.append(len(a[12])) or real(*a, **k))
     from sklearn.model_selection import GridSearchCV
 
     from gradfit.sklearn import GradfitClassifier, GradfitRegressor, grid_search
@@ -296,6 +314,7 @@ def test_sklearn_grid_search_equals_gridsearchcv():
     assert ours.cv_results_["params"] == ref.cv_results_["params"]
     assert ours.best_params_ == ref.best_params_ and ours.best_score_ == ref.best_score_
     np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    assert max(calls) == 6                     # a fold's six candidates in one C call
     labels = (y > np.median(y)).astype(int)
     clf = GradfitClassifier((4,), max_iter=3, random_state=1)
     with warnings.catch_warnings():
