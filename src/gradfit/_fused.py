@@ -30,7 +30,7 @@ from ._array_run import ArrayRun
 from ._names import LOSSES, OPTIMIZERS
 from ._runners import CRunner, NO_INDEX
 from ._targets import check_targets
-from ._validate import check_X
+from ._validate import FOUND_FINITE, _where, check_X
 from .result import TrainResult
 from .trainer import RUN_HOOK, Trainer
 
@@ -164,7 +164,8 @@ class Fuser:
         self.runs: list[ArrayRun] = []
         self.groups: dict[int, set[int]] = {}     # job index -> the jobs fused with it
         self.aborted = False
-        self.targets: dict = {}                    # converted targets shared by the jobs (_shared_targets)
+        self.targets: dict = {}                    # checked X and y shared by the jobs (_shared_targets)
+        self.finite: dict = {}                     # _validate.FOUND_FINITE for the jobs' threads
         self.order_cache = OrderCache(self)
         self.same = SameData()
 
@@ -357,6 +358,7 @@ def run_together(tasks, n_threads, done=None):
             results[i] = exc
         finally:
             RUN_HOOK.run_class = None
+            FOUND_FINITE.arrays = None
             fuser.finished()
             if done is not None:
                 done(results[i])
@@ -403,23 +405,32 @@ def run_fused(jobs, n_threads, progress, shared):
 
 
 def _shared_targets(fuser, X, y, model, loss):
-    """X and y checked as Trainer.fit checks them, once per distinct y for
-    all the jobs (a converted y is one array for all: their rows are one)."""
+    """X and y checked as Trainer.fit checks them, once for all the jobs
+    that share them (one converted y for all: their rows are one), and
+    marked as found finite for this thread's fit."""
+    FOUND_FINITE.arrays = fuser.finite
+    dtype = np.dtype(model.dtype).str
     try:
-        X = check_X(X, model.n_inputs, model.dtype)
+        X = _once(fuser, ("X", id(X), dtype, model.n_inputs), X,
+                  lambda: check_X(X, model.n_inputs, model.dtype))
+        y = _once(fuser, ("y", id(y), id(X), dtype, loss, model.n_outputs), y,
+                  lambda: check_targets(y, X.shape[0], model, loss))
     except (TypeError, ValueError):
-        return X, y                 # fit() reports it
-    key = (id(y), id(X), np.dtype(model.dtype).str, loss, model.n_outputs)
+        pass                        # fit() reports it
+    return X, y
+
+
+def _once(fuser, key, original, check):
+    """check()'s array, computed once per key (the original kept alive, so
+    that its id stays unique), and marked as found finite."""
     with fuser.cond:
         hit = fuser.targets.get(key)
     if hit is None:
-        try:
-            hit = (y, check_targets(y, X.shape[0], model, loss))
-        except (TypeError, ValueError):
-            return X, y
+        hit = (original, check())
         with fuser.cond:
             hit = fuser.targets.setdefault(key, hit)
-    return X, hit[1]
+            fuser.finite[_where(hit[1])] = hit[1]
+    return hit[1]
 
 
 def _train_job(job, shared, fuser):
