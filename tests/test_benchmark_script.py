@@ -291,7 +291,7 @@ def test_grids_run_and_say_where_they_ran(tmp_path):
     assert "CPU" in text or "cpu" in text
     assert "| G1: 256 linear 1->1 models, different lrs | 256 | 1,000 |" in text
     assert "| G3: 16 tanh 1-64-64-1 nets | 16 | 250 |" in text
-    assert ">= 40" in text and ">= 1.5" in text and "differ" not in text
+    assert ">= 40" in text and ">= 1.5" in text and "parameters differ" not in text
     rows = [line for line in text.splitlines() if line.startswith("| G")]
     assert len(rows) == 2 and all(float(r.split("|")[5]) > 0 for r in rows)
 

@@ -686,7 +686,7 @@ def train_many(jobs: Iterable[Any], *, n_jobs: int = 1, executor: Any = None, pr
     ``seed``), never on ``n_jobs``, the executor or the scheduling, bit for
     bit. Ctrl-C: no new job starts, running ones finish or are cancelled,
     then ``KeyboardInterrupt`` (with ``n_jobs=1``: as in :func:`gradfit.train`).
-    See docs/scaling.md for threads, processes and Dask.
+    See docs/scaling.md for threads, processes, Dask and fused jobs (``TrainResult.fused_with``).
 
     Examples
     --------

@@ -231,7 +231,7 @@ def _run_grids(args, repeats, progress):
         out += [("- " if md else "note: ") + p for p in problems]
     out += ["", f"{'- ' if md else ''}total wall time {time.perf_counter() - started:.1f} s"]
     print("\n".join(out), flush=True)
-    return 1 if any("differ" in p for row in rows for p in row[4]) else 0
+    return 1 if any("parameters differ" in p for row in rows for p in row[4]) else 0
 
 
 def _child_env():
