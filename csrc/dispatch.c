@@ -119,6 +119,14 @@ int gf_simd_set(int level)
         return GF_PICK(gf_train_##SUF, net, cfg, params, grad, state, ws, X, y, \
                        sw, N, idx, n_epochs, start_batch, epoch_lr, step_count, \
                        sums, out);                                              \
+    }                                                                           \
+    int gf_train_fused_##SUF(const gf_net *net, gf_fused_model *models,         \
+                             int64_t n_models, T *gbuf, const T *X, const T *y, \
+                             int64_t N, const int64_t *idx, int64_t n_epochs,   \
+                             int64_t start_batch)                               \
+    {                                                                           \
+        return GF_PICK(gf_train_fused_##SUF, net, models, n_models, gbuf, X, y, \
+                       N, idx, n_epochs, start_batch);                          \
     }
 
 GF_DEFINE_DISPATCH(float, f32)

@@ -144,6 +144,22 @@ typedef struct {
     int64_t *seen;
 } gf_epoch_sums;
 
+/* One model of a fused call (gf_train_fused_*): the settings, buffers and
+ * sums it would give gf_train, and what gf_train would return for it (out,
+ * status). params, grad, state, ws and sw hold the call's dtype; sw may be
+ * NULL (no sample weights), state as for gf_train. loss, optim, batch,
+ * chunk and max_batches must be the same for every model of a call. */
+typedef struct {
+    gf_train_cfg cfg;
+    void *params, *grad, *state, *ws;
+    const void *sw;
+    const double *epoch_lr;  /* n_epochs learning rates */
+    int64_t *step_count;
+    gf_epoch_sums sums;
+    gf_train_out out;        /* set by the call */
+    int32_t status;          /* set by the call: gf_train's status for it */
+} gf_fused_model;
+
 /* SIMD paths: GF_SIMD_BASELINE runs everywhere; GF_SIMD_AVX2 needs x86-64
  * with AVX2 and FMA; GF_SIMD_AVX512 also AVX-512 F/VL/BW/DQ. The environment
  * variable GRADFIT_SIMD (baseline, avx2 or avx512) caps the path chosen at
@@ -211,7 +227,11 @@ int gf_act_forward_f64(double *a, double *dadz, const double *z, int64_t n, int3
                        const int64_t *idx, int64_t n_epochs,                  \
                        int64_t start_batch, const double *epoch_lr,           \
                        int64_t *step_count, const gf_epoch_sums *sums,        \
-                       gf_train_out *out);
+                       gf_train_out *out);                                    \
+    int gf_train_fused_##SUF(const gf_net *net, gf_fused_model *models,       \
+                             int64_t n_models, T *gbuf, const T *X,           \
+                             const T *y, int64_t N, const int64_t *idx,       \
+                             int64_t n_epochs, int64_t start_batch);
 
 GF_DECLARE_TYPED(float, f32)
 GF_DECLARE_TYPED(double, f64)

@@ -26,7 +26,7 @@ LAYERS = [
     # the Trainer and train()
     {"trainer"},
     # what is built on training: files, explanations, figures, many models, the demo
-    {"io", "explain", "plot", "many", "demo"},
+    {"io", "explain", "plot", "many", "_fused", "demo"},
     # front ends; bench (the benchmark suite) is imported by cli alone
     {"sklearn", "cli", "__main__", "__init__", "bench"},
 ]

@@ -75,6 +75,7 @@ def _has(module):
     (["--json", "/no/such/dir/r.json"], "--json"),
     (["--bogus"], "--bogus"),
     (["--dtype", "float16"], "--dtype"),
+    (["--grids", "G9"], "G9"),
 ])
 def test_a_bad_option_exits_2_with_one_line(tmp_path, args, fragment):
     for module in (("-m", "gradfit.bench"), ("-m", "gradfit", "bench")):
@@ -279,3 +280,29 @@ def test_nothing_in_gradfit_but_the_command_imports_the_suite():
             if any(n == "bench" or n.startswith("bench.") or ".bench" in n for n in names):
                 importers.append(path.name)
     assert sorted(set(importers)) == ["cli.py"]
+
+
+def test_grids_run_and_say_where_they_ran(tmp_path):
+    """--grids: one row per grid, with the goal and the CPU named; train_many's
+    models are checked bit-identical to gf.train's inside the suite."""
+    out = bench(tmp_path, "--smoke", "--frameworks", "none", "--grids", "G1,G3", "--markdown")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "CPU" in text or "cpu" in text
+    assert "| G1: 256 linear 1->1 models, different lrs | 256 | 1,000 |" in text
+    assert "| G3: 16 tanh 1-64-64-1 nets | 16 | 250 |" in text
+    assert ">= 40" in text and ">= 1.5" in text and "parameters differ" not in text
+    rows = [line for line in text.splitlines() if line.startswith("| G")]
+    assert len(rows) == 2 and all(float(r.split("|")[5]) > 0 for r in rows)
+
+
+def test_grid_selection_and_bad_ids():
+    from gradfit.bench import grids
+    assert [g.id for g in grids.select_grids("all")] == ["G1", "G2", "G3"]
+    assert [g.id for g in grids.select_grids("g3,G1")] == ["G1", "G3"]
+    with pytest.raises(ValueError, match="unknown grid id"):
+        grids.select_grids("G9")
+    g = grids.GRIDS_BY_ID["G2"]
+    models = g.models()
+    assert len(models) == 64 and len(set(m.params.tobytes() for m in models)) == 64
+    assert len(set(g.lrs())) == 64

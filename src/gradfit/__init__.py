@@ -51,6 +51,7 @@ from .config import config, show_config, simd
 from .explain import explain_step
 from .io import load, load_trainer
 from .many import train_many
+from ._fused import grid
 from .model import MLP
 from .optimizers import SGD, Adam, AdamW
 from .result import TrainResult
@@ -58,7 +59,7 @@ from .result import ConvergenceWarning, DivergenceWarning
 from .shuffling import epoch_order
 from .trainer import Trainer, train
 
-__all__ = ["MLP", "train", "train_many", "Trainer", "TrainResult", "ConvergenceWarning", "DivergenceWarning", "SGD", "Adam", "AdamW",
+__all__ = ["MLP", "train", "train_many", "grid", "Trainer", "TrainResult", "ConvergenceWarning", "DivergenceWarning", "SGD", "Adam", "AdamW",
            "schedules", "callbacks", "reference", "config", "show_config", "simd", "load", "load_trainer",
            "explain_step", "datasets", "data", "plot", "epoch_order", "__version__"]
 

@@ -43,7 +43,7 @@ class ArrayRun(Run):
         pending = t._pending if (t._pending is not None and t._pending[0] == N) else None
         t._pending = None
         orders = (EpochOrders(N, min(per_call, reachable), t.rng, t.shuffle, t.chunk_rows, t.window_chunks,
-                               rows=moving)
+                               rows=moving, cache=getattr(t, "_order_cache", None))
                   if t.shuffle and not self.full_batch else None)
         self.orders = orders
         max_batches = max(1, work // max(1, self.batch * m.n_params))

@@ -549,6 +549,7 @@ def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, in
 
 
 include "_net.pxi"
+include "_fused.pxi"
 
 
 # --- gradfit's epoch order: Sanders' bucketed shuffle (csrc/order.c) ---

@@ -77,28 +77,55 @@ class EpochOrders:
     before the draw by materialize(), which every reader of the order in
     copy mode calls first (a mid-epoch pause, a divergence replay)."""
 
-    def __init__(self, N, per_call, rng, mode=True, chunk_rows=0, window_chunks=0, rows=None):
-        self.N, self.rng = N, rng
+    def __init__(self, N, per_call, rng, mode=True, chunk_rows=0, window_chunks=0, rows=None, cache=None):
+        self.N, self.rng, self.per_call, self.cache = N, rng, per_call, cache
         self.mode, self.chunk_rows, self.window_chunks = mode, chunk_rows, window_chunks
-        self.buffer = _SCRATCH.take((N * per_call,), np.int64)
-        self.ids = _SCRATCH.take((N if mode is True and shuffling.n_buckets(N) > 1 else 0,), np.uint16)
-        self.rows = tuple((a, _SCRATCH.take(a.shape, a.dtype)) for a in rows) if rows else ()
-        self.moved = tuple(dst for _, dst in self.rows)
+        self.sources = tuple(rows) if rows else ()
+        self._own = {}             # the buffers, taken on first use (a cache hit needs none)
+        self.moved = ()
         self.lazy = None           # the state to redraw buffer[:N] from, when it was not written
+
+    def _take(self, name, shape, dtype):
+        if name not in self._own:
+            self._own[name] = _SCRATCH.take(shape, dtype)
+        return self._own[name]
+
+    @property
+    def buffer(self):
+        return self._take("buffer", (self.N * self.per_call,), np.int64)
+
+    @property
+    def ids(self):
+        n = self.N if self.mode is True and shuffling.n_buckets(self.N) > 1 else 0
+        return self._take("ids", (n,), np.uint16)
+
+    @property
+    def rows(self):
+        return tuple((a, self._take(("rows", i), a.shape, a.dtype)) for i, a in enumerate(self.sources))
 
     def release(self):
         """Gives the buffers back for the next training call in this thread
         (nothing of this object may be used after)."""
-        _SCRATCH.give([self.buffer, self.ids, *self.moved])
+        _SCRATCH.give(list(self._own.values()))
 
     def draw(self, k, first=None, move=False):
         """k orders; with `first`, the first is that (already drawn) order.
-        move (k == 1, no `first`): the rows are moved too, into self.moved."""
+        move (k == 1, no `first`): the rows are moved too, into self.moved.
+        With a cache (gradfit._fused: models trained together), a draw that
+        another run already made from the same generator state is taken
+        from it: the same orders, rows and generator state after."""
+        if self.cache is not None and first is None:
+            return self.cache.draw(self, k, move)
+        return self._draw(k, first, move)
+
+    def _draw(self, k, first=None, move=False):
         e0 = 0
         self.lazy = None
-        if move and self.rows and first is None and k == 1 and self.mode is True:
+        if move and self.sources and first is None and k == 1 and self.mode is True:
             self.lazy = self.rng.bit_generator.state
-            shuffling.draw(self.rng, None, self.ids, self.rows)
+            rows = self.rows
+            shuffling.draw(self.rng, None, self.ids, rows)
+            self.moved = tuple(dst for _, dst in rows)
             return self.buffer[:self.N]
         if first is not None and k > 0:
             np.copyto(self.buffer[:self.N], first)
@@ -111,8 +138,10 @@ class EpochOrders:
                     at += rows.size
         else:
             for e in range(e0, k):
-                shuffling.draw(self.rng, self.buffer[e * self.N:(e + 1) * self.N], self.ids,
-                               self.rows if move else ())
+                rows = self.rows if move else ()
+                shuffling.draw(self.rng, self.buffer[e * self.N:(e + 1) * self.N], self.ids, rows)
+                if rows:
+                    self.moved = tuple(dst for _, dst in rows)
         return self.buffer[:k * self.N]
 
     def materialize(self):
@@ -132,4 +161,4 @@ class EpochOrders:
         """Puts the generator back to `state`, then draws k orders: as if only
         k had been drawn since (the buffer's first k orders are unchanged)."""
         self.rng.bit_generator.state = state
-        self.draw(k)
+        self._draw(k)

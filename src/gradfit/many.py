@@ -35,6 +35,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from . import _fused
 from . import io as _io
 from ._optional import require
 from ._validate import as_float_array
@@ -431,6 +432,7 @@ def _apply(job: _Job, out: Any) -> TrainResult | Exception:
 def _run_threads(jobs: list[_Job], n_jobs: int, progress: _Progress) -> list[TrainResult | Exception | None]:
     results: list[TrainResult | Exception | None] = [None] * len(jobs)
     shared = _Shared()
+    jobs = _run_fusable(jobs, n_jobs, progress, shared, results)
     if n_jobs == 1 or len(jobs) <= 1:
         for job in jobs:            # in the calling thread: Ctrl-C works as in train()
             results[job.index] = r = _run_here(job, shared)
@@ -463,6 +465,23 @@ def _run_threads(jobs: list[_Job], n_jobs: int, progress: _Progress) -> list[Tra
             t.join()
         raise
     return results
+
+
+def _run_fusable(jobs, n_jobs, progress, shared, results):
+    """Trains together (gradfit._fused) the jobs that share a fused_key with
+    another; returns the jobs left to run one by one."""
+    by_key: dict[Any, list[_Job]] = {}
+    for job in jobs:
+        key = _fused.fused_key(job)
+        if key is not None:
+            by_key.setdefault(key, []).append(job)
+    together = sorted((j for group in by_key.values() if len(group) > 1 for j in group), key=lambda j: j.index)
+    if not together:
+        return jobs
+    for job, r in zip(together, _fused.run_fused(together, n_jobs, progress, shared)):
+        results[job.index] = r
+    chosen = {j.index for j in together}
+    return [j for j in jobs if j.index not in chosen]
 
 
 def _run_executor(jobs: list[_Job], executor: Any, progress: _Progress) -> list[TrainResult | Exception | None]:
@@ -667,7 +686,7 @@ def train_many(jobs: Iterable[Any], *, n_jobs: int = 1, executor: Any = None, pr
     ``seed``), never on ``n_jobs``, the executor or the scheduling, bit for
     bit. Ctrl-C: no new job starts, running ones finish or are cancelled,
     then ``KeyboardInterrupt`` (with ``n_jobs=1``: as in :func:`gradfit.train`).
-    See docs/scaling.md for threads, processes and Dask.
+    See docs/scaling.md for threads, processes, Dask and fused jobs (``TrainResult.fused_with``).
 
     Examples
     --------

@@ -98,6 +98,10 @@ class TrainResult:
         best of: the values before the last update, the start of the epoch
         that diverged, the values the call started from); after early
         stopping with restore_best_weights, the best epoch; None otherwise.
+    fused_with : tuple of int
+        From :func:`gradfit.train_many`: the indices of the jobs trained
+        together with this one, this one included (their C calls fused, on
+        each minibatch gathered once); () when it trained alone.
     """
 
     history: dict = field(default_factory=lambda: {"loss": []})
@@ -114,6 +118,7 @@ class TrainResult:
     batch_size: int = 0
     lr: float = 0.0
     restored: str | None = None
+    fused_with: tuple = ()
 
     def __str__(self) -> str:
         losses = self.history["loss"]

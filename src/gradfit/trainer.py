@@ -52,6 +52,10 @@ def check_bool(value, argument):
     return bool(value)
 
 
+# Per thread: the Run class gradfit._fused has a thread's Trainers use (unset: ArrayRun).
+RUN_HOOK = threading.local()
+
+
 class Trainer:
     """Trains one model over several calls, keeping everything a run needs.
 
@@ -341,7 +345,9 @@ class Trainer:
             X, y, sw = X[rows], y[rows], None if sw is None else sw[rows]
             if sw is not None and not (sw > 0).any():
                 raise ValueError("sample_weight: every training row left by validation_fraction has weight 0")
-        return self._locked(lambda: ArrayRun(self, X, y, sw, val, epochs, max_steps, grad_tol, start_time).result())
+        # gradfit._fused (train_many's fused jobs) gives its own Run class, to this Trainer or this thread
+        run_class = getattr(self, "_run_class", None) or getattr(RUN_HOOK, "run_class", None) or ArrayRun
+        return self._locked(lambda: run_class(self, X, y, sw, val, epochs, max_steps, grad_tol, start_time).result())
 
     def _locked(self, run):
         """run() while holding the model's training lock, on finite parameters."""

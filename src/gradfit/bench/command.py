@@ -10,6 +10,7 @@ import time
 
 from .._optional import require
 from .frameworks import jax_cpu, make_jax_runners, make_sklearn_runners, make_torch_runners, one_cpu
+from .grids import grid_table, run_grids, select_grids
 from .machine import PINNED_THREAD_VARS, busy_cores, describe, usable_cpus
 from .report import notes, plot, table, workload_table, write_json
 from .runners import BASELINE, gradfit_column, make_gradfit_runner, run_numpy_baseline, run_numpy_loop
@@ -70,6 +71,8 @@ def build_parser(prog="gradfit bench"):
                         "the default), none, or a comma-separated list")
     p.add_argument("--torch", action="store_true", help="the PyTorch column (named if torch is missing)")
     p.add_argument("--jax", action="store_true", help="the JAX columns (named if jax is missing)")
+    p.add_argument("--grids", default=None, metavar="G1,G2",
+                   help="run the grids of models (G1, G2, G3 or all) with gf.train_many instead of the workloads")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the header and the rows as JSON")
     p.add_argument("--plot", default=None, metavar="PATH", help="also draw the speed-ups as a bar chart (matplotlib)")
@@ -89,6 +92,12 @@ def parse_args(argv, prog="gradfit bench"):
         args.selected = select(args.workloads.split(",") if args.workloads else None, args.dtype)
     except ValueError as e:
         raise UsageError(f"--workloads: {e}") from None
+    args.grid_list = None
+    if args.grids:
+        try:
+            args.grid_list = select_grids(args.grids)
+        except ValueError as e:
+            raise UsageError(f"--grids: {e}") from None
     if args.repeat is not None and args.repeat < 1:
         raise UsageError("--repeat: expected a positive integer")
     if args.threads is None:
@@ -176,6 +185,8 @@ def run(args):
         print(msg, file=sys.stderr, flush=True)
 
     repeats = args.repeat or MODES[args.mode]
+    if args.grid_list:
+        return _run_grids(args, repeats, progress)
     cols, versions, missing = _columns(args, progress)
     busy = busy_cores()            # before any of our own work
     dtypes = sorted({w.dtype for w in args.selected if w.id in FLOP_WORKLOADS})
@@ -200,6 +211,27 @@ def run(args):
     if args.plot:
         plot(args.plot, rows, args.selected, head)
     return 0
+
+
+def _run_grids(args, repeats, progress):
+    """`--grids`: the grid table (ratios to one gf.train per model), the CPU named."""
+    import importlib.util
+    names = [n for n in ("jax", "torch") if (args.wanted is None or n in args.wanted)
+             and importlib.util.find_spec(n) is not None]
+    busy = busy_cores()
+    started = time.perf_counter()
+    rows = run_grids(args.grid_list, args.mode, repeats, names, progress)
+    md = args.markdown
+    head = describe([], busy) + [f"grids: best of {repeats} interleaved run(s), {args.mode} mode; each ratio is "
+                                 f"one gf.train per model's time over the column's (1 thread; the machine may be "
+                                 f"shared); train_many's models checked bit-identical to gf.train's; "
+                                 f"frameworks: {', '.join(names) or 'none installed'}"]
+    out = [("- " + h) if md else h for h in head] + [""] + grid_table(rows, md)
+    for _, _, _, _, problems in rows:
+        out += [("- " if md else "note: ") + p for p in problems]
+    out += ["", f"{'- ' if md else ''}total wall time {time.perf_counter() - started:.1f} s"]
+    print("\n".join(out), flush=True)
+    return 1 if any("parameters differ" in p for row in rows for p in row[4]) else 0
 
 
 def _child_env():

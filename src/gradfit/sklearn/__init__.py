@@ -80,5 +80,6 @@ require("sklearn", "gradfit.sklearn")     # before the estimators import it: one
 from ._classifier import GradfitClassifier  # noqa: E402
 from ._file import load  # noqa: E402
 from ._regressor import GradfitRegressor  # noqa: E402
+from ._search import FusedGridSearch, grid_search  # noqa: E402
 
-__all__ = ["GradfitClassifier", "GradfitRegressor", "load"]
+__all__ = ["GradfitClassifier", "GradfitRegressor", "FusedGridSearch", "grid_search", "load"]

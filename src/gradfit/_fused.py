@@ -1,0 +1,512 @@
+"""Fused training for gradfit.train_many: jobs that share their data and the
+shape of their run are trained together, each minibatch gathered once and
+every model's step on it taken in one C call (csrc/fused.inc).
+
+Each job still runs its own Trainer and its own Run (gradfit._loop: history,
+schedules, early stopping, callbacks, checkpoints, Ctrl-C, divergence
+recovery), in a thread of its own that only does that bookkeeping. Its C
+calls go to a Fuser instead of the C core: once every job still running is
+waiting on a call, the Fuser groups the calls that can be fused (the same
+net, dtype, loss, optimizer, batch, rows and epoch orders, the same point in
+the epoch) and makes one C call per group, in the thread that called
+train_many (or split over n_jobs threads). The C core takes each model's
+step with the code and in the order of training it alone, so every job's
+parameters, history and stop reason are those of gradfit.train, bit for bit.
+The epoch orders are drawn once for all the jobs: a draw another job made
+from the same generator state is reused (OrderCache).
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import signal
+import threading
+import time
+
+import numpy as np
+
+from . import _core
+from ._array_run import ArrayRun
+from ._names import LOSSES, OPTIMIZERS
+from ._runners import CRunner, NO_INDEX
+from ._targets import check_targets
+from ._validate import FOUND_FINITE, _where, check_X
+from .result import TrainResult
+from .trainer import RUN_HOOK, Trainer
+
+__all__ = ["Fuser", "fused_key", "grid", "run_fused", "run_together"]
+
+# The options of gradfit.train that are arguments of Trainer.fit, not settings.
+_FIT_OPTIONS = ("epochs", "sample_weight", "max_steps", "grad_tol")
+
+
+class OrderCache:
+    """Epoch orders (and moved rows) drawn by one job, for the others: keyed
+    by the generator's state before the draw and what was drawn, so a hit is
+    the same draw by construction; the few newest draws are kept."""
+
+    KEEP = 4
+
+    def __init__(self, fuser) -> None:
+        self.fuser = fuser
+        self.lock = threading.Lock()
+        self.entries: collections.OrderedDict = collections.OrderedDict()
+
+    def draw(self, orders, k, move):
+        state = orders.rng.bit_generator.state
+        moving = bool(move and orders.sources and k == 1 and orders.mode is True)
+        sources = tuple(self.fuser.same.id(a) for a in orders.sources) if move else ()
+        key = (repr(state), orders.N, k, orders.mode, orders.chunk_rows, orders.window_chunks, bool(move), sources)
+        with self.lock:                # one job draws, the others wait and take its draw
+            hit = self.entries.get(key)
+            if hit is None:
+                idx = orders._draw(k, None, move)
+                hit = (orders.rng.bit_generator.state, None if moving else idx.copy(),
+                       tuple(a.copy() for a in orders.moved) if moving else ())
+                self.entries[key] = hit
+                while len(self.entries) > self.KEEP:
+                    self.entries.popitem(last=False)
+        orders.rng.bit_generator.state = hit[0]
+        if moving:
+            orders.lazy, orders.moved = state, hit[2]
+            return orders.buffer[:orders.N]     # written only if read (materialize)
+        orders.lazy = None
+        return hit[1]
+
+
+class SameData:
+    """An id per distinct content of the arrays the jobs train on: arrays
+    with the same bytes (a fold's y standardized again by each estimator,
+    say) get the same id, so their calls fuse; each array is compared once
+    and kept (so that its address is not reused)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ids: dict = {}            # (address, shape, strides, dtype) -> id
+        self.kept: list = []           # (array, id)
+
+    def id(self, a):
+        key = (a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str)
+        with self.lock:
+            found = self.ids.get(key)
+            if found is not None:
+                return found
+            for b, i in self.kept:
+                if b.shape == a.shape and b.dtype == a.dtype and b.tobytes() == a.tobytes():
+                    found = i
+                    break
+            if found is None:
+                found = len(self.kept)
+            self.ids[key] = found
+            self.kept.append((a, found))
+        return found
+
+
+class _Call:
+    """One job's C call, waiting to be made."""
+
+    __slots__ = ("runner", "args", "key", "result", "error", "done")
+
+    def __init__(self, runner, args):
+        self.runner, self.args = runner, args
+        self.result = self.error = None
+        self.done = threading.Event()
+        self.key = runner.fuse_key(*args)
+
+
+class _FusedRunner:
+    """A CRunner whose run() waits for the Fuser to make the call."""
+
+    def __init__(self, inner: CRunner, fuser: Fuser, run: ArrayRun) -> None:
+        self.inner, self.fuser, self.run_ = inner, fuser, run
+        fuser.register(run)
+
+    def reset_prev(self):
+        self.inner.reset_prev()
+
+    def full_grad_norm(self):
+        return self.inner.full_grad_norm()
+
+    def run(self, idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc, data=None):
+        return self.fuser.submit(_Call(self, (idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol,
+                                              acc, data)))
+
+    def fuse_key(self, idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc, data):
+        """What calls fused together share (None: this call runs alone)."""
+        r, m = self.inner, self.inner.m
+        if n_epochs < 1:
+            return None
+        if data is not None:           # rows moved by the epoch's draw: one copy for all (OrderCache)
+            where = tuple((a.__array_interface__["data"][0], a.shape) for a in data[:2])
+        else:
+            where = (self.fuser.same.id(r.X), self.fuser.same.id(r.y), idx.__array_interface__["data"][0],
+                     idx.shape)
+        return (_net_key(m), np.dtype(m.dtype).str, r.loss_id, r.optim_id, r.batch, r.session.rows, max_batches,
+                n_epochs, start_batch, where)
+
+    def model_entry(self, call):
+        """The model's tuple for _core.train_fused."""
+        idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc, data = call.args
+        r, t = self.inner, self.inner.t
+        sw = data[2] if (data is not None and len(data) > 2) else r.sw
+        return (r.m.params, r.grad, t.state, r.session, sw, lrs, t.step_count, acc, max_steps, grad_tol,
+                r.hyper)
+
+
+class Fuser:
+    """Makes the jobs' C calls: waits until every running job waits on one,
+    then makes them, fused by group. Runs in the thread of train_many."""
+
+    def __init__(self, n_jobs: int, n_threads: int) -> None:
+        self.cond = threading.Condition()
+        self.live, self.n_threads = n_jobs, n_threads
+        self.pending: list[_Call] = []
+        self.runs: list[ArrayRun] = []
+        self.groups: dict[int, set[int]] = {}     # job index -> the jobs fused with it
+        self.aborted = False
+        self.targets: dict = {}                    # checked X and y shared by the jobs (_shared_targets)
+        self.finite: dict = {}                     # _validate.FOUND_FINITE for the jobs' threads
+        self.order_cache = OrderCache(self)
+        self.same = SameData()
+
+    def register(self, run):
+        with self.cond:
+            self.runs.append(run)
+
+    def submit(self, call: _Call):
+        with self.cond:
+            if self.aborted:
+                raise KeyboardInterrupt
+            self.pending.append(call)
+            if len(self.pending) >= self.live:
+                self.cond.notify()         # only serve() waits on cond: the jobs wait on their call
+        call.done.wait()
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    def finished(self):
+        with self.cond:
+            self.live -= 1
+            self.cond.notify()
+
+    def serve(self):
+        """Makes the calls until every job has finished."""
+        previous = self._catch_sigint()
+        try:
+            while True:
+                with self.cond:
+                    while self.live > 0 and len(self.pending) < self.live:
+                        self.cond.wait(0.05)         # a timeout: Ctrl-C's handler runs in this thread
+                    if self.live == 0:
+                        return
+                    calls, self.pending = self.pending, []
+                self._make(calls)
+                for c in calls:
+                    c.done.set()
+        except BaseException:
+            with self.cond:              # a second Ctrl-C: every job's waiting call raises
+                self.aborted = True
+                for c in self.pending:
+                    c.error = KeyboardInterrupt()
+                    c.done.set()
+                self.pending = []
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def _catch_sigint(self):
+        """A first Ctrl-C asks every job's run to stop (as in train()); a
+        second interrupts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            return None
+
+        def on_sigint(signum, frame):
+            with self.cond:
+                runs = list(self.runs)
+            if runs and all(r.interrupted for r in runs):
+                raise KeyboardInterrupt
+            for r in runs:
+                r.interrupted = True
+
+        signal.signal(signal.SIGINT, on_sigint)
+        return previous
+
+    def _make(self, calls: list[_Call]) -> None:
+        by_key: dict = {}
+        singles = []
+        for c in calls:
+            (singles if c.key is None else by_key.setdefault(c.key, [])).append([c])
+        units = [u for u in singles]
+        for group in by_key.values():
+            members = [g[0] for g in group]
+            indices = {c.runner.run_.job_index for c in members}
+            for i in indices:
+                self.groups.setdefault(i, set()).update(indices if len(indices) > 1 else ())
+            parts = min(self.n_threads, len(members))
+            units += [members[p::parts] for p in range(parts)]
+        if self.n_threads > 1 and len(units) > 1:
+            threads = [threading.Thread(target=self._make_units, args=(units[p::self.n_threads],), daemon=True)
+                       for p in range(min(self.n_threads, len(units)))]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+        else:
+            self._make_units(units)
+
+    @staticmethod
+    def _make_units(units):
+        for unit in units:
+            try:
+                if len(unit) == 1:
+                    c = unit[0]
+                    c.result = c.runner.inner.run(*c.args)
+                    continue
+                _fused_call(unit)
+            except Exception as exc:        # noqa: BLE001 - reported to each job of the unit
+                for c in unit:
+                    c.error = exc
+
+
+def _fused_call(unit: list[_Call]) -> None:
+    """One C call for the calls of `unit` (one fuse key)."""
+    first = unit[0]
+    r = first.runner.inner
+    idx, n_epochs, start_batch, lrs, max_batches, *_rest = first.args
+    data = first.args[8]
+    X, y = (data[0], data[1]) if data is not None else (r.X, r.y)
+    idx = NO_INDEX if data is not None else idx
+    m = r.m
+    out = _core.train_fused(m._net.sizes, m._net.acts, r.loss_id, r.optim_id, r.batch, r.session.rows,
+                            max_batches, X, y, idx, n_epochs, start_batch,
+                            [c.runner.model_entry(c) for c in unit], n_threads=r.t.n_threads)
+    for c, res in zip(unit, out):
+        c.result = res
+
+
+class FusedArrayRun(ArrayRun):
+    """An ArrayRun whose C calls go through a Fuser."""
+
+    def __init__(self, trainer, *args, fuser: Fuser, job_index: int):
+        trainer._order_cache = fuser.order_cache
+        super().__init__(trainer, *args)
+        self.job_index = job_index
+        if isinstance(self.runner, CRunner):
+            self.runner = _FusedRunner(self.runner, fuser, self)
+
+    def _catch_sigint(self):
+        return None                # the Fuser's handler sets self.interrupted
+
+    def _rows_to_move(self):
+        """As ArrayRun's, but never with sample weights: each job's own weights
+        would move a copy of X per job (through the order, the same bits)."""
+        return None if self.sw is not None else super()._rows_to_move()
+
+    def result(self):
+        try:
+            return super().result()
+        finally:
+            self.t._order_cache = None
+
+
+def _net_key(model):
+    return model._net.sizes.tobytes(), model._net.acts.tobytes()
+
+
+def fused_key(job) -> tuple | None:
+    """What jobs trained together must share before they start (None: this
+    job trains alone): the same X and y objects, net, dtype, loss, optimizer
+    kind, batch size, epochs and shuffle seed, on the C backend. Calls are
+    fused only when they also match at run time (_FusedRunner.fuse_key)."""
+    o = job.options
+    if job.target is not None or job.rows is not None or not isinstance(job.X, np.ndarray) \
+            or isinstance(job.X, np.memmap) or o.get("backend", "c") != "c":
+        return None
+    seed = o.get("seed")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        return None
+    opt = o.get("optimizer", "sgd")
+    opt = opt if isinstance(opt, str) else getattr(opt, "name", None)
+    try:
+        key = (id(job.X), id(job.y), _net_key(job.model), np.dtype(job.model.dtype).str, o.get("loss", "mse"), opt,
+               o.get("batch_size", 32), o.get("epochs"), int(seed), o.get("shuffle"))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def run_together(tasks, n_threads, done=None):
+    """Runs each task (a callable taking the Fuser) in a thread of its own,
+    every Trainer.fit on arrays there training through one Fuser; returns
+    their results or exceptions in order. done(result) is called as each
+    ends. Raises KeyboardInterrupt (the first task's, with ``results``: every
+    task's, a partial TrainResult for an interrupted one) after Ctrl-C."""
+    fuser = Fuser(len(tasks), n_threads)
+    results: list = [None] * len(tasks)
+
+    def worker(i, task):
+        RUN_HOOK.run_class = lambda *a: FusedArrayRun(*a, fuser=fuser, job_index=i)
+        try:
+            results[i] = task(fuser)
+        except BaseException as exc:       # noqa: BLE001 - Ctrl-C's Interrupted is a task's result too
+            results[i] = exc
+        finally:
+            RUN_HOOK.run_class = None
+            FOUND_FINITE.arrays = None
+            fuser.finished()
+            if done is not None:
+                done(results[i])
+
+    threads = [threading.Thread(target=worker, args=(i, task), daemon=True, name=f"gradfit-fused-{i}")
+               for i, task in enumerate(tasks)]
+    for th in threads:
+        th.start()
+    try:
+        fuser.serve()
+    finally:
+        for th in threads:
+            th.join()
+    for i, r in enumerate(results):
+        together = tuple(sorted(fuser.groups.get(i, ())))
+        if isinstance(r, TrainResult):
+            r.fused_with = together
+        elif isinstance(r, KeyboardInterrupt) and isinstance(getattr(r, "result", None), TrainResult):
+            r.result.fused_with = together
+    stopped = [r for r in results if isinstance(r, KeyboardInterrupt)]
+    if stopped:
+        first = stopped[0]
+        first.results = [getattr(r, "result", r) if isinstance(r, KeyboardInterrupt) else r for r in results]
+        raise first
+    return results
+
+
+def run_fused(jobs, n_threads, progress, shared):
+    """Trains train_many's `jobs` (two or more) together; returns their
+    results (TrainResult or Exception) in order, each result's fused_with
+    naming the jobs' own indices. Ctrl-C: as run_together."""
+    tasks = [functools.partial(_train_job, job, shared) for job in jobs]
+    try:
+        results = run_together(tasks, n_threads, lambda r: progress.update(not isinstance(r, BaseException)))
+    except KeyboardInterrupt as stop:
+        for r in stop.results:
+            if isinstance(r, TrainResult):
+                r.fused_with = tuple(jobs[i].index for i in r.fused_with)
+        raise
+    for r in results:
+        if isinstance(r, TrainResult):
+            r.fused_with = tuple(jobs[i].index for i in r.fused_with)
+    return results
+
+
+def _shared_targets(fuser, X, y, model, loss):
+    """X and y checked as Trainer.fit checks them, once for all the jobs
+    that share them (one converted y for all: their rows are one), and
+    marked as found finite for this thread's fit."""
+    FOUND_FINITE.arrays = fuser.finite
+    dtype = np.dtype(model.dtype).str
+    try:
+        X = _once(fuser, ("X", id(X), dtype, model.n_inputs), X,
+                  lambda: check_X(X, model.n_inputs, model.dtype))
+        y = _once(fuser, ("y", id(y), id(X), dtype, loss, model.n_outputs), y,
+                  lambda: check_targets(y, X.shape[0], model, loss))
+    except (TypeError, ValueError):
+        pass                        # fit() reports it
+    return X, y
+
+
+def _once(fuser, key, original, check):
+    """check()'s array, computed once per key (the original kept alive, so
+    that its id stays unique), and marked as found finite."""
+    with fuser.cond:
+        hit = fuser.targets.get(key)
+    if hit is None:
+        hit = (original, check())
+        with fuser.cond:
+            hit = fuser.targets.setdefault(key, hit)
+            fuser.finite[_where(hit[1])] = hit[1]
+    return hit[1]
+
+
+def _train_job(job, shared, fuser):
+    """gradfit.train for one job, its runs' C calls through the fuser."""
+    start = time.perf_counter()
+    dtype = job.model.dtype
+    X, y = shared.get(job.X, dtype, "X"), shared.get(job.y, dtype, "y")
+    settings = {k: v for k, v in job.options.items() if k not in _FIT_OPTIONS}
+    fit = {k: job.options[k] for k in _FIT_OPTIONS if k in job.options}
+    trainer = Trainer(job.model, **settings)
+    X, y = _shared_targets(fuser, X, y, job.model, trainer.loss)
+    result = trainer.fit(X, y, fit.get("epochs"), sample_weight=fit.get("sample_weight"),
+                         max_steps=fit.get("max_steps"), grad_tol=fit.get("grad_tol"))
+    seen = result.samples_per_second * result.seconds
+    result.seconds = time.perf_counter() - start
+    result.samples_per_second = seen / result.seconds if result.seconds > 0 else float("inf")
+    return result
+
+
+
+def grid(model_factory, X, y, *, lr, seed=None, **common):
+    """Jobs for :func:`gradfit.train_many`: one model per learning rate and
+    (initial-weight) seed, all on the same X and y.
+
+    Parameters
+    ----------
+    model_factory : callable
+        ``model_factory(seed)`` (or ``model_factory()`` when ``seed`` is None)
+        returns a new :class:`gradfit.MLP`.
+    X, y : array_like
+        The data every job trains on (shared, never copied per job).
+    lr : sequence of float
+        The learning rates.
+    seed : sequence of int, optional
+        The seeds given to ``model_factory``: each model's initial weights.
+    **common
+        Keywords of :func:`gradfit.train` for every job. The shuffle seed
+        (``seed`` of gradfit.train) is ``shuffle_seed`` here, 0 by default:
+        jobs with the same one visit the rows in the same order and are
+        trained together (fused) by train_many.
+
+    Returns
+    -------
+    list of dict
+        One job per (seed, lr), seeds outermost.
+
+    Examples
+    --------
+    >>> import numpy as np, gradfit as gf
+    >>> X = np.linspace(0, 1, 100).reshape(-1, 1); y = X[:, 0] ** 2
+    >>> jobs = gf.grid(lambda s: gf.MLP([1, 2, 1], activation="softplus", seed=s), X, y,
+    ...                lr=[0.01, 0.1], seed=[0, 1], epochs=2)
+    >>> [r.fused_with for r in gf.train_many(jobs)][0]
+    (0, 1, 2, 3)
+    """
+    if not callable(model_factory):
+        raise TypeError(f"model_factory: expected a callable returning a gradfit.MLP, got "
+                        f"{type(model_factory).__name__}")
+    lrs = _as_list(lr, "lr")
+    seeds = [None] if seed is None else _as_list(seed, "seed")
+    if "seed" in common or "model" in common or "X" in common or "y" in common:
+        raise TypeError("common options: 'seed', 'model', 'X' and 'y' are grid()'s own; give the shuffle "
+                        "seed as shuffle_seed=...")
+    shuffle_seed = common.pop("shuffle_seed", 0)
+    jobs = []
+    for s in seeds:
+        for rate in lrs:
+            model = model_factory() if s is None else model_factory(s)
+            jobs.append({"model": model, "X": X, "y": y, "lr": rate, "seed": shuffle_seed, **common})
+    return jobs
+
+
+def _as_list(values, name):
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name}: expected a list of values, got {type(values).__name__} {values!r}")
+    out = list(values)
+    if not out:
+        raise ValueError(f"{name}: expected at least one value, got an empty list")
+    return out
