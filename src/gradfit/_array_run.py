@@ -28,6 +28,19 @@ class ArrayRun(Run):
         return by_steps if self.epochs is None else min(by_steps, self.epochs)
 
     def _loop(self):
+        """Runs the C calls _calls() asks for, one at a time."""
+        calls = self._calls()
+        try:
+            args = next(calls)
+            while True:
+                args = calls.send(self.runner.run(*args))
+        except StopIteration:
+            return
+
+    def _calls(self):
+        """The run as a generator: yields each C call's arguments (those of
+        runner.run) and is sent its answer, so that a driver may make the
+        calls of several runs together (gradfit._fused)."""
         t = self.t
         reachable = self._reachable()
         if reachable == 0:
@@ -60,7 +73,7 @@ class ArrayRun(Run):
                 idx = orders.draw(k, move=bool(moving)) if orders else NO_INDEX
                 moved = orders.moved if (orders and moving) else None
                 start_batch, sums = 0, None
-            self._chunk(idx, k, start_batch, sums, max_batches, rng_state, orders, moved)
+            yield from self._chunk(idx, k, start_batch, sums, max_batches, rng_state, orders, moved)
             planned -= k
 
     def _rows_to_move(self):
@@ -86,7 +99,8 @@ class ArrayRun(Run):
     def _chunk(self, idx, k, start_batch, sums, max_batches, rng_state, orders, moved=None):
         """Runs k epochs (the first from start_batch) in as many C calls as the
         work bound needs; `moved`: the rows (X, y, sw) already in the order
-        idx (then k == 1), trained on in sequence instead of through idx."""
+        idx (then k == 1), trained on in sequence instead of through idx.
+        A generator, as _calls."""
         t, m, N = self.t, self.t.model, self.N
         lrs = np.array([t.schedule.lr(t.epoch + i, t.optimizer.lr) for i in range(k)], dtype=np.float64)
         acc = (np.zeros(k), np.zeros(k), np.zeros(k), np.zeros(k, dtype=np.int64))
@@ -99,9 +113,9 @@ class ArrayRun(Run):
         while e0 < k:
             budget = -1 if self.max_steps is None else self.max_steps - self.steps
             sub_idx = idx[e0 * N:] if idx.size else idx
-            status, s, done, nb, gnorm = self.runner.run(sub_idx, k - e0, b0, lrs[e0:], max_batches, budget,
-                                                         self.grad_tol or 0.0, tuple(a[e0:] for a in acc),
-                                                         data=moved if e0 == 0 else None)
+            status, s, done, nb, gnorm = yield (sub_idx, k - e0, b0, lrs[e0:], max_batches, budget,
+                                                self.grad_tol or 0.0, tuple(a[e0:] for a in acc),
+                                                moved if e0 == 0 else None)
             self.steps += s
             if gnorm >= 0:
                 self.grad_norm = gnorm

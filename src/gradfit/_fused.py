@@ -27,6 +27,7 @@ import numpy as np
 
 from . import _core
 from ._array_run import ArrayRun
+from ._loop import Interrupted
 from ._names import LOSSES, OPTIMIZERS
 from ._runners import CRunner, NO_INDEX
 from ._targets import check_targets
@@ -292,12 +293,15 @@ def _fused_call(unit: list[_Call]) -> None:
 class FusedArrayRun(ArrayRun):
     """An ArrayRun whose C calls go through a Fuser."""
 
-    def __init__(self, trainer, *args, fuser: Fuser, job_index: int):
+    def __init__(self, trainer, *args, fuser: Fuser, job_index: int, direct: bool = False):
         trainer._order_cache = fuser.order_cache
         super().__init__(trainer, *args)
         self.job_index = job_index
+        self.fused = None
         if isinstance(self.runner, CRunner):
-            self.runner = _FusedRunner(self.runner, fuser, self)
+            self.fused = _FusedRunner(self.runner, fuser, self)
+            if not direct:             # its calls wait for the Fuser (run_together's threads)
+                self.runner = self.fused
 
     def _catch_sigint(self):
         return None                # the Fuser's handler sets self.interrupted
@@ -341,6 +345,150 @@ def fused_key(job) -> tuple | None:
     return key
 
 
+class _Driven:
+    """One job driven by run_fused: its Trainer, its Run, the Run's C calls
+    (ArrayRun._calls) and the arguments of the call it waits on."""
+
+    __slots__ = ("index", "job", "start", "trainer", "run", "calls", "args", "locked")
+
+    def __init__(self, index, job, shared, fuser):
+        self.index, self.job, self.start = index, job, time.perf_counter()
+        self.run = self.calls = None
+        self.locked = False
+        dtype = job.model.dtype
+        X, y = shared.get(job.X, dtype, "X"), shared.get(job.y, dtype, "y")
+        o = job.options
+        self.trainer = t = Trainer(job.model, **{k: v for k, v in o.items() if k not in _FIT_OPTIONS})
+        X, y = _shared_targets(fuser, X, y, job.model, t.loss)
+        limits = t._fit_limits(o.get("epochs"), o.get("max_steps"), o.get("grad_tol"))
+        make = t._array_run(X, y, o.get("sample_weight"), *limits, self.start,
+                            run_class=functools.partial(FusedArrayRun, fuser=fuser, job_index=index, direct=True))
+        t._lock()
+        self.locked = True
+        try:
+            self.run = make()
+            self.calls = self.run._calls()
+        except BaseException:
+            self.close()
+            raise
+
+    def step(self, answer=None, error=None):
+        """Sends the Run its call's answer (or error); False when the Run has
+        ended (then finish() gives its result)."""
+        try:
+            if error is not None:
+                self.args = self.calls.throw(error)
+            else:
+                self.args = self.calls.send(answer) if answer is not None else next(self.calls)
+        except StopIteration:
+            return False
+        return True
+
+    def finish(self):
+        """The job's TrainResult, as gradfit.train returns it."""
+        try:
+            if self.run.bar is not None:
+                self.run.bar.close()
+            result = self.run._conclude()
+        finally:
+            self.close()
+        seen = result.samples_per_second * result.seconds
+        result.seconds = time.perf_counter() - self.start
+        result.samples_per_second = seen / result.seconds if result.seconds > 0 else float("inf")
+        return result
+
+    def close(self):
+        """Gives back the epoch orders and the model's lock."""
+        run, self.calls = self.run, None
+        if run is not None and run.orders is not None:
+            run.orders.release()
+            run.orders = None
+        self.trainer._order_cache = None
+        if self.locked:
+            self.locked = False
+            self.trainer._unlock()
+
+
+def _drive(jobs, shared, fuser, done):
+    """Trains `jobs` in this thread: each Run runs until it waits on a C
+    call, then the Fuser makes every waiting call (fused by group) and each
+    Run goes on with its answer, until every Run has ended. Returns the
+    results (TrainResult or exception) in order."""
+    results: list = [None] * len(jobs)
+    live: list[_Driven] = []
+
+    def end(d, result):
+        results[d.index] = result
+        if done is not None:
+            done(result)
+
+    previous = fuser._catch_sigint()
+    FOUND_FINITE.arrays = fuser.finite
+    try:
+        for i, job in enumerate(jobs):
+            try:
+                live.append(_Driven(i, job, shared, fuser))
+            except Exception as exc:       # noqa: BLE001 - the job's error is its result
+                end(_Skipped(i), exc)
+        live = _advance(live, [None] * len(live), [None] * len(live), end)
+        live = _serve_driven(live, fuser, end)
+    finally:
+        FOUND_FINITE.arrays = None
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        for d in live:                 # a second Ctrl-C: every model stays at its last completed step
+            d.close()
+    return results
+
+
+def _serve_driven(waiting, fuser, end):
+    """_drive's loop: makes the waiting calls and passes on the answers."""
+    while waiting:
+        calls = [(_Call(d.run.fused, d.args) if d.run.fused is not None else None) for d in waiting]
+        fuser._make([c for c in calls if c is not None])
+        answers, errors = [], []
+        for d, c in zip(waiting, calls):
+            if c is None:
+                try:
+                    answers.append(d.run.runner.run(*d.args))
+                    errors.append(None)
+                except Exception as exc:    # noqa: BLE001 - given to the job's Run, as its own call would
+                    answers.append(None)
+                    errors.append(exc)
+                continue
+            answers.append(c.result)
+            errors.append(c.error)
+        waiting = _advance(waiting, answers, errors, end)
+    return waiting
+
+
+class _Skipped:
+    """A job that failed before its Run began (only its index is needed)."""
+
+    def __init__(self, index):
+        self.index = index
+
+
+def _advance(driven, answers, errors, end):
+    """Each Run of `driven` takes its answer and runs to its next call;
+    returns those that wait on one (the others have ended: end(d, result))."""
+    waiting = []
+    for k, d in enumerate(driven):
+        try:
+            if d.step(answers[k], errors[k]):
+                waiting.append(d)
+                continue
+            result = d.finish()
+        except Interrupted as exc:          # after Ctrl-C: the job's partial result
+            d.close()
+            result = exc
+        except Exception as exc:            # noqa: BLE001 - the job's error is its result
+            d.close()
+            result = exc
+        end(d, result)
+    return waiting
+
+
 def run_together(tasks, n_threads, done=None):
     """Runs each task (a callable taking the Fuser) in a thread of its own,
     every Trainer.fit on arrays there training through one Fuser; returns
@@ -372,6 +520,12 @@ def run_together(tasks, n_threads, done=None):
     finally:
         for th in threads:
             th.join()
+    return _fused_results(results, fuser)
+
+
+def _fused_results(results, fuser):
+    """Sets each result's fused_with (the other jobs' indices); raises the
+    first KeyboardInterrupt among them, with ``results``."""
     for i, r in enumerate(results):
         together = tuple(sorted(fuser.groups.get(i, ())))
         if isinstance(r, TrainResult):
@@ -390,9 +544,10 @@ def run_fused(jobs, n_threads, progress, shared):
     """Trains train_many's `jobs` (two or more) together; returns their
     results (TrainResult or Exception) in order, each result's fused_with
     naming the jobs' own indices. Ctrl-C: as run_together."""
-    tasks = [functools.partial(_train_job, job, shared) for job in jobs]
+    fuser = Fuser(len(jobs), n_threads)
     try:
-        results = run_together(tasks, n_threads, lambda r: progress.update(not isinstance(r, BaseException)))
+        results = _fused_results(_drive(jobs, shared, fuser, lambda r: progress.update(not isinstance(r, BaseException))),
+                                 fuser)
     except KeyboardInterrupt as stop:
         for r in stop.results:
             if isinstance(r, TrainResult):
@@ -431,24 +586,6 @@ def _once(fuser, key, original, check):
             hit = fuser.targets.setdefault(key, hit)
             fuser.finite[_where(hit[1])] = hit[1]
     return hit[1]
-
-
-def _train_job(job, shared, fuser):
-    """gradfit.train for one job, its runs' C calls through the fuser."""
-    start = time.perf_counter()
-    dtype = job.model.dtype
-    X, y = shared.get(job.X, dtype, "X"), shared.get(job.y, dtype, "y")
-    settings = {k: v for k, v in job.options.items() if k not in _FIT_OPTIONS}
-    fit = {k: job.options[k] for k in _FIT_OPTIONS if k in job.options}
-    trainer = Trainer(job.model, **settings)
-    X, y = _shared_targets(fuser, X, y, job.model, trainer.loss)
-    result = trainer.fit(X, y, fit.get("epochs"), sample_weight=fit.get("sample_weight"),
-                         max_steps=fit.get("max_steps"), grad_tol=fit.get("grad_tol"))
-    seen = result.samples_per_second * result.seconds
-    result.seconds = time.perf_counter() - start
-    result.samples_per_second = seen / result.seconds if result.seconds > 0 else float("inf")
-    return result
-
 
 
 def grid(model_factory, X, y, *, lr, seed=None, **common):

@@ -102,7 +102,6 @@ class Run:
                 self.orders = None
 
     def _run_to_result(self):
-        t, m = self.t, self.t.model
         previous_handler = self._catch_sigint()
         try:
             self._loop()
@@ -111,6 +110,13 @@ class Run:
                 signal.signal(signal.SIGINT, previous_handler)
             if self.bar is not None:
                 self.bar.close()
+        return self._conclude()
+
+    def _conclude(self):
+        """The result once the loop has ended: the stop reason, the final
+        loss, the recovery from a divergence, warnings; raises Interrupted
+        after Ctrl-C."""
+        t, m = self.t, self.t.model
         if self.stop_reason == "interrupted":
             result = self._result(float("nan"))
             raise Interrupted(result)

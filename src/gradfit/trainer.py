@@ -323,17 +323,29 @@ class Trainer:
             Its history is the Trainer's whole history so far.
         """
         start_time = time.perf_counter()
-        epochs = check_int(epochs, "epochs", 0, allow_none=True)
-        max_steps = check_int(max_steps, "max_steps", 0, allow_none=True)
-        grad_tol = check_positive(grad_tol, "grad_tol", allow_none=True)
-        if self.checkpoint is not None:          # a checkpoint that cannot be written fails now, not after epoch 1
-            check_destination(self.checkpoint, "checkpoint")
-        model = self.model
+        epochs, max_steps, grad_tol = self._fit_limits(epochs, max_steps, grad_tol)
         from .data import Chunks
         # a memmap in full-batch mode takes the in-memory path (the C core reads the file in place)
         if isinstance(X, Chunks) or (isinstance(X, np.memmap) and self.batch_size is not None):
             run = block_run(self, X, y, sample_weight, epochs, max_steps, grad_tol, start_time)
             return self._locked(run.result)
+        make_run = self._array_run(X, y, sample_weight, epochs, max_steps, grad_tol, start_time)
+        return self._locked(lambda: make_run().result())
+
+    def _fit_limits(self, epochs, max_steps, grad_tol):
+        """fit()'s epochs, max_steps and grad_tol, checked (and the checkpoint's destination)."""
+        epochs = check_int(epochs, "epochs", 0, allow_none=True)
+        max_steps = check_int(max_steps, "max_steps", 0, allow_none=True)
+        grad_tol = check_positive(grad_tol, "grad_tol", allow_none=True)
+        if self.checkpoint is not None:          # a checkpoint that cannot be written fails now, not after epoch 1
+            check_destination(self.checkpoint, "checkpoint")
+        return epochs, max_steps, grad_tol
+
+    def _array_run(self, X, y, sample_weight, epochs, max_steps, grad_tol, start_time, run_class=None):
+        """Checks X, y and the weights (and splits off the validation rows);
+        returns a function that makes fit()'s Run on them (to call while
+        holding the model's lock)."""
+        model = self.model
         X = check_X(X, model.n_inputs, model.dtype)
         y = check_targets(y, X.shape[0], model, self.loss)
         sw = check_sample_weight(sample_weight, X.shape[0], model.dtype, loss=self.loss)
@@ -346,11 +358,20 @@ class Trainer:
             if sw is not None and not (sw > 0).any():
                 raise ValueError("sample_weight: every training row left by validation_fraction has weight 0")
         # gradfit._fused (train_many's fused jobs) gives its own Run class, to this Trainer or this thread
-        run_class = getattr(self, "_run_class", None) or getattr(RUN_HOOK, "run_class", None) or ArrayRun
-        return self._locked(lambda: run_class(self, X, y, sw, val, epochs, max_steps, grad_tol, start_time).result())
+        run_class = run_class or getattr(self, "_run_class", None) or getattr(RUN_HOOK, "run_class", None) \
+            or ArrayRun
+        return lambda: run_class(self, X, y, sw, val, epochs, max_steps, grad_tol, start_time)
 
     def _locked(self, run):
         """run() while holding the model's training lock, on finite parameters."""
+        self._lock()
+        try:
+            return run()
+        finally:
+            self._unlock()
+
+    def _lock(self):
+        """Takes the model's training lock (an error if it is taken), on finite parameters."""
         model = self.model
         if not model._lock.acquire(blocking=False):
             if getattr(model, "_trained_by", None) == threading.get_ident():
@@ -361,10 +382,13 @@ class Trainer:
         model._trained_by = threading.get_ident()
         try:
             model._check_params_finite()
-            return run()
-        finally:
-            model._trained_by = None
-            model._lock.release()
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _unlock(self):
+        self.model._trained_by = None
+        self.model._lock.release()
 
     # -- helpers ---------------------------------------------------------------
     def set_validation_data(self, data: Sequence[ArrayLike] | None) -> None:
