@@ -160,6 +160,18 @@ typedef struct {
     int32_t status;          /* set by the call: gf_train's status for it */
 } gf_fused_model;
 
+/* Batches whose rows gf_train_fused gathers at once and each model then
+ * steps through in turn, its weights and workspace staying in cache across
+ * them (the models' steps are independent: the same bits in any order);
+ * its gbuf holds gf_fused_block(...) * batch * (IN + OUT + 1) elements. */
+static inline int64_t gf_fused_block(int64_t batch, int64_t n_rows, int64_t in, int64_t out)
+{
+    int64_t rows = batch < n_rows ? batch : n_rows;
+    int64_t k = (int64_t)(1 << 15) / (rows * (in + out + 1) > 0 ? rows * (in + out + 1) : 1);
+    k = k < 64 ? k : 64;
+    return k > 1 ? k : 1;
+}
+
 /* SIMD paths: GF_SIMD_BASELINE runs everywhere; GF_SIMD_AVX2 needs x86-64
  * with AVX2 and FMA; GF_SIMD_AVX512 also AVX-512 F/VL/BW/DQ. The environment
  * variable GRADFIT_SIMD (baseline, avx2 or avx512) caps the path chosen at

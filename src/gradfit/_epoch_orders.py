@@ -55,10 +55,12 @@ class _Scratch(threading.local):
     def give(self, arrays) -> None:
         """Keeps `arrays` (the newest first) for the next call, within MAX_BYTES."""
         kept: list[np.ndarray] = []
+        seen: set[int] = set()
         total = 0
         for a in list(arrays) + self.free:
-            if total + a.nbytes <= self.MAX_BYTES and not any(a is b for b in kept):
+            if total + a.nbytes <= self.MAX_BYTES and id(a) not in seen:
                 kept.append(a)
+                seen.add(id(a))
                 total += a.nbytes
         self.free = kept
 

@@ -17,6 +17,7 @@ cdef extern from "gradfit.h":
         gf_train_out out
         int32_t status
 
+    int64_t gf_fused_block(int64_t batch, int64_t n_rows, int64_t n_in, int64_t n_out) nogil
     int gf_train_fused_f32(const gf_net *net, gf_fused_model *models, int64_t n_models, float *gbuf,
                            const float *X, const float *y, int64_t N, const int64_t *idx,
                            int64_t n_epochs, int64_t start_batch) nogil
@@ -66,7 +67,7 @@ def train_fused(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_
         if idx.shape[0] != n_epochs * N:
             raise ValueError(f"idx: expected 0 or n_epochs * N = {n_epochs * N} row numbers, got {idx.shape[0]}")
         ip = &idx[0]
-    gbuf = _np.empty(min(batch, N) * (IN + OUT + 1), dtype=_np.float32 if real is float else _np.float64)
+    gbuf = _np.empty(gf_fused_block(batch, N, IN, OUT) * min(batch, N) * (IN + OUT + 1), dtype=_np.float32 if real is float else _np.float64)
     cdef real[::1] gb = gbuf
     cdef gf_fused_model *ms = <gf_fused_model *>malloc(K * sizeof(gf_fused_model))
     if ms == NULL:

@@ -167,6 +167,7 @@ class Fuser:
         self.aborted = False
         self.targets: dict = {}                    # checked X and y shared by the jobs (_shared_targets)
         self.finite: dict = {}                     # _validate.FOUND_FINITE for the jobs' threads
+        self.bounds: dict = {}                     # the data's largest values (Run._data_bounds), per X and y
         self.order_cache = OrderCache(self)
         self.same = SameData()
 
@@ -305,6 +306,20 @@ class FusedArrayRun(ArrayRun):
 
     def _catch_sigint(self):
         return None                # the Fuser's handler sets self.interrupted
+
+    def _data_bounds(self):
+        """As Run's, read once for all the jobs that share X and y."""
+        key = (id(self.X), id(self.y))
+        fuser = self.fused.fuser if self.fused is not None else None
+        if fuser is None:
+            return super()._data_bounds()
+        with fuser.cond:
+            hit = fuser.bounds.get(key)
+        if hit is None or hit[0] is not self.X or hit[1] is not self.y:
+            hit = (self.X, self.y, super()._data_bounds())
+            with fuser.cond:
+                fuser.bounds[key] = hit
+        return hit[2]
 
     def _rows_to_move(self):
         """As ArrayRun's, but never with sample weights: each job's own weights

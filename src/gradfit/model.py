@@ -227,10 +227,12 @@ class MLP:
 
     def copy(self) -> MLP:
         """An independent model with the same architecture and parameters."""
-        acts = self.activations
-        other = MLP(self.layer_sizes, list(acts[:-1]) or "identity", acts[-1],
-                    dtype=self._dtype, init="zeros")
-        other._params[...] = self._params
+        other = object.__new__(MLP)      # what __init__ sets, without checking it again
+        other._dtype, other._net = self._dtype, self._net      # the Net is read-only: shared
+        other._sizes, other._acts = self._sizes, self._acts
+        other._params = self._params.copy()
+        other._weights, other._biases = layer_views(other._params, self.layer_sizes)
+        other._lock = threading.Lock()
         other.init, other.seed = self.init, self.seed
         return other
 
