@@ -322,3 +322,23 @@ def test_sklearn_grid_search_equals_gridsearchcv(monkeypatch):
         ours = grid_search(clf, {"learning_rate_init": [0.01, 0.1]}, X, labels, cv=2, scoring="accuracy")
         ref = GridSearchCV(clf, {"learning_rate_init": [0.01, 0.1]}, cv=2, scoring="accuracy").fit(X, labels)
     np.testing.assert_array_equal(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"])
+
+
+@pytest.mark.parametrize("work", [None, 3000])
+def test_models_stopping_inside_a_block_of_batches_equal_training_alone(monkeypatch, work):
+    # the general path gathers several batches at once and steps each model
+    # through them: limits, pauses and weights fall inside such a block
+    if work is not None:
+        monkeypatch.setattr(training, "WORK_PER_CALL", work)
+    X, y = data(n=517, n_in=2)
+    rng = np.random.default_rng(3)
+    jobs = grid(X, y, [2, 6, 1], lrs=[0.01, 0.02, 0.03, 0.05], epochs=3, batch_size=7,
+                model_kw={"activation": "tanh"})
+    for job, steps in zip(jobs, [5, 17, 40, 70]):     # (an epoch has 74 batches)
+        job["max_steps"] = steps
+    for job in jobs[2:]:                 # each its own weights (rows are then read through the order)
+        job["sample_weight"] = rng.uniform(0.5, 2.0, size=X.shape[0])
+    expected = alone(jobs)
+    results = fused(jobs)
+    assert_same(jobs, results, expected)
+    assert [r.steps for r in results] == [5, 17, 40, 70]

@@ -163,7 +163,8 @@ class Fuser:
         self.live, self.n_threads = n_jobs, n_threads
         self.pending: list[_Call] = []
         self.runs: list[ArrayRun] = []
-        self.groups: dict[int, set[int]] = {}     # job index -> the jobs fused with it
+        self.groups: dict[int, set[frozenset]] = {}    # job index -> the groups of jobs fused with it
+        self.distinct: dict[frozenset, frozenset] = {}
         self.aborted = False
         self.targets: dict = {}                    # checked X and y shared by the jobs (_shared_targets)
         self.finite: dict = {}                     # _validate.FOUND_FINITE for the jobs' threads
@@ -246,9 +247,11 @@ class Fuser:
         units = [u for u in singles]
         for group in by_key.values():
             members = [g[0] for g in group]
-            indices = {c.runner.run_.job_index for c in members}
-            for i in indices:
-                self.groups.setdefault(i, set()).update(indices if len(indices) > 1 else ())
+            if len(members) > 1:       # one set object per distinct group, each job's set of them
+                indices = frozenset(c.runner.run_.job_index for c in members)
+                indices = self.distinct.setdefault(indices, indices)
+                for i in indices:
+                    self.groups.setdefault(i, set()).add(indices)
             parts = min(self.n_threads, len(members))
             units += [members[p::parts] for p in range(parts)]
         if self.n_threads > 1 and len(units) > 1:
@@ -541,8 +544,9 @@ def run_together(tasks, n_threads, done=None):
 def _fused_results(results, fuser):
     """Sets each result's fused_with (the other jobs' indices); raises the
     first KeyboardInterrupt among them, with ``results``."""
+    memo: dict = {}
     for i, r in enumerate(results):
-        together = tuple(sorted(fuser.groups.get(i, ())))
+        together = _together(fuser.groups.get(i, ()), memo)
         if isinstance(r, TrainResult):
             r.fused_with = together
         elif isinstance(r, KeyboardInterrupt) and isinstance(getattr(r, "result", None), TrainResult):
@@ -555,6 +559,27 @@ def _fused_results(results, fuser):
     return results
 
 
+def _together(groups, memo):
+    """The sorted indices of the jobs in `groups` (a set of frozensets),
+    one tuple per distinct value (memo)."""
+    key = frozenset(groups)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = tuple(sorted(frozenset().union(*groups)))
+    return hit
+
+
+def _renumber(results, jobs):
+    """Each result's fused_with in the jobs' own indices (one tuple per distinct value)."""
+    memo: dict = {}
+    for r in results:
+        if isinstance(r, TrainResult):
+            hit = memo.get(r.fused_with)
+            if hit is None:
+                hit = memo[r.fused_with] = tuple(jobs[i].index for i in r.fused_with)
+            r.fused_with = hit
+
+
 def run_fused(jobs, n_threads, progress, shared):
     """Trains train_many's `jobs` (two or more) together; returns their
     results (TrainResult or Exception) in order, each result's fused_with
@@ -564,13 +589,9 @@ def run_fused(jobs, n_threads, progress, shared):
         results = _fused_results(_drive(jobs, shared, fuser, lambda r: progress.update(not isinstance(r, BaseException))),
                                  fuser)
     except KeyboardInterrupt as stop:
-        for r in stop.results:
-            if isinstance(r, TrainResult):
-                r.fused_with = tuple(jobs[i].index for i in r.fused_with)
+        _renumber(stop.results, jobs)
         raise
-    for r in results:
-        if isinstance(r, TrainResult):
-            r.fused_with = tuple(jobs[i].index for i in r.fused_with)
+    _renumber(results, jobs)
     return results
 
 
