@@ -342,3 +342,24 @@ def test_models_stopping_inside_a_block_of_batches_equal_training_alone(monkeypa
     results = fused(jobs)
     assert_same(jobs, results, expected)
     assert [r.steps for r in results] == [5, 17, 40, 70]
+
+
+@pytest.mark.parametrize("sizes, act", [([1, 1], "identity"), ([1, 2, 1], "softplus")])
+@pytest.mark.parametrize("work", [None, 900])
+def test_lanes_models_diverging_stopping_and_pausing_inside_a_block(monkeypatch, sizes, act, work):
+    # the lanes path keeps a group of models in registers over a block of
+    # batches: a divergence, a step limit or a pause in it, for one lane
+    if work is not None:
+        monkeypatch.setattr(training, "WORK_PER_CALL", work)
+    X, y = data(n=611)
+    X = X * 30.0
+    jobs = grid(X, y, sizes, lrs=[0.0001, 0.0002, 0.0003, 0.0004, 5.0, 0.0005, 0.0006, 0.0007, 0.0008, 0.0009],
+                epochs=3, batch_size=16, model_kw={"activation": act})
+    for job, steps in zip(jobs, [None, 7, None, 30, None, 38, None, 25, None, 39]):   # (39 batches an epoch)
+        if steps is not None:
+            job["max_steps"] = steps
+    expected = alone(jobs)
+    results = fused(jobs)
+    assert_same(jobs, results, expected, together=False)
+    assert results[4].stop_reason == "diverged" and results[1].steps == 7 and results[9].steps == 39
+    assert len(results[1].fused_with) >= 5

@@ -227,13 +227,10 @@ class MLP:
 
     def copy(self) -> MLP:
         """An independent model with the same architecture and parameters."""
-        other = object.__new__(MLP)      # what __init__ sets, without checking it again
-        other._dtype, other._net = self._dtype, self._net      # the Net is read-only: shared
-        other._sizes, other._acts = self._sizes, self._acts
-        other._params = self._params.copy()
+        other = object.__new__(MLP)      # what __init__ sets, without checking it again; the Net is read-only
+        other._dtype, other._net, other._sizes, other._acts = self._dtype, self._net, self._sizes, self._acts
+        other._params, other._lock, other.init, other.seed = self._params.copy(), threading.Lock(), self.init, self.seed
         other._weights, other._biases = layer_views(other._params, self.layer_sizes)
-        other._lock = threading.Lock()
-        other.init, other.seed = self.init, self.seed
         return other
 
     # -- files and other frameworks (gradfit.io, gradfit.interop) ----------
