@@ -363,3 +363,26 @@ def test_lanes_models_diverging_stopping_and_pausing_inside_a_block(monkeypatch,
     assert_same(jobs, results, expected, together=False)
     assert results[4].stop_reason == "diverged" and results[1].steps == 7 and results[9].steps == 39
     assert len(results[1].fused_with) >= 5
+
+
+class CtrlCTwice(CtrlC):
+    def on_progress(self, info):
+        if not self.sent and info.epoch + 1 == self.epoch and info.epoch_fraction >= self.fraction:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_second_ctrl_c_interrupts_at_once_and_frees_every_model(monkeypatch):
+    monkeypatch.setattr(training, "WORK_PER_CALL", 4000)
+    X, y = data(n_in=3)
+    jobs = grid(X, y, [3, 8, 1], lrs=[0.01, 0.05, 0.1], epochs=50, batch_size=8, model_kw={"activation": "tanh"})
+    jobs[1]["callbacks"] = [CtrlCTwice(epoch=2, fraction=0.5)]
+    with pytest.raises(KeyboardInterrupt) as info:
+        fused(jobs)
+    assert not hasattr(info.value, "results")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    for job in jobs:                   # no model is left locked or half-updated
+        assert np.isfinite(job["model"].params).all()
+        r = gf.train(job["model"], X, y, epochs=1, batch_size=8)
+        assert r.steps == 51

@@ -111,7 +111,7 @@ class _Call:
     def __init__(self, runner, args):
         self.runner, self.args = runner, args
         self.result = self.error = None
-        self.done = threading.Event()
+        self.done = None               # an Event for a job's thread that waits on the call (Fuser.submit)
         self.key = runner.fuse_key(*args)
 
 
@@ -177,6 +177,7 @@ class Fuser:
             self.runs.append(run)
 
     def submit(self, call: _Call):
+        call.done = threading.Event()
         with self.cond:
             if self.aborted:
                 raise KeyboardInterrupt
@@ -588,8 +589,8 @@ def run_fused(jobs, n_threads, progress, shared):
     try:
         results = _fused_results(_drive(jobs, shared, fuser, lambda r: progress.update(not isinstance(r, BaseException))),
                                  fuser)
-    except KeyboardInterrupt as stop:
-        _renumber(stop.results, jobs)
+    except KeyboardInterrupt as stop:        # (a second Ctrl-C's has no results)
+        _renumber(getattr(stop, "results", ()), jobs)
         raise
     _renumber(results, jobs)
     return results
