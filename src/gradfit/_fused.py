@@ -28,8 +28,7 @@ import numpy as np
 from . import _core
 from ._array_run import ArrayRun
 from ._loop import Interrupted
-from ._names import LOSSES, OPTIMIZERS
-from ._runners import CRunner, NO_INDEX
+from ._runners import CRunner
 from ._targets import check_targets
 from ._validate import FOUND_FINITE, _where, check_X
 from .result import TrainResult
@@ -42,9 +41,10 @@ _FIT_OPTIONS = ("epochs", "sample_weight", "max_steps", "grad_tol")
 
 
 class OrderCache:
-    """Epoch orders (and moved rows) drawn by one job, for the others: keyed
-    by the generator's state before the draw and what was drawn, so a hit is
-    the same draw by construction; the few newest draws are kept."""
+    """Epoch orders drawn by one job, for the others: keyed by the
+    generator's state before the draw and what was drawn, so a hit is the
+    same draw by construction; the few newest draws are kept. (Fused runs
+    never move rows: FusedArrayRun._rows_to_move.)"""
 
     KEEP = 4
 
@@ -54,23 +54,19 @@ class OrderCache:
         self.entries: collections.OrderedDict = collections.OrderedDict()
 
     def draw(self, orders, k, move):
-        state = orders.rng.bit_generator.state
-        moving = bool(move and orders.sources and k == 1 and orders.mode is True)
-        sources = tuple(self.fuser.same.id(a) for a in orders.sources) if move else ()
-        key = (repr(state), orders.N, k, orders.mode, orders.chunk_rows, orders.window_chunks, bool(move), sources)
+        if move:                       # not asked by fused runs: drawn by the job itself
+            return orders._draw(k, None, move)
+        key = (repr(orders.rng.bit_generator.state), orders.N, k, orders.mode, orders.chunk_rows,
+               orders.window_chunks)
         with self.lock:                # one job draws, the others wait and take its draw
             hit = self.entries.get(key)
             if hit is None:
-                idx = orders._draw(k, None, move)
-                hit = (orders.rng.bit_generator.state, None if moving else idx.copy(),
-                       tuple(a.copy() for a in orders.moved) if moving else ())
+                idx = orders._draw(k, None, False)
+                hit = (orders.rng.bit_generator.state, idx.copy())
                 self.entries[key] = hit
                 while len(self.entries) > self.KEEP:
                     self.entries.popitem(last=False)
         orders.rng.bit_generator.state = hit[0]
-        if moving:
-            orders.lazy, orders.moved = state, hit[2]
-            return orders.buffer[:orders.N]     # written only if read (materialize)
         orders.lazy = None
         return hit[1]
 
@@ -137,11 +133,9 @@ class _FusedRunner:
         r, m = self.inner, self.inner.m
         if n_epochs < 1:
             return None
-        if data is not None:           # rows moved by the epoch's draw: one copy for all (OrderCache)
-            where = tuple((a.__array_interface__["data"][0], a.shape) for a in data[:2])
-        else:
-            where = (self.fuser.same.id(r.X), self.fuser.same.id(r.y), idx.__array_interface__["data"][0],
-                     idx.shape)
+        if data is not None:           # rows moved by the epoch's draw (never in fused runs)
+            return None
+        where = (self.fuser.same.id(r.X), self.fuser.same.id(r.y), idx.__array_interface__["data"][0], idx.shape)
         return (_net_key(m), np.dtype(m.dtype).str, r.loss_id, r.optim_id, r.batch, r.session.rows, max_batches,
                 n_epochs, start_batch, where)
 
@@ -149,7 +143,7 @@ class _FusedRunner:
         """The model's tuple for _core.train_fused."""
         idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc, data = call.args
         r, t = self.inner, self.inner.t
-        sw = data[2] if (data is not None and len(data) > 2) else r.sw
+        sw = r.sw
         return (r.m.params, r.grad, t.state, r.session, sw, lrs, t.step_count, acc, max_steps, grad_tol,
                 r.hyper)
 
@@ -284,9 +278,7 @@ def _fused_call(unit: list[_Call]) -> None:
     first = unit[0]
     r = first.runner.inner
     idx, n_epochs, start_batch, lrs, max_batches, *_rest = first.args
-    data = first.args[8]
-    X, y = (data[0], data[1]) if data is not None else (r.X, r.y)
-    idx = NO_INDEX if data is not None else idx
+    X, y = r.X, r.y
     m = r.m
     out = _core.train_fused(m._net.sizes, m._net.acts, r.loss_id, r.optim_id, r.batch, r.session.rows,
                             max_batches, X, y, idx, n_epochs, start_batch,
@@ -326,9 +318,11 @@ class FusedArrayRun(ArrayRun):
         return hit[2]
 
     def _rows_to_move(self):
-        """As ArrayRun's, but never with sample weights: each job's own weights
-        would move a copy of X per job (through the order, the same bits)."""
-        return None if self.sw is not None else super()._rows_to_move()
+        """None: fused runs train through the epoch's order (the same bits
+        as on a moved copy). The fused call gathers each block of rows once
+        for all its models, so a shuffled copy would save nothing, and it
+        would cost every job a C call per epoch and an order buffer."""
+        return None
 
     def result(self):
         try:
