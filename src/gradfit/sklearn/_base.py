@@ -296,7 +296,7 @@ class _GradfitBase(BaseEstimator):
         stratification. On a divergence the estimator is left as it was
         before the call and ValueError is raised, as scikit-learn's."""
         if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
+            raise ValueError("early_stopping: partial_fit does not support early_stopping=True")
         before = {k: list(v) if isinstance(v, list) else v for k, v in self.__dict__.items()}
         try:
             if first_pass:
