@@ -361,28 +361,37 @@ class _GradfitBase(BaseEstimator):
                 result = trainer.fit(X, t, epochs, sample_weight=sw)
         finally:
             trainer.callbacks = []
-        if result.stop_reason == "diverged":
-            if not self.early_stopping:
-                raise ValueError(NON_FINITE)
+        diverged = result.stop_reason == "diverged"
+        if diverged and not self.early_stopping:
+            raise ValueError(NON_FINITE)
+        if diverged and not np.isnan(self.validation_scores_[-1:] or [0.0]).all():
             self.validation_scores_.append(float("nan"))     # the epoch that diverged scores NaN
             self.loss_curve_.append(float("nan"))
             self.n_iter_ += 1
-        if not need_rule:          # the curve from the Trainer's history, after the run
-            h = trainer.history
-            for i in range(before, len(h["loss"])):
-                self.loss_curve_.append(self._curve_value(h["loss"][i], h["penalty"][i] if "penalty" in h else 0.0))
-                self.n_iter_ += 1
-                self.t_ += X.shape[0]
-                self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+        if not need_rule:
+            self._curve_from_history(trainer.history, before, X.shape[0])
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else np.nan
         if self.early_stopping:
             model.params[...] = self._best_params
             del self._best_params
-        finite = [v for v in self.loss_curve_[::-1] if np.isfinite(v)]
-        self.loss_ = finite[0] if finite else np.nan
+            if diverged:           # the loss of the weights kept, not of those thrown away
+                kept = int(np.nanargmax(self.validation_scores_)) if np.isfinite(self.best_validation_score_) else 0
+                self.loss_ = self.loss_curve_[kept] if kept < len(self.loss_curve_) else np.nan
         if (not incremental and not self._stopped_early and result.stop_reason != "diverged"
                 and len(trainer.history["loss"]) - before >= self.max_iter):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning)
+
+    def _curve_from_history(self, h, before, n_rows):
+        """loss_curve_, n_iter_, t_, best_loss_ and the no-improvement count
+        from the Trainer's history, after a run without the epoch rule."""
+        for i in range(before, len(h["loss"])):
+            last = self._curve_value(h["loss"][i], h["penalty"][i] if "penalty" in h else 0.0)
+            self.loss_curve_.append(last)
+            self.n_iter_ += 1
+            self.t_ += n_rows
+            self._no_improvement_count = self._no_improvement_count + 1 if last > self.best_loss_ - self.tol else 0
+            self.best_loss_ = min(self.best_loss_, last)
 
     def _check_X_predict(self, X):
         check_is_fitted(self)

@@ -135,12 +135,12 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
             self._encoder = LabelEncoder().fit(labels)
             self.classes_ = self._encoder.classes_
         seen = unique_labels(y)
-        unknown = np.setdiff1d(seen, self.classes_)
-        if unknown.size:
-            raise ValueError(f"y: expected labels among classes_ {self.classes_!r}, got {unknown[0]!r}")
         if not first_pass and not incremental and self.warm_start and set(seen) != set(self.classes_):
             raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous "
                              f"call to fit. Previously got {self.classes_}, `y` has {seen}")
+        unknown = np.setdiff1d(seen, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y: expected labels among classes_ {self.classes_!r}, got {unknown[0]!r}")
         ids = self._encoder.transform(y)
         k = len(self.classes_)
         if k <= 2:           # one class: the logit of "not this class", trained towards 0 (scikit-learn's)
