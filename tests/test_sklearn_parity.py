@@ -369,9 +369,11 @@ def test_early_stopping_stratified():
     # Adapted: scikit-learn's message names the class 'True' (its binarized
     # encoding of the labels); gradfit's names the user's label, 1.
     mlp = GradfitClassifier(early_stopping=True)
-    with pytest.raises(ValueError, match=r"The least populated class.*1 member.*\[np.int64\(1\)\]|"
-                                         r"The least populated class.*1 member.*\[1\]"):
+    with pytest.raises(ValueError, match=r"The least populated classes in y have only 1 member.*Classes with "
+                                         r"too few members are: \[1\]"):
         mlp.fit([[1, 2], [2, 3], [3, 4], [4, 5]], [0, 0, 0, 1])
+    with pytest.raises(ValueError, match=r"Classes with too few members are: \['b'\]"):
+        mlp.fit([[1, 2], [2, 3], [3, 4], [4, 5]], ["a", "a", "a", "b"])
 
 
 def test_mlp_early_stopping_string_labels():
@@ -508,3 +510,100 @@ def test_minimum_input_sample_size():
     X, y = make_regression(n_samples=2, n_features=5, random_state=0)
     with pytest.raises(ValueError, match="The validation set is too small"):
         GradfitRegressor(early_stopping=True, random_state=0).fit(X, y)
+
+
+# -- what issue 22 adds: the same steps, the same defaults, the same lbfgs ---------------------------
+def _pair(kind, **kw):
+    G, S = (GradfitRegressor, MLPRegressor) if kind == "regressor" else (GradfitClassifier, MLPClassifier)
+    return G(**kw), S(**kw)
+
+
+@pytest.mark.parametrize("kind,activation", [("regressor", "relu"), ("regressor", "logistic"),
+                                             ("classifier", "tanh")])
+def test_initial_weights_are_sklearns(kind, activation):
+    # the same draws from check_random_state(random_state), in the same order
+    # (per layer: weights, then biases; factor 2 for logistic): a step of
+    # 1e-300 leaves both networks at their starting weights
+    X, y = (X_reg, y_reg) if kind == "regressor" else (X_digits_multi, y_digits_multi)
+    g, s = _pair(kind, hidden_layer_sizes=(7, 5), activation=activation, solver="sgd", max_iter=1,
+                 learning_rate_init=1e-300, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        g.fit(X, y)
+        s.fit(X, y)
+    for a, b in zip(g.coefs_ + g.intercepts_, s.coefs_ + s.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert g.n_layers_ == s.n_layers_ == 4 and g.out_activation_ == s.out_activation_
+
+
+@pytest.mark.parametrize("n_outputs", [1, 5])
+@pytest.mark.parametrize("learning_rate", ["constant", "invscaling", "adaptive"])
+def test_sgd_takes_sklearns_steps_for_any_number_of_outputs(n_outputs, learning_rate):
+    # From the same weights (the same random_state), batches in order
+    # (shuffle=False): one epoch, then more, moves both networks alike.
+    # scikit-learn's squared error sums over the outputs; gradfit's "mse"
+    # averages, which the estimator makes up for.
+    X, y = make_regression(n_samples=90, n_features=6, n_targets=n_outputs, noise=5.0, random_state=0)
+    y = y / np.abs(y).max()
+    kw = dict(hidden_layer_sizes=(8,), solver="sgd", alpha=0.01, batch_size=30, shuffle=False,
+              learning_rate=learning_rate, power_t=0.4, learning_rate_init=0.05, momentum=0.5, random_state=0,
+              n_iter_no_change=2, tol=1e-2 if learning_rate == "adaptive" else 1e-3)
+    for epochs in (1, 40):
+        g, s = _pair("regressor", max_iter=epochs, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            g.fit(X, y)
+            s.fit(X, y)
+        for a, b in zip(g.coefs_ + g.intercepts_, s.coefs_ + s.intercepts_):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(g.loss_curve_, s.loss_curve_, rtol=1e-9)
+        assert g.n_iter_ == s.n_iter_ and g.t_ == s.t_
+        assert g._learning_rate == pytest.approx(s._optimizer.learning_rate, rel=1e-12)
+    if learning_rate == "adaptive":
+        assert g._learning_rate < kw["learning_rate_init"]      # the rate was divided on the way
+
+
+def test_default_settings_behave_as_sklearns_on_raw_targets():
+    # The issue's case: make_regression, sgd, 200 epochs, tol=1e-2. At the
+    # defaults (standardize_y=False) gradfit takes scikit-learn's steps and
+    # stops by its rule: R^2 as scikit-learn's, over several seeds.
+    for seed in range(4):
+        X, y = make_regression(n_samples=200, n_features=10, noise=1.0, random_state=seed)
+        g, s = _pair("regressor", solver="sgd", max_iter=200, tol=1e-2, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            g.fit(X, y)
+            s.fit(X, y)
+        assert s.score(X, y) > 0.99
+        assert g.score(X, y) > 0.99 and abs(g.score(X, y) - s.score(X, y)) < 5e-3
+        assert abs(g.n_iter_ - s.n_iter_) <= max(10, 0.2 * s.n_iter_)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier", "multi-output"])
+def test_lbfgs_reaches_sklearns_loss(kind):
+    # the same starting weights and the same objective, through the same scipy
+    # routine: the final loss within 1% of scikit-learn's
+    if kind == "classifier":
+        X, y = X_digits_multi, y_digits_multi
+    else:
+        X, y = make_regression(n_samples=150, n_features=8, n_targets=1 if kind == "regressor" else 3,
+                               noise=10.0, random_state=1)
+        y = y / y.std()
+    g, s = _pair("classifier" if kind == "classifier" else "regressor", solver="lbfgs",
+                 hidden_layer_sizes=(10,), alpha=1.0, max_iter=500, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        g.fit(X, y)
+        s.fit(X, y)
+    if kind == "multi-output":
+        # scikit-learn's reported loss averages the outputs while its gradient
+        # sums them; gradfit minimises the summed objective and reports loss_ in
+        # scikit-learn's units: compare the summed objectives
+        def summed(est):
+            resid = est.predict(X) - y
+            pen = sum(float((W ** 2).sum()) for W in est.coefs_) * 1.0 / (2 * len(X))
+            return 0.5 * float((resid ** 2).sum(axis=1).mean()) + pen
+        assert summed(g) <= summed(s) * 1.01
+    else:
+        assert g.loss_ == pytest.approx(s.loss_, rel=0.01)
+    assert g.score(X, y) >= s.score(X, y) - 0.01

@@ -237,8 +237,14 @@ class _GradfitBase(BaseEstimator):
             self._set_learning_rate(float(self.learning_rate_init) / (self.t_ + 1) ** float(self.power_t))
 
     def _set_learning_rate(self, lr):
-        self._learning_rate = lr
-        self.trainer_.optimizer.lr = lr * self._lr_factor
+        """A new SGD rate between epochs. scikit-learn's velocity holds the
+        rate (v = mu v - lr g), gradfit's does not (v = mu v + g, p -= lr v):
+        rescaling gradfit's velocity by old / new keeps the two the same."""
+        old, self._learning_rate = self._learning_rate, lr
+        trainer = self.trainer_
+        trainer.optimizer.lr = lr * self._lr_factor
+        if trainer.optimizer.name == "sgd" and lr != old:
+            trainer.state *= old / lr
 
     def _lower_learning_rate(self, validating):
         """After more than n_iter_no_change epochs without improvement:
