@@ -12,6 +12,7 @@ scipy is imported here only: the core stays NumPy-only.
 import numpy as np
 
 from .._layout import layer_views
+from .._optional import require
 from ..model import checked_data
 
 #: scikit-learn's message for parameters that became NaN or inf
@@ -57,7 +58,7 @@ def run_lbfgs(model, X, t, sw, loss, l2, units, *, max_iter, max_fun, tol, verbo
     -------
     LbfgsOutcome
     """
-    from scipy.optimize import minimize
+    minimize = require("scipy.optimize", 'solver="lbfgs"').minimize
 
     a, b = units
     X, t, loss, sw, _ = checked_data(model, X, t, loss, sw, 1.0)       # e.g. class ids -> one-hot rows
