@@ -59,6 +59,7 @@ def run_lbfgs(model, X, t, sw, loss, l2, units, *, max_iter, max_fun, tol, verbo
     LbfgsOutcome
     """
     minimize = require("scipy.optimize", 'solver="lbfgs"').minimize
+    from threadpoolctl import threadpool_limits       # a dependency of scikit-learn
 
     a, b = units
     X, t, loss, sw, _ = checked_data(model, X, t, loss, sw, 1.0)       # e.g. class ids -> one-hot rows
@@ -83,8 +84,12 @@ def run_lbfgs(model, X, t, sw, loss, l2, units, *, max_iter, max_fun, tol, verbo
             print(f"Iteration {len(curve)}, loss = {curve[-1]:.8f}")
 
     start = params.astype(np.float64)
-    res = minimize(value_and_grad, start, method="L-BFGS-B", jac=True, callback=on_iteration,
-                   options={"maxfun": int(max_fun), "maxiter": int(max_iter), "gtol": float(tol)})
+    # L-BFGS-B's own work is a few BLAS calls on vectors of n_params values per
+    # iteration: too small for BLAS threads, whose start-up and spinning cost
+    # more than the work (10x per iteration on a busy 2-CPU machine)
+    with threadpool_limits(limits=1, user_api="blas"):
+        res = minimize(value_and_grad, start, method="L-BFGS-B", jac=True, callback=on_iteration,
+                       options={"maxfun": int(max_fun), "maxiter": int(max_iter), "gtol": float(tol)})
     x = np.asarray(res.x, dtype=np.float64)
     if not np.isfinite(x).all() or not np.isfinite(res.fun):
         params[...] = start
