@@ -56,7 +56,7 @@ How the parameters map onto gradfit
   small for threads). ``partial_fit`` does not exist with lbfgs.
 - ``learning_rate`` (SGD only, as in scikit-learn): "constant";
   "invscaling" sets the rate after every epoch to ``learning_rate_init /
-  (t_ + 1) ** power_t``, t_ counting the samples seen; "adaptive" divides
+  (t_ + 1) ** power_t``, ``t_`` counting the samples seen; "adaptive" divides
   it by 5 each time more than ``n_iter_no_change`` epochs pass without an
   improvement by ``tol``, and stops training once it is at most 1e-6. These
   follow scikit-learn's samples count and stopping rule, which gradfit's

@@ -44,7 +44,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         "auto" is min(200, n_samples); larger values are clipped (a warning).
     learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
         SGD only, as scikit-learn's: "invscaling" sets the rate after every
-        epoch to ``learning_rate_init / (t_ + 1) ** power_t`` (t_: samples
+        epoch to ``learning_rate_init / (t_ + 1) ** power_t`` (``t_``: samples
         seen); "adaptive" divides it by 5 each time more than
         n_iter_no_change epochs pass without an improvement by tol, and
         stops once it is at most 1e-6.
@@ -80,7 +80,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
     standardize_y : bool, default False
         Train on standardized targets and transform predictions back. The
         default (False) is scikit-learn's behaviour: learning_rate_init, tol
-        and loss_curve_ are then in the targets' own units.
+        and ``loss_curve_`` are then in the targets' own units.
     dtype : {"auto", "float32", "float64"}, default "auto"
     n_threads : int in [1, 64] or None, default None
         Threads for the matrix products of wide layers (None: 1); the same
@@ -100,7 +100,9 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         The objective per epoch in scikit-learn's units (half MSE + penalty;
         lbfgs: per iteration, which scikit-learn's lbfgs does not record).
     loss_ : float
-        The last finite value of loss_curve_ (lbfgs: the final objective).
+        The last value of ``loss_curve_`` (lbfgs: the final objective; after
+        a divergence under early_stopping, the loss of the epoch whose
+        weights are kept).
     best_loss_ : float or None
         The smallest loss; None with early_stopping, as scikit-learn's.
     t_ : int
