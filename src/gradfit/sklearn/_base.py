@@ -1,7 +1,8 @@
 """What GradfitRegressor and GradfitClassifier share: the parameters'
-checks, the network and its Trainer, and scikit-learn's stopping rule run
-after every epoch (see gradfit.sklearn's docstring for how the parameters map
-onto gradfit)."""
+checks, the network (with scikit-learn's starting weights) and its Trainer,
+the two solver paths (stochastic, lbfgs), and scikit-learn's stopping rule
+and learning-rate schedules run after every epoch (see gradfit.sklearn's
+docstring for how the parameters map onto gradfit)."""
 import warnings
 from numbers import Integral, Real
 
