@@ -4,6 +4,13 @@ own thresholds; then the checks the issue adds (the same steps as
 MLPRegressor for any number of outputs, scikit-learn's behaviour at the
 default standardize_y, lbfgs's loss against scikit-learn's).
 
+No case needed adapting to scikit-learn's exact random numbers: with the same
+random_state the estimators start from scikit-learn's weights, and every
+threshold holds as written (the epoch shuffles still differ; the cases that
+compare against MLPRegressor directly run over several seeds). One message
+case is adapted on purpose (test_early_stopping_stratified: gradfit names the
+user's class label where scikit-learn names its internal 'True').
+
 Where a case reads one of scikit-learn's private attributes, the gradfit
 estimator's counterpart is read instead: ``_learning_rate`` (the SGD rate in
 force, scikit-learn's ``_optimizer.learning_rate``) and
