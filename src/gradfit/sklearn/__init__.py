@@ -29,8 +29,11 @@ How the parameters map onto gradfit
   the K outputs; its reported loss uses their mean) or the log-loss, plus
   ``alpha / (2 * S) * ||W||^2``, S being the batch's size (its weight sum
   with sample weights). gradfit's "mse" averages over the outputs and has no
-  1/2, so scikit-learn's gradient is b = K / 2 times gradfit's (b = 1 for
-  the log-losses). The estimators pass the Trainer ``l2 = alpha / (b * S)``
+  1/2, so scikit-learn's gradient is b = K / 2 times gradfit's. Poisson
+  and multilabel binary cross-entropy are means over the K outputs in
+  gradfit and sums in scikit-learn: b = K (and ``loss_curve_`` is scaled
+  by K likewise); the softmax log-loss is the same in both, b = 1. The
+  estimators pass the Trainer ``l2 = alpha / (b * S)``
   with S a full batch's size times the mean sample weight, and SGD
   ``lr = b * learning_rate_init``: every step is then scikit-learn's for any
   number of outputs. That is exact for every full batch without sample

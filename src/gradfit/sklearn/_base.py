@@ -32,7 +32,7 @@ except ImportError:                    # pragma: no cover
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh",
                 "relu": "relu", "softplus": "softplus"}
 _REGRESSION_LOSSES = {"squared_error": "mse", "mse": "mse", "absolute_error": "mae", "mae": "mae",
-                      "huber": "huber"}
+                      "huber": "huber", "poisson": "poisson"}
 
 
 def _validate_data(est, *args, **kwargs):
@@ -198,15 +198,23 @@ class _GradfitBase(BaseEstimator):
 
     def _units(self, loss, n_outputs):
         """(a, b): scikit-learn's reported loss is ``a * gradfit's data loss +
-        b * gradfit's penalty`` and its gradient ``b`` times gradfit's. For the
-        squared error scikit-learn sums over the K outputs (half of it) where
-        gradfit's "mse" averages: b = K / 2; its reported value keeps the mean,
-        a = 1 / 2. The log-losses are the same in both."""
-        return (0.5, 0.5 * n_outputs) if loss == "mse" else (1.0, 1.0)
+        b * gradfit's penalty`` (+ the poisson offset) and its gradient ``b``
+        times gradfit's. For the squared error scikit-learn sums over the K
+        outputs (half of it) where gradfit's "mse" averages: b = K / 2; its
+        reported value keeps the mean, a = 1 / 2. binary_cross_entropy
+        (multilabel) and poisson: gradfit averages over the K outputs,
+        scikit-learn sums, in value and gradient: a = b = K. The softmax
+        log-loss is the same in both."""
+        if loss == "mse":
+            return 0.5, 0.5 * n_outputs
+        if loss in ("binary_cross_entropy", "poisson"):
+            return float(n_outputs), float(n_outputs)
+        return 1.0, 1.0
 
     def _curve_value(self, data_loss, penalty):
+        """scikit-learn's loss from gradfit's data loss and penalty."""
         a, b = self._loss_units
-        return float(a * data_loss + b * penalty)
+        return float(a * data_loss + b * penalty) + getattr(self, "_loss_offset", 0.0)
 
     def _new_trainer(self, model, loss, n, sw, seed):
         """A Trainer with the mapped settings (see the module docstring)."""
@@ -332,9 +340,10 @@ class _GradfitBase(BaseEstimator):
         self.trainer_ = trainer
         outcome = run_lbfgs(model, X, t, sw, loss, trainer.l2, self._loss_units, max_iter=self.max_iter,
                             max_fun=self.max_fun, tol=self.tol, verbose=self.verbose)
+        offset = getattr(self, "_loss_offset", 0.0)
         self.n_iter_ = outcome.n_iter
-        self.loss_ = outcome.loss
-        self.loss_curve_.extend(outcome.curve)
+        self.loss_ = outcome.loss + offset
+        self.loss_curve_.extend(v + offset for v in outcome.curve)
         self.best_loss_ = min(self.loss_curve_, default=outcome.loss)
         if outcome.status != 0:
             msg = f"lbfgs failed to converge after {outcome.n_iter} iteration(s) (status={outcome.status}):\n" \
