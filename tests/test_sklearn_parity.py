@@ -165,7 +165,7 @@ def test_learning_rate_warmstart():
             assert mlp.learning_rate_init / pow(8 + 1, mlp.power_t) == post_eta
 
 
-@pytest.mark.skip(reason="multilabel/poisson: helper losses")
+@pytest.mark.skip(reason="multilabel/poisson: helper losses (tests/test_sklearn_parity_targets.py)")
 def test_multilabel_classification():
     pass
 
@@ -262,7 +262,7 @@ def test_predict_proba_multiclass():
     np.testing.assert_allclose(logp, np.log(p))
 
 
-@pytest.mark.skip(reason="multilabel/poisson: helper losses")
+@pytest.mark.skip(reason="multilabel/poisson: helper losses (tests/test_sklearn_parity_targets.py)")
 def test_predict_proba_multilabel():
     pass
 
@@ -508,7 +508,7 @@ def test_mlp_sample_weight_with_early_stopping():
     np.testing.assert_allclose(m1.predict(X), m2.predict(X))
 
 
-@pytest.mark.skip(reason="multilabel/poisson: helper losses")
+@pytest.mark.skip(reason="multilabel/poisson: helper losses (tests/test_sklearn_parity_targets.py)")
 def test_mlp_vs_poisson_glm_equivalent():
     pass
 
