@@ -56,12 +56,13 @@ def rows():
                        ("evaluate(metrics=['auc'])", lambda: gf.MLP([3, 1]).evaluate(np.ones((2, 3)), [1, 2], metrics=["auc"]))]:
         out.append(("model / io", case, *_outcome(call)))
     from sklearn.exceptions import NotFittedError  # noqa: F401 - the estimators need scikit-learn
-    from gradfit.sklearn import GradfitClassifier, GradfitRegressor
+    from gradfit.sklearn import GradfitRegressor
     Xs = np.random.default_rng(0).normal(size=(20, 3))
     for case, call in [("GradfitRegressor(hidden_layer_sizes=(0,)).fit",
                         lambda: GradfitRegressor(hidden_layer_sizes=(0,)).fit(Xs, Xs[:, 0])),
                        ("GradfitRegressor().fit(y with NaN)", lambda: GradfitRegressor().fit(Xs, np.r_[np.nan, Xs[1:, 0]])),
-                       ("GradfitClassifier().fit(one class)", lambda: GradfitClassifier().fit(Xs, np.zeros(20))),
+                       ("GradfitRegressor(solver='lbfgs').partial_fit",
+                        lambda: GradfitRegressor(solver="lbfgs").partial_fit(Xs, Xs[:, 0])),
                        ("GradfitRegressor().predict before fit", lambda: GradfitRegressor().predict(Xs))]:
         out.append(("gradfit.sklearn", case, *_outcome(call)))
     import test_many as many

@@ -27,8 +27,9 @@ LAYERS = [
     {"trainer"},
     # what is built on training: files, explanations, figures, many models, the demo
     {"io", "explain", "plot", "many", "_fused", "demo"},
-    # front ends; bench (the benchmark suite) is imported by cli alone
-    {"sklearn", "cli", "__main__", "__init__", "bench"},
+    # front ends (sklearn._lbfgs: the estimators' L-BFGS-B driver, the only scipy user); bench (the
+    # benchmark suite) is imported by cli alone
+    {"sklearn", "sklearn._lbfgs", "cli", "__main__", "__init__", "bench"},
 ]
 
 MAX_FUNCTION_LINES = 80
