@@ -14,10 +14,12 @@ user's class label where scikit-learn names its internal 'True').
 Where a case reads one of scikit-learn's private attributes, the gradfit
 estimator's counterpart is read instead: ``_learning_rate`` (the SGD rate in
 force, scikit-learn's ``_optimizer.learning_rate``) and
-``_no_improvement_count`` (the same name). Cases about sparse input,
-multilabel targets and loss="poisson" belong to other parts of issue 22 and
-are skipped here with the name of their owner; cases about scikit-learn's
-private helpers are not ported.
+``_no_improvement_count`` (the same name). The cases about multilabel
+targets and loss="poisson" (test_multilabel_classification,
+test_predict_proba_multilabel, test_mlp_vs_poisson_glm_equivalent) are in
+tests/test_sklearn_parity_targets.py, the sparse-input case
+(test_sparse_matrices) in tests/test_sklearn_parity_sparse.py; cases about
+scikit-learn's private helpers are not ported.
 """
 import re
 import warnings
@@ -165,11 +167,6 @@ def test_learning_rate_warmstart():
             assert mlp.learning_rate_init / pow(8 + 1, mlp.power_t) == post_eta
 
 
-@pytest.mark.skip(reason="multilabel/poisson: helper losses (tests/test_sklearn_parity_targets.py)")
-def test_multilabel_classification():
-    pass
-
-
 def test_multioutput_regression():
     X, y = make_regression(n_samples=200, n_targets=5, random_state=11)
     mlp = GradfitRegressor(solver="lbfgs", hidden_layer_sizes=50, max_iter=200, tol=1e-2, random_state=1)
@@ -262,11 +259,6 @@ def test_predict_proba_multiclass():
     np.testing.assert_allclose(logp, np.log(p))
 
 
-@pytest.mark.skip(reason="multilabel/poisson: helper losses (tests/test_sklearn_parity_targets.py)")
-def test_predict_proba_multilabel():
-    pass
-
-
 @quiet
 def test_shuffle():
     X, y = make_regression(n_samples=50, n_features=5, n_targets=1, random_state=0)
@@ -277,11 +269,6 @@ def test_shuffle():
     kw = dict(hidden_layer_sizes=1, max_iter=1, batch_size=1, random_state=0)
     a, b = GradfitRegressor(shuffle=True, **kw).fit(X, y), GradfitRegressor(shuffle=False, **kw).fit(X, y)
     assert not np.array_equal(a.coefs_[0], b.coefs_[0])
-
-
-@pytest.mark.skip(reason="sparse input: helper sparse")
-def test_sparse_matrices():
-    pass
 
 
 def test_tolerance():
@@ -506,11 +493,6 @@ def test_mlp_sample_weight_with_early_stopping():
         m1 = GradfitRegressor(**params).fit(X, y, sample_weight=np.ones_like(y))
         m2 = GradfitRegressor(**params).fit(X, y, sample_weight=None)
     np.testing.assert_allclose(m1.predict(X), m2.predict(X))
-
-
-@pytest.mark.skip(reason="multilabel/poisson: helper losses (tests/test_sklearn_parity_targets.py)")
-def test_mlp_vs_poisson_glm_equivalent():
-    pass
 
 
 def test_minimum_input_sample_size():
