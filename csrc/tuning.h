@@ -32,7 +32,7 @@
  * use is set at run time from the CPU's L1 (pool.h: gf_tuning, chosen by
  * gradfit._tuning), within these bounds. */
 #define GF_PANEL_BYTES 16384
-#define GF_PANEL_BYTES_MIN 4096
+#define GF_PANEL_BYTES_MIN 256
 #define GF_PANEL_BYTES_MAX 65536
 /* An upper bound of the packed product's k block (and its value when the
  * panel bound allows more): the workspace's packing scratch (layout.h) is
