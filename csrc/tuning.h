@@ -19,18 +19,18 @@
  * value feeds two multiply-adds. */
 #define GF_TUNE_NR(vec_bytes, elem_bytes) (2 * (vec_bytes) / (elem_bytes))
 
-/* (This and the other block sizes and thresholds below marked "run time"
- * are defaults: gradfit._tuning sets the values in use at import, from the
- * CPU's caches and the pool's measured wake-up cost; see pool.h.) */
-/* k block of the unpacked product (run time) (matmul_acc): KC x NR of B is 32 KiB at
- * most, which stays in L1 (or L2's nearest ways) while every row block
- * reads it. */
+/* The values marked "(run time)" below are defaults: the values in use are
+ * set at import by gradfit._tuning, from the CPU's caches, and by pool.c,
+ * from the pool's measured wake-up cost (pool.h: gf_tuning). */
+
+/* (run time) k block of the unpacked product (matmul_acc): KC x NR of B is
+ * 32 KiB at most, which stays in L1 (or L2's nearest ways) while every row
+ * block reads it. */
 #define GF_MATMUL_KC 256
 
-/* Bytes of one packed kc x NR panel of B: 16 KiB by default, so it and the
- * A micro-panel stay in L1 (32 KiB or more on every target). The value in
- * use is set at run time from the CPU's L1 (pool.h: gf_tuning, chosen by
- * gradfit._tuning), within these bounds. */
+/* (run time) Bytes of one packed kc x NR panel of B: 16 KiB by default, so
+ * it and the A micro-panel stay in L1 (32 KiB or more on every target); the
+ * value in use comes from the CPU's L1, within these bounds. */
 #define GF_PANEL_BYTES 16384
 #define GF_PANEL_BYTES_MIN 256
 #define GF_PANEL_BYTES_MAX 65536
@@ -39,8 +39,8 @@
  * sized by it; gemm.inc checks that KC_MAX stays within it. */
 #define GF_KC_BOUND 256
 
-/* (run time) The bytes a k block of a transposed A (dW = inp^T dout) may span to be
- * read in place instead of packed: 16 KiB is at most a quarter of every L1
+/* (run time) The bytes a k block of a transposed A (dW = inp^T dout) may
+ * span to be read in place instead of packed: 16 KiB is at most a quarter of every L1
  * set on every target, whatever the stride, beside the packed B panel. */
 #ifndef GF_A_COLS_SPAN
 #define GF_A_COLS_SPAN 16384
@@ -102,9 +102,9 @@
  * most GF_PROBE_WAIT_NS for a worker (the least time counts). */
 #define GF_PROBE_RUNS 9
 #define GF_PROBE_WAIT_NS 2000000
-/* (run time) How long a pool thread spins before it sleeps (nanoseconds): longer than
- * the gap between two products of one step, so workers stay awake within a
- * step and sleep between calls. */
+/* (run time) How long a pool thread spins before it sleeps (nanoseconds):
+ * longer than the gap between two products of one step, so workers stay
+ * awake within a step and sleep between calls. */
 #ifndef GF_SPIN_NS
 #define GF_SPIN_NS 200000
 #endif
