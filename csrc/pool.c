@@ -147,9 +147,10 @@ static struct {
     int n_parts;
     int next_part;                  /* the next part a worker takes */
     unsigned long pending;          /* parts not finished yet */
+    int64_t t_dispatch;             /* when the task was handed out; 0 once a worker took a part */
 } gf_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
              PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0,
-             0, 0, 0, 0, 0};
+             0, 0, 0, 0, 0, 0};
 
 /* How long a thread spins before it sleeps: GF_SPIN_NS (tuning.h, set at
  * run time through gf_tuning_set) */
@@ -193,6 +194,23 @@ static void gf_spin_while_equal(unsigned long *v, unsigned long value)
     }
 }
 
+/* A worker took the first part of a task `arrival` ns after it was handed
+ * out (called under gf_pool.mu). A round trip is about two such latencies
+ * (the start and the join): when that is under half the wake-up cost in
+ * use, the cost is lowered to it and the thresholds derived again. So a
+ * probe made while the machine was busy (the worker queued behind other
+ * work) does not keep the thresholds high for the life of the process; they
+ * follow the least cost seen, and change rarely (by halves at least). */
+static void gf_note_wake(int64_t arrival)
+{
+    const int64_t known = GF_T_LOAD(gf_wake_ns), round_trip = 2 * arrival;
+    if (known == 0 || round_trip <= 0 || 2 * round_trip > known)
+        return;
+    GF_T_STORE(gf_wake_ns, round_trip);
+    if (GF_T_LOAD(gf_tune_derive))
+        gf_tuning_derive_now();
+}
+
 static void *gf_worker(void *unused)
 {
     (void)unused;
@@ -210,6 +228,10 @@ static void *gf_worker(void *unused)
         seen = gf_pool.generation;
         while (gf_pool.next_part < gf_pool.n_parts) {
             const int part = gf_pool.next_part++;
+            if (gf_pool.t_dispatch) {
+                gf_note_wake(gf_now_ns() - gf_pool.t_dispatch);
+                gf_pool.t_dispatch = 0;
+            }
             void (*fn)(void *, int, int) = gf_pool.fn;
             void *arg = gf_pool.arg;
             const int n = gf_pool.n_parts;
@@ -236,6 +258,7 @@ static void gf_pool_after_fork_child(void)
     gf_pool.n_workers = 0;
     gf_pool.generation = 0;
     gf_pool.n_parts = gf_pool.next_part = gf_pool.pending = 0;
+    gf_pool.t_dispatch = 0;
 }
 
 /* Workers up to `want` (called with `busy` held); returns how many exist. */
@@ -275,6 +298,7 @@ static void gf_pool_dispatch(void (*fn)(void *, int, int), void *arg, int n_part
     gf_pool.arg = arg;
     gf_pool.n_parts = n_parts;
     gf_pool.next_part = 0;
+    gf_pool.t_dispatch = gf_now_ns();
     __atomic_store_n(&gf_pool.pending, (unsigned long)n_parts, __ATOMIC_RELEASE);
     __atomic_store_n(&gf_pool.generation, gf_pool.generation + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&gf_pool.cv);
@@ -335,7 +359,9 @@ static void gf_pool_measure(void)
         if (best < 0 || dt < best)
             best = dt;
     }
-    GF_T_STORE(gf_wake_ns, best > 0 ? best : 1);
+    const int64_t known = GF_T_LOAD(gf_wake_ns);
+    if (known == 0 || (best > 0 && best < known))
+        GF_T_STORE(gf_wake_ns, best > 0 ? best : 1);
     if (GF_T_LOAD(gf_tune_derive))
         gf_tuning_derive_now();
 }

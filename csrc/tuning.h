@@ -90,8 +90,12 @@
 #define GF_PF_BATCHES 2
 #endif
 /* The derived thresholds: a split is made when it saves at least this many
- * times the two wake-ups it costs; never below GF_PARALLEL_FLOOR. */
-#define GF_SPLIT_MARGIN 4
+ * times the two wake-ups it costs; never below GF_PARALLEL_FLOOR. The
+ * margin also covers what the probe does not see: the parts' outputs moving
+ * between the cores' caches for the next product, the join, uneven parts.
+ * With 4, a 261 ns wake-up split W3's 64x64x64 products (0.26M
+ * multiply-adds), and 2 threads ran W3 at 0.90-0.94x one thread. */
+#define GF_SPLIT_MARGIN 16
 #define GF_PARALLEL_FLOOR ((int64_t)1 << 12)
 /* One thread's rates the thresholds assume when gradfit._tuning does not
  * give them: multiply-adds per ns of the packed products (16 float32 lanes
