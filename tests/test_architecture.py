@@ -16,7 +16,8 @@ SRC = PKG.parent.parent if (PKG.parent.name == "src") else None
 LAYERS = [
     # the compiled core, then foundations: names, checks, formulas, files, orders; nothing of the model
     {"_core", "_version", "_names", "_validate", "_layout", "_math", "_metrics", "_npzfile", "_optional", "result",
-     "callbacks", "config", "shuffling", "data", "datasets", "optimizers", "schedules", "_targets", "_epoch_orders"},
+     "callbacks", "config", "shuffling", "data", "datasets", "optimizers", "schedules", "_targets", "_epoch_orders",
+     "_tuning"},
     # the NumPy oracle, the file codec, other frameworks' formats
     {"reference", "_codec", "interop"},
     # the model

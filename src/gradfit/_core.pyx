@@ -11,8 +11,41 @@ from libc.stdint cimport int32_t, int64_t
 cdef extern from "pool.h":
     int gf_threads_set(int n) nogil
     int GF_MAX_THREADS
+    ctypedef struct gf_tuning:
+        int64_t panel_bytes, matmul_kc, a_cols_span
+        int64_t parallel_macs, parallel_outs, parallel_small, parallel_update
+        int64_t spin_ns, derive
+        double macs_per_ns, elems_per_ns
+        int64_t wake_ns
+    void gf_tuning_get(gf_tuning *out) nogil
+    void gf_tuning_set(const gf_tuning *t) nogil
 
 MAX_THREADS = GF_MAX_THREADS
+TUNING_FIELDS = ("panel_bytes", "matmul_kc", "a_cols_span", "parallel_macs", "parallel_outs",
+                 "parallel_small", "parallel_update", "spin_ns", "derive", "macs_per_ns",
+                 "elems_per_ns", "wake_ns")
+
+
+def tuning_get():
+    """The C core's run-time tunables (pool.h: gf_tuning) as a dict."""
+    cdef gf_tuning t
+    gf_tuning_get(&t)
+    return dict(t)
+
+
+def tuning_set(dict values):
+    """Sets the tunables named in `values` (the others keep their value; C
+    clamps each to its bounds); returns tuning_get()."""
+    cdef gf_tuning t
+    gf_tuning_get(&t)
+    unknown = set(values) - set(TUNING_FIELDS)
+    if unknown:
+        raise ValueError(f"tuning: unknown field(s) {sorted(unknown)}; known: {TUNING_FIELDS}")
+    merged = dict(t)
+    merged.update(values)
+    t = merged
+    gf_tuning_set(&t)
+    return tuning_get()
 
 
 cdef int _threads(n_threads) except -1:
