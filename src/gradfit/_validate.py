@@ -7,6 +7,8 @@ import numbers
 
 import numpy as np
 
+from ._sparse import check_sparse_X, is_sparse
+
 # The largest model gradfit builds or loads: sizes beyond these cannot be
 # allocated on any machine. They are the one user-facing limit (the model and
 # the file codec read them here). The C core's own bound, GF_MAX_LEN = 2**60
@@ -126,8 +128,15 @@ def _check_narrowing(source, cast, argument):
         )
 
 
-def check_X(X, n_in, dtype, argument="X") -> np.ndarray:
-    """X as a (N, n_in) C-contiguous array of dtype, N >= 1, all finite."""
+def check_X(X, n_in, dtype, argument="X", sparse=False):
+    """X as a (N, n_in) C-contiguous array of dtype, N >= 1, all finite; a
+    scipy.sparse X, where the caller takes one (sparse=True), as a checked
+    gradfit._sparse.CsrRows."""
+    if is_sparse(X):
+        if not sparse:
+            raise TypeError(f"{argument}: a scipy.sparse matrix is not accepted here; expected a dense array "
+                            f"(convert it with {argument}.toarray())")
+        return check_sparse_X(X, n_in, dtype, argument)
     a = as_float_array(X, argument, dtype)
     if a.ndim != 2:
         hint = ""

@@ -327,7 +327,7 @@ class Trainer:
         if isinstance(X, Chunks) or (isinstance(X, np.memmap) and self.batch_size is not None):
             run = block_run(self, X, y, sample_weight, epochs, max_steps, grad_tol, start_time)
             return self._locked(run.result)
-        X = check_X(X, model.n_inputs, model.dtype)
+        X = check_X(X, model.n_inputs, model.dtype, sparse=True)
         y = check_targets(y, X.shape[0], model, self.loss)
         sw = check_sample_weight(sample_weight, X.shape[0], model.dtype, loss=self.loss)
         val = self.validation_data
@@ -369,7 +369,7 @@ class Trainer:
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
             raise TypeError("validation_data: expected a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)")
         m = self.model
-        Xv = check_X(data[0], m.n_inputs, m.dtype, "validation_data[0]")
+        Xv = check_X(data[0], m.n_inputs, m.dtype, "validation_data[0]", sparse=True)
         yv = check_targets(data[1], Xv.shape[0], m, self.loss, "validation_data[1]")
         wv = (check_sample_weight(data[2], Xv.shape[0], m.dtype, "validation_data[2]", loss=self.loss)
               if len(data) == 3 else None)
