@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._sparse import check_sparse_X, is_sparse
 from ..model import MLP
 from ..trainer import Trainer
 
@@ -28,6 +29,15 @@ except ImportError:                    # pragma: no cover
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh",
                 "relu": "relu", "softplus": "softplus"}
+# scipy.sparse X: CSR is read as it is, CSC converted to CSR once (other formats by scikit-learn's checks)
+_SPARSE_FORMATS = ["csr", "csc"]
+
+
+def _sparse_rows(X, dtype):
+    """A sparse X (after scikit-learn's checks) as the rows gradfit's C core reads; a dense X as it is."""
+    return check_sparse_X(X, X.shape[1], dtype) if is_sparse(X) else X
+
+
 _REGRESSION_LOSSES = {"squared_error": "mse", "mse": "mse", "absolute_error": "mae", "mae": "mae",
                       "huber": "huber"}
 
@@ -123,6 +133,11 @@ class _GradfitBase(BaseEstimator):
         "dtype": [StrOptions({"auto", "float32", "float64"})],
         "n_threads": [Interval(Integral, 1, 64, closed="both"), None],
     }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True            # scipy.sparse X: the first layer reads its non-zeros
+        return tags
 
     # -- fitted attributes that live in the network --------------------------------
     @property
@@ -230,6 +245,7 @@ class _GradfitBase(BaseEstimator):
             parts = train_test_split(X, t, *([] if sw is None else [sw]), random_state=rs,
                                      test_size=self.validation_fraction, stratify=stratify)
             X, Xv, t, tv = parts[:4]
+            Xv = _sparse_rows(Xv, model.dtype)
             sw, wv = (parts[4], parts[5]) if sw is not None else (None, None)
             if Xv.shape[0] < 2:
                 raise ValueError("validation_fraction: the validation set is too small (fewer than 2 "
@@ -272,4 +288,6 @@ class _GradfitBase(BaseEstimator):
 
     def _check_X_predict(self, X):
         check_is_fitted(self)
-        return _validate_data(self, X, reset=False, dtype=self.trainer_.model.dtype, order="C")
+        X = _validate_data(self, X, reset=False, dtype=self.trainer_.model.dtype, order="C",
+                           accept_sparse=_SPARSE_FORMATS)
+        return _sparse_rows(X, self.trainer_.model.dtype)
