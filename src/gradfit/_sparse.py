@@ -53,6 +53,10 @@ class CsrRows:
         return f"CsrRows(shape={self.shape}, nnz={self.nnz}, dtype={self.dtype.name})"
 
     def __getitem__(self, rows):
+        if isinstance(rows, tuple):          # X[rows, ...] / X[rows, :]: rows only
+            if len(rows) != 2 or not (rows[1] is Ellipsis or rows[1] == slice(None)):
+                raise IndexError("CsrRows: only rows can be selected (X[rows] or X[rows, :])")
+            rows = rows[0]
         if isinstance(rows, slice):
             a, b, step = rows.indices(self.shape[0])
             if step == 1:        # a contiguous block: views of indices and data

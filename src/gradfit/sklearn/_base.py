@@ -34,7 +34,9 @@ _SPARSE_FORMATS = ["csr", "csc"]
 
 
 def _sparse_rows(X, dtype):
-    """A sparse X (after scikit-learn's checks) as the rows gradfit's C core reads; a dense X as it is."""
+    """A sparse X (after scikit-learn's checks) as the rows gradfit's C core reads
+    (gradfit._sparse.CsrRows: rows subsets, shape and dtype work as for arrays); a
+    dense X as it is. fit converts once, so that every later step reads the rows."""
     return check_sparse_X(X, X.shape[1], dtype) if is_sparse(X) else X
 
 
@@ -245,7 +247,6 @@ class _GradfitBase(BaseEstimator):
             parts = train_test_split(X, t, *([] if sw is None else [sw]), random_state=rs,
                                      test_size=self.validation_fraction, stratify=stratify)
             X, Xv, t, tv = parts[:4]
-            Xv = _sparse_rows(Xv, model.dtype)
             sw, wv = (parts[4], parts[5]) if sw is not None else (None, None)
             if Xv.shape[0] < 2:
                 raise ValueError("validation_fraction: the validation set is too small (fewer than 2 "

@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from .._math import log_softmax, sigmoid, softmax
-from ._base import _SPARSE_FORMATS, _fitting, _GradfitBase, _validate_data
+from ._base import _SPARSE_FORMATS, _fitting, _sparse_rows, _GradfitBase, _validate_data
 
 class GradfitClassifier(ClassifierMixin, _GradfitBase):
     """A multi-layer perceptron classifier trained by gradfit's C core.
@@ -105,6 +105,7 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         first_pass = not hasattr(self, "trainer_") or (not self.warm_start and not incremental)
         X, y = _validate_data(self, X, y, reset=first_pass, dtype=self._data_dtype(first_pass),
                               accept_sparse=_SPARSE_FORMATS)
+        X = _sparse_rows(X, X.dtype)
         check_classification_targets(y)
         kind = type_of_target(y)
         if kind not in ("binary", "multiclass"):

@@ -6,7 +6,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from .._targets import normalized_weights
-from ._base import _REGRESSION_LOSSES, _SPARSE_FORMATS, _fitting, _GradfitBase, _validate_data
+from ._base import _REGRESSION_LOSSES, _SPARSE_FORMATS, _fitting, _sparse_rows, _GradfitBase, _validate_data
 
 def _scaled_mean_std(y2, w):
     """The weighted mean and standard deviation of each column of y2 (finite
@@ -176,6 +176,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         first_pass = not hasattr(self, "trainer_") or (not self.warm_start and not incremental)
         X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True, reset=first_pass,
                               dtype=self._data_dtype(first_pass), accept_sparse=_SPARSE_FORMATS)
+        X = _sparse_rows(X, X.dtype)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         y = np.asarray(y, dtype=X.dtype)
