@@ -4,7 +4,7 @@ GradfitRegressor, and the rest of the estimator API on sparse X.
 
 scikit-learn's case fits the same estimator on dense and on CSR X and expects
 the same predictions. gradfit's sparse path gives the dense path's bits for a
-first layer of 4 or more units (docs/guide/data.md), so the predictions here
+first layer of 4 or more units (docs/guide/sparse.md), so the predictions here
 are compared for equality, not to some decimals."""
 import warnings
 

@@ -1,7 +1,7 @@
 """Sparse X (scipy.sparse CSR / CSC, matrices and arrays): the first layer's
 products read the CSR rows in C, and every result equals the dense path's.
 
-"Equal" here is what docs/guide/data.md promises: the same bits when the
+"Equal" here is what docs/guide/sparse.md promises: the same bits when the
 first layer has at least 4 outputs and the net is not one of the tiny nets
 run in SIMD lanes (both paths add each product's terms in the same order,
 a zero entry adding an exact 0); otherwise (a first layer of 1-3 outputs,
@@ -261,6 +261,17 @@ def test_sparse_x_where_it_is_not_taken():
     m = gf.MLP([50, 4, 3], seed=0)
     with pytest.raises(TypeError, match=r"X: a scipy.sparse matrix is not accepted here; expected a dense array"):
         gf.explain_step(m, X, y)
+    with pytest.raises(TypeError, match=r"y: a scipy.sparse matrix is not accepted here"):
+        gf.train(m, X, sp.csr_matrix(y), epochs=1)
+
+
+
+def test_train_many_passes_sparse_x_to_train():
+    X, y = _data(n=100)
+    dense, sparse = _pair([50, 16, 3])
+    gf.train_many([(dense, X.toarray(), y, {"epochs": 2, "seed": 1}), (sparse, X, y, {"epochs": 2, "seed": 1})],
+                  n_jobs=2, errors="raise")
+    assert np.array_equal(dense.params, sparse.params)
 
 
 def test_csr_rows_subsets():

@@ -273,7 +273,8 @@ static void expect_status(const char *what, int got, int want)
                                                                                    \
         /* gf_predict */                                                           \
         expect_status(#SUF " gf_predict",                                          \
-                      gf_predict_##SUF(&net, pt, Xt, N, chunk, ws, out), GF_OK);   \
+                      gf_predict_##SUF(&net, pt, Xt, NULL, N, chunk, ws, out),      \
+                      GF_OK);                                                      \
         for (int64_t r = 0; r < N; r++) {                                          \
             double z[8][MAXW], a[8][MAXW];                                         \
             naive_forward_row(d, pr, Xr + r * IN0, z, a);                          \
@@ -292,7 +293,8 @@ static void expect_status(const char *what, int got, int want)
             const T *swc = c == 0 ? NULL : swt;                                    \
             double L = 0;                                                          \
             expect_status(#SUF " gf_loss_grad",                                    \
-                          gf_loss_grad_##SUF(&net, loss, 1.0, l2, pt, gt, Xt, Yt,  \
+                          gf_loss_grad_##SUF(&net, loss, 1.0, l2, pt, gt, Xt, NULL, \
+                                             Yt,                                   \
                                              swc, c == 0 ? NULL : sub, n, chunk,   \
                                              ws, &L), GF_OK);                      \
             want[0] = naive_loss_grad(d, loss, l2, pr, want + 1, Xr, Yr,           \
@@ -339,7 +341,8 @@ static void expect_status(const char *what, int got, int want)
                               gf_reset_prev_##SUF(&net, chunk, pt, st, S, 0, ws),  \
                               GF_OK);                                              \
                 expect_status(#SUF " gf_train",                                    \
-                              gf_train_##SUF(&net, &cfg, pt, gt, st, ws, Xt, Yt,   \
+                              gf_train_##SUF(&net, &cfg, pt, gt, st, ws, Xt, NULL,  \
+                                             Yt,                                   \
                                              NULL, N, NULL, n_epochs, 0, lrs,      \
                                              &step_count, &sums, &res), GF_OK);    \
                 if (th == 0) {                                                     \
