@@ -34,7 +34,7 @@ _NO_ROWS = np.empty(0, dtype=np.int64)                                        # 
 
 # The data arguments of loss_and_grad, loss and evaluate (their docstrings' shared part).
 _LOSS_DOC = """
-    X : array_like of shape (n_samples, n_inputs)
+    X : array_like or scipy.sparse matrix of shape (n_samples, n_inputs)
     y : array_like
         Targets: (n_samples, n_outputs), or (n_samples,) for one output;
         for "cross_entropy" int class ids (n_samples,) or one-hot /
@@ -296,9 +296,10 @@ class MLP:
 
         Parameters
         ----------
-        X : array_like of shape (n_samples, n_inputs)
+        X : array_like or scipy.sparse matrix of shape (n_samples, n_inputs)
             Finite input rows; integer and float32/float64 data are converted
-            to the model's dtype.
+            to the model's dtype. A sparse X (CSR, CSC, ...) is read through
+            its non-zeros, with the dense path's results (docs/guide/sparse.md).
         n_threads : int, default 1
             Threads for the matrix products of wide layers (any number gives
             the same numbers, bit for bit).
@@ -374,7 +375,7 @@ class MLP:
 
         Parameters
         ----------
-        X : array_like of shape (n_samples, n_inputs)
+        X : array_like or scipy.sparse matrix of shape (n_samples, n_inputs)
 
         Returns
         -------
@@ -391,7 +392,7 @@ class MLP:
 
         Parameters
         ----------
-        X : array_like of shape (n_samples, n_inputs)
+        X : array_like or scipy.sparse matrix of shape (n_samples, n_inputs)
 
         Returns
         -------

@@ -74,7 +74,7 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
             Class labels: at least two distinct values.
         sample_weight : array-like of shape (n_samples,), optional

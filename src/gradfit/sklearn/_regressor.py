@@ -147,7 +147,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), optional
             Each sample's weight in the loss (weighted mean per batch).
