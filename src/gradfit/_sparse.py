@@ -135,8 +135,6 @@ def check_sparse_X(X, n_in, dtype, argument="X") -> CsrRows:
         raise ValueError(f"{argument}: expected {n_in} feature(s) per sample (layer_sizes[0]), got shape {shape}")
     if shape[1] > _MAX_COLUMNS:
         raise ValueError(f"{argument}: expected at most {_MAX_COLUMNS} columns, got {shape[1]}")
-    if isinstance(X, CsrRows) and X.dtype == dtype:
-        return X
     if not isinstance(X, CsrRows) and getattr(X, "format", None) != "csr":
         X = X.tocsr()
     indptr, indices, data = np.asarray(X.indptr), np.asarray(X.indices), np.asarray(X.data)

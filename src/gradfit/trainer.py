@@ -433,9 +433,8 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
     X : array_like of shape (n_samples, n_inputs), scipy.sparse matrix, numpy.memmap or gradfit.data.Chunks
         Finite input rows (converted to the model's dtype; a pandas DataFrame
         works if every column is numeric). A memmap or a Chunks stream is read
-        block by block (see docs/out_of_core.md; y is then None for a Chunks).
-        A scipy.sparse X (CSR, CSC, ...) is never made dense: the first
-        layer reads its non-zeros in C (see docs/guide/sparse.md).
+        block by block (see docs/out_of_core.md; y is then None for a Chunks),
+        a sparse one through its non-zeros, never dense (docs/guide/sparse.md).
     y : array_like of shape (n_samples, n_outputs), or (n_samples,) for one output
         Finite targets; for ``loss="cross_entropy"`` int class ids (n_samples,)
         or one-hot / probability rows.
