@@ -284,16 +284,32 @@ static void expect_status(const char *what, int got, int want)
             }                                                                      \
         }                                                                          \
         expect_close(#SUF " gf_predict", got, want, N * OUT, TOL);                 \
+        /* the same through the sparse entry: X as CSR, every entry stored */      \
+        int64_t *ip = malloc((N + 1) * sizeof(int64_t));                           \
+        int32_t *ix = malloc(N * IN0 * sizeof(int32_t));                           \
+        for (int64_t r = 0; r <= N; r++)                                           \
+            ip[r] = r * IN0;                                                       \
+        for (int64_t k = 0; k < N * IN0; k++)                                      \
+            ix[k] = (int32_t)(k % IN0);                                            \
+        const gf_csr sx = {ip, ix, Xt};                                            \
+        expect_status(#SUF " gf_predict sparse",                                   \
+                      gf_predict_##SUF(&net, pt, NULL, &sx, N, chunk, ws, out), GF_OK);\
+        for (int64_t k = 0; k < N * OUT; k++)                                      \
+            got[k] = out[k];                                                       \
+        expect_close(#SUF " gf_predict sparse", got, want, N * OUT, TOL);          \
                                                                                    \
         /* gf_loss_grad: mse + L2 over all rows; cross-entropy, weighted, subset */ \
-        for (int c = 0; c < 2; c++) {                                              \
+        for (int c = 0; c < 4; c++) {     /* c >= 2: again, X sparse */            \
+            const int sparse = c >= 2;                                             \
+            c %= 2;                                                                \
             const int loss = c == 0 ? GF_LOSS_MSE : GF_LOSS_CROSS_ENTROPY;         \
             const double l2 = c == 0 ? 0.03 : 0.0;                                 \
             const int64_t *rows = c == 0 ? all : sub, n = c == 0 ? N : n_sub;      \
             const T *swc = c == 0 ? NULL : swt;                                    \
             double L = 0;                                                          \
             expect_status(#SUF " gf_loss_grad",                                    \
-                          gf_loss_grad_##SUF(&net, loss, 1.0, l2, pt, gt, Xt, NULL, \
+                          gf_loss_grad_##SUF(&net, loss, 1.0, l2, pt, gt,         \
+                                             sparse ? NULL : Xt, sparse ? &sx : NULL, \
                                              Yt,                                   \
                                              swc, c == 0 ? NULL : sub, n, chunk,   \
                                              ws, &L), GF_OK);                      \
@@ -302,10 +318,14 @@ static void expect_status(const char *what, int got, int want)
             got[0] = L;                                                            \
             for (int64_t k = 0; k < P; k++)                                        \
                 got[1 + k] = gt[k];                                                \
-            snprintf(name, sizeof name, "%s gf_loss_grad %s: loss, grad", #SUF,    \
-                     c == 0 ? "mse+l2, all rows" : "ce, weights, subset");        \
+            snprintf(name, sizeof name, "%s gf_loss_grad %s%s: loss, grad", #SUF,  \
+                     c == 0 ? "mse+l2, all rows" : "ce, weights, subset",         \
+                     sparse ? ", sparse X" : "");                                  \
             expect_close(name, got, want, 1 + P, TOL);                             \
+            c += 2 * sparse;                                                       \
         }                                                                          \
+        free(ip);                                                                  \
+        free(ix);                                                                  \
                                                                                    \
         /* gf_train: 3 epochs of batches of 4 over N rows (the last one short) */ \
         for (int o = 0; o < 2; o++) {                                              \
