@@ -56,7 +56,10 @@ typedef enum {
     GF_LOSS_MAE = 4,   /* mean_k |p_k - t_k| */
     GF_LOSS_HUBER = 5, /* mean_k h(p_k - t_k), h(r) = r^2/2 if |r| <= delta,
                           else delta (|r| - delta/2) */
-    GF_LOSS_COUNT_ = 6
+    GF_LOSS_POISSON = 6, /* p: log of the mean; mean_k e^p_k - t_k p_k (the
+                            Poisson negative log-likelihood of counts t_k >= 0
+                            without its constant log t_k!) */
+    GF_LOSS_COUNT_ = 7
 } gf_loss;
 
 /* Optimizers; g is the gradient of (data loss + L2 penalty), t the step

@@ -251,3 +251,19 @@ def test_explain_a_saved_model_uses_the_lr_it_was_trained_with(fitted):
     out = run("explain", "--model", "model.npz", "--data", "train.csv", "--target", "y", "--row", "3", cwd=tmp)
     assert out.returncode == 0, out.stderr
     assert "loss mse, lr 0.01\n" in out.stdout and "The step lowered the loss" in out.stdout
+
+
+def test_fit_poisson_then_predict_the_mean(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, (200, 2))
+    y = rng.poisson(np.exp(0.5 + X[:, 0])).astype(float)
+    _write_csv(tmp_path / "counts.csv", X, y, ["a", "b", "y"])
+    out = run("fit", "counts.csv", "--target", "y", "--layers", "none", "--loss", "poisson", "--optimizer", "adam",
+              "--epochs", "200", "--lr", "0.05", "--out", "m.npz", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    out = run("predict", "m.npz", "counts.csv", "--target", "y", "--output", "mean", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    mean = np.array([float(r[0]) for r in list(csv.reader(io.StringIO(out.stdout)))[1:]])
+    model = gf.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(mean, model.predict_mean(X)[:, 0])
+    np.testing.assert_allclose(mean, np.exp(0.5 + X[:, 0]), rtol=0.25)

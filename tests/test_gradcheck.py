@@ -177,3 +177,21 @@ def test_float32_gradient_matches_the_checked_float64_one(layer_sizes, activatio
     _, g32 = m32.loss_and_grad(X32, y.astype(np.float32), loss=loss)
     scale = np.abs(g64).max()
     assert np.abs(g32.astype(np.float64) - g64).max() <= 2e-5 * scale, np.abs(g32 - g64).max() / scale
+
+
+@pytest.mark.parametrize("layer_sizes", ARCHITECTURES, ids=lambda s: "-".join(map(str, s)))
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("loss", ["poisson", "binary_cross_entropy"])
+def test_gradcheck_poisson_and_multilabel(layer_sizes, activation, loss):
+    """The losses whose targets are not any real number: counts and rates
+    (poisson, below e so that every term exp(z) - y z is > 0) and 0/1 labels
+    on every output (binary_cross_entropy with several outputs: multilabel)."""
+    model, X, y = make_problem(layer_sizes, activation, seed=6)
+    rng = np.random.default_rng(6)
+    if loss == "poisson":
+        y = np.minimum(rng.poisson(1.0, y.shape), 2).astype(float)
+        y[0, 0] = 0.5
+    else:
+        y = rng.integers(0, 2, y.shape).astype(float)
+    # central differences' round-off grows with the wide nets' smaller entries: 1e-5 still sees any wrong formula
+    check(model, X, y, loss, tol=1e-6 if max(layer_sizes) <= 16 else 1e-5)

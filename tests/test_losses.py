@@ -9,7 +9,7 @@ import gradfit as gf
 from gradfit import _core, reference
 from trainhelp import problem
 
-LOSSES = ["mse", "sse", "cross_entropy", "binary_cross_entropy", "mae", "huber"]
+LOSSES = ["mse", "sse", "cross_entropy", "binary_cross_entropy", "mae", "huber", "poisson"]
 DELTA = 0.5
 NO_IDX = np.empty(0, np.int64)
 
@@ -122,6 +122,9 @@ def test_per_sample_values_by_hand():
         "cross_entropy": (lse - 0.0, np.exp(p[0] - lse) - t[0]),
         "mae": (4 / 3, [1 / 3, -1 / 3, -1 / 3]),
         "huber": ((0.5 * (2 - 0.25) + 0.5 * (1 - 0.25) + 0.5 * (1 - 0.25)) / 3, [0.5 / 3, -0.5 / 3, -0.5 / 3]),
+        # exp(p) - t p per output; dl/dp = exp(p) - t
+        "poisson": ((np.exp(2.0) + (1.0 - 0.0) + np.exp(-1.0)) / 3,
+                    [np.exp(2.0) / 3, (1.0 - 1.0) / 3, np.exp(-1.0) / 3]),
     }
     m = gf.MLP([3, 3], weights=[np.eye(3)], biases=[[0.0, 0.0, 0.0]])
     for loss, (value, dpred) in cases.items():

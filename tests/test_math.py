@@ -94,3 +94,44 @@ def test_zero_weights_give_zero_loss_and_gradient():
 def test_unknown_loss_is_refused():
     with pytest.raises(ValueError, match=r"^loss: expected one of .*got 'hinge'"):
         _math.sample_losses(np.ones((2, 1)), np.ones((2, 1)), "hinge")
+
+
+# -- the overflow bound used after training (gradfit._math.loss_surely_finite) --
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", sorted(_names.ACTIVATIONS))
+def test_the_overflow_bound_holds_where_it_says_so(dtype, act):
+    """Where loss_surely_finite says True, the loss is finite at the worst
+    inputs (every |x| at x_max, with the signs that push each output up);
+    scaled weights cross from True to False before the loss overflows."""
+    import gradfit as gf
+    from gradfit._math import loss_surely_finite
+    rng = np.random.default_rng(0)
+    seen_true = seen_false = 0
+    for scale in 10.0 ** (np.arange(0, 40, 3) if dtype == np.float32 else np.arange(0, 310, 20)):
+        m = gf.MLP([3, 4, 2], activation=act, dtype=dtype, seed=1)
+        scaled = m.params.astype(np.float64) * scale
+        if np.abs(scaled).max() >= np.finfo(dtype).max:
+            continue
+        m.params[...] = scaled
+        X = np.sign(rng.standard_normal((64, 3))).astype(dtype) * 7.0
+        y = np.abs(rng.standard_normal((64, 2))).astype(dtype)
+        for loss in ("mse", "mae", "huber", "poisson"):
+            with np.errstate(all="ignore"):
+                ok = loss_surely_finite(m.weights, m.biases, m.activations, loss, 7.0, float(np.abs(y).max()))
+            if ok:
+                seen_true += 1
+                assert np.isfinite(m.loss(X, y, loss=loss))
+            else:
+                seen_false += 1
+    assert seen_true and seen_false
+
+
+def test_the_overflow_bound_refuses_what_it_cannot_bound():
+    import gradfit as gf
+    from gradfit._math import loss_surely_finite
+    m = gf.MLP([2, 3, 1], seed=0)
+    assert loss_surely_finite(m.weights, m.biases, m.activations, "mse", 1.0, 1.0)
+    assert not loss_surely_finite(m.weights, m.biases, m.activations, "a loss with no bound", 1.0, 1.0)
+    assert not loss_surely_finite(m.weights, m.biases, m.activations, "mse", 1e200, 1.0)
+    assert not loss_surely_finite(m.weights, m.biases, m.activations, "mse", 1.0, np.inf)

@@ -282,7 +282,7 @@ def test_state_and_workspace_lengths():
 def test_names_come_from_the_c_enums():
     from gradfit import _names
     assert _names.LOSSES == _core.LOSSES == {"mse": 0, "sse": 1, "cross_entropy": 2, "binary_cross_entropy": 3,
-                                             "mae": 4, "huber": 5}
+                                             "mae": 4, "huber": 5, "poisson": 6}
     assert _names.OPTIMIZERS == {"sgd": 0, "adam": 1, "adamw": 2}
     assert _names.ACTIVATIONS == _core.ACTIVATIONS
     assert _core.STATUS_PAUSED == reference.STATUS_PAUSED == 6

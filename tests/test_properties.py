@@ -29,11 +29,11 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=
 def problems(draw):
     n_layers = draw(st.integers(1, 4))
     sizes = [draw(st.integers(1, 64)) for _ in range(n_layers + 1)]
-    loss = draw(st.sampled_from(["mse", "sse", "mae", "huber", "cross_entropy", "binary_cross_entropy"]))
+    loss = draw(st.sampled_from(["mse", "sse", "mae", "huber", "cross_entropy", "binary_cross_entropy", "poisson"]))
     if loss == "cross_entropy":
         sizes[-1] = max(2, sizes[-1])
-    if loss == "binary_cross_entropy":
-        sizes[-1] = 1
+    if loss == "binary_cross_entropy" and draw(st.booleans()):
+        sizes[-1] = 1                         # else several outputs: multilabel
     n = draw(st.integers(1, 300))
     batch = draw(st.one_of(st.none(), st.integers(1, n + 5)))
     return dict(
@@ -88,7 +88,9 @@ def test_c_path_equals_the_reference_and_stays_finite(p):
     elif p["loss"] == "cross_entropy":         # probability rows scaled: sums other than 1 (the loss's sum(t))
         y = rng.dirichlet(np.ones(k), p["n"]) * rng.uniform(0.5, 2.0, (p["n"], 1))
     elif p["loss"] == "binary_cross_entropy":
-        y = rng.integers(0, 2, size=p["n"]).astype(float)
+        y = rng.integers(0, 2, size=(p["n"], k)).astype(float)
+    elif p["loss"] == "poisson":
+        y = rng.poisson(1.5, size=(p["n"], k)).astype(float)
     else:
         y = rng.normal(size=(p["n"], k))
     sw = rng.uniform(0.1, 2.0, size=p["n"]) if p["weighted"] else None

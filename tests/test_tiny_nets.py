@@ -18,7 +18,7 @@ from trainhelp import Run, orders
 
 PATHS = gf.config()["simd_available"]
 ACTS = ["identity", "relu", "sigmoid", "tanh", "softplus"]
-LOSSES = ["mse", "sse", "mae", "huber", "binary_cross_entropy"]
+LOSSES = ["mse", "sse", "mae", "huber", "binary_cross_entropy", "poisson"]
 TOL = {"float64": 1e-9, "float32": 2e-4}
 
 
@@ -35,6 +35,8 @@ def _data(n, n_in, n_out, loss, dtype, seed=0):
     X = rng.normal(size=(n, n_in)).astype(dtype)
     if loss == "binary_cross_entropy":
         y = (rng.random((n, n_out)) < 0.4).astype(dtype)
+    elif loss == "poisson":
+        y = rng.poisson(np.exp(np.tanh(X @ rng.normal(size=(n_in, n_out))))).astype(dtype)
     else:
         y = (np.tanh(X @ rng.normal(size=(n_in, n_out))) + 0.1 * rng.normal(size=(n, n_out))).astype(dtype)
     sw = rng.uniform(0.2, 2.0, n).astype(dtype)
@@ -143,6 +145,9 @@ def test_loss_grad_and_predict_match_reference(simd, act, dtype):
         if loss == "binary_cross_entropy":              # one output, 0/1 targets
             model = gf.MLP([3, 6, 1], activation=act, dtype=dtype, seed=7)
             yy = (y[:, :1] > 0).astype(dtype)
+        if loss == "poisson":                           # two outputs again, targets >= 0
+            model = gf.MLP([3, 6, 2], activation=act, dtype=dtype, seed=7)
+            yy = np.abs(y)
         ref = reference.Reference(model, loss, huber_delta=0.4)
         want_value, want_grad = ref.loss_and_grad(X, yy, sw)
         value = model.loss(X, yy, loss=loss, sample_weight=sw, huber_delta=0.4)

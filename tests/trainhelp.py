@@ -61,7 +61,8 @@ def orders(n, epochs, seed=0):
 def problem(loss, dtype="float64", n=37, n_in=3, hidden=5, seed=0):
     """A small tanh net and data that fit `loss`: one-hot / probability rows
     (and a few scaled rows whose sum is not 1) for cross_entropy, {0, 1} and
-    in-between targets for binary_cross_entropy."""
+    in-between targets for binary_cross_entropy, counts and a few rates for
+    poisson."""
     rng = np.random.default_rng(seed)
     k = 1 if loss == "binary_cross_entropy" else 3
     m = gf.MLP([n_in, hidden, k], activation="tanh", dtype=dtype, seed=seed + 1)
@@ -73,6 +74,9 @@ def problem(loss, dtype="float64", n=37, n_in=3, hidden=5, seed=0):
     elif loss == "binary_cross_entropy":
         y = rng.integers(0, 2, (n, 1)).astype(float)
         y[:3, 0] = [0.25, 0.5, 0.9]
+    elif loss == "poisson":
+        y = rng.poisson(np.exp(0.5 * rng.normal(size=(n, k)))).astype(float)
+        y[:3, 0] = [0.25, 2.5, 7.0]                      # rates as well as counts
     else:
         y = rng.normal(size=(n, k))
     sw = rng.uniform(0.0, 2.0, n)

@@ -27,7 +27,8 @@ cdef extern from "gradfit.h":
     ctypedef enum gf_act:
         GF_ACT_IDENTITY, GF_ACT_RELU, GF_ACT_SIGMOID, GF_ACT_TANH, GF_ACT_SOFTPLUS
     ctypedef enum gf_loss:
-        GF_LOSS_MSE, GF_LOSS_SSE, GF_LOSS_CROSS_ENTROPY, GF_LOSS_BCE, GF_LOSS_MAE, GF_LOSS_HUBER
+        GF_LOSS_MSE, GF_LOSS_SSE, GF_LOSS_CROSS_ENTROPY, GF_LOSS_BCE, GF_LOSS_MAE, GF_LOSS_HUBER,
+        GF_LOSS_POISSON
     ctypedef enum gf_optim:
         GF_OPT_SGD, GF_OPT_ADAM, GF_OPT_ADAMW
 
@@ -133,7 +134,8 @@ STATUS_PAUSED = GF_PAUSED
 ACTIVATIONS = {"identity": GF_ACT_IDENTITY, "relu": GF_ACT_RELU, "sigmoid": GF_ACT_SIGMOID,
                "tanh": GF_ACT_TANH, "softplus": GF_ACT_SOFTPLUS}
 LOSSES = {"mse": GF_LOSS_MSE, "sse": GF_LOSS_SSE, "cross_entropy": GF_LOSS_CROSS_ENTROPY,
-          "binary_cross_entropy": GF_LOSS_BCE, "mae": GF_LOSS_MAE, "huber": GF_LOSS_HUBER}
+          "binary_cross_entropy": GF_LOSS_BCE, "mae": GF_LOSS_MAE, "huber": GF_LOSS_HUBER,
+          "poisson": GF_LOSS_POISSON}
 OPTIMIZERS = {"sgd": GF_OPT_SGD, "adam": GF_OPT_ADAM, "adamw": GF_OPT_ADAMW}
 
 SIMD_PATHS = {"baseline": GF_SIMD_BASELINE, "avx2": GF_SIMD_AVX2, "avx512": GF_SIMD_AVX512}

@@ -16,9 +16,9 @@ import warnings
 
 import numpy as np
 
-from ._math import loss_value
+from ._math import loss_surely_finite, loss_value
 from ._runners import CRunner, NumpyRunner
-from ._targets import CLASSIFICATION, labels_of
+from ._targets import CLASSIFICATION, label_hits
 from .callbacks import ProgressBar, TrainInfo
 from .result import ConvergenceWarning, DivergenceWarning, TrainResult
 
@@ -125,9 +125,10 @@ class Run:
                 f"epochs (epochs=... or max_epochs=...) or a larger lr", ConvergenceWarning, stacklevel=_user_level())
         final_loss = float("nan")
         if self.stop_reason != "diverged":
-            final_loss = self._data_loss()
+            final_loss = self._final_loss()
             unreadable = getattr(self, "no_final_loss", False)      # a one-shot stream, read once already
-            if self.steps > 0 and not (np.isfinite(m.params).all() and (unreadable or np.isfinite(final_loss))):
+            finite = np.isfinite(m.params).all() and np.isfinite(t.history["loss"][-1:]).all()
+            if self.steps > 0 and not (finite and (callable(final_loss) or unreadable or np.isfinite(final_loss))):
                 self.stop_reason = "diverged"      # the last update overflowed
         if self.stop_reason == "diverged":
             final_loss = self._restore_best()
@@ -268,8 +269,38 @@ class Run:
                          lr=h["lr"][-1] if h["lr"] else None, history=h, model=t.model, elapsed=elapsed,
                          samples_per_second=(self.seen + fraction * self.N) / elapsed if elapsed > 0 else 0.0)
 
+    def _loss_reader(self):
+        """A function of a model: its loss over all the data. It holds the
+        data and the loss settings, not the run (a result keeps it)."""
+        X, y, sw, t = self.X, self.y, self.sw, self.t
+        loss, delta, threads = t.loss, t.huber_delta, t.n_threads
+        return lambda model: model._loss(X, y, loss, sw, delta, threads)
+
     def _data_loss(self):
-        return self.t.model._loss(self.X, self.y, self.t.loss, self.sw, self.t.huber_delta, self.t.n_threads)
+        return self._loss_reader()(self.t.model)
+
+    def _data_bounds(self):
+        """(largest |x|, largest |y|) of the data, or None where reading them
+        would be another pass over data not in memory."""
+        return _largest_abs(self.X), _largest_abs(self.y)
+
+    def _final_loss(self):
+        """TrainResult.final_loss: the loss over all the data at the
+        parameters the model holds now. Normally a function, called on first
+        access, of a copy of them (later training does not change it), so a
+        call does not pay for this forward pass unless its value is read.
+        The value is computed now when the parameters are not finite, or
+        when a bound from the weights and the data's largest values cannot
+        rule out that the last update made the loss overflow: that is
+        divergence, found without the pass in every other case."""
+        m = self.t.model
+        if not np.isfinite(m.params).all():
+            return float("nan")
+        reader, bounds = self._loss_reader(), self._data_bounds()
+        if bounds is not None and loss_surely_finite(m.weights, m.biases, m.activations, self.t.loss, *bounds):
+            snapshot = m.copy()
+            return lambda: reader(snapshot)
+        return reader(m)
 
     def _keep_best(self, cands):
         """Sets the model (params, optimizer state, step count) to the
@@ -300,7 +331,10 @@ class Run:
         value = loss_value(pred, y, t.loss, sw, t.huber_delta)
         acc = None
         if t.loss in CLASSIFICATION:
-            guess = np.argmax(pred, axis=1) if t.loss == "cross_entropy" else (pred[:, 0] > 0).astype(np.int64)
-            hit = (guess == labels_of(y, t.loss)).astype(np.float64)
-            acc = float(np.average(hit, weights=sw))
+            acc = float(np.average(label_hits(pred, y, t.loss), weights=sw))
         return value, acc
+
+
+def _largest_abs(a):
+    """max |a| without a temporary the size of `a` (0 for an empty array)."""
+    return max(float(np.max(a, initial=0.0)), -float(np.min(a, initial=0.0)))

@@ -11,7 +11,7 @@ oracle must round as the float32 C path does.
 """
 import numpy as np
 
-LOSSES = ("mse", "sse", "cross_entropy", "binary_cross_entropy", "mae", "huber")
+LOSSES = ("mse", "sse", "cross_entropy", "binary_cross_entropy", "mae", "huber", "poisson")
 
 
 # -- activations ----------------------------------------------------------------
@@ -81,7 +81,10 @@ def sample_losses(pred, y, loss, delta=1.0):
           max(p, 0) - p t + log1p(exp(-|p|)); dl/dp = (sigmoid(p) - t) / OUT;
         mae: mean_k |p_k - t_k|; dl/dp = sign(p - t) / OUT;
         huber: mean_k h(r_k), r = p - t, h(r) = r^2/2 for |r| <= delta, else
-          delta (|r| - delta/2); dl/dp = clip(r, -delta, delta) / OUT.
+          delta (|r| - delta/2); dl/dp = clip(r, -delta, delta) / OUT;
+        poisson (p: the log of the mean, t >= 0): mean_k exp(p_k) - t_k p_k (the
+          negative log-likelihood without its constant log t_k!); dl/dp =
+          (exp(p) - t) / OUT.
     """
     dt = pred.dtype.type
     out = pred.shape[1]
@@ -106,6 +109,10 @@ def sample_losses(pred, y, loss, delta=1.0):
         a = np.abs(r)
         l = np.where(a <= d, dt(0.5) * r * r, d * (a - dt(0.5) * d)).sum(axis=1)
         g = np.clip(r, -d, d)
+    elif loss == "poisson":
+        with np.errstate(over="ignore"):         # exp beyond the dtype's range is inf: the loss is inf
+            mu = np.exp(pred)
+        l, g = (mu - y * pred).sum(axis=1), mu - y
     else:
         raise ValueError(f"loss: expected one of {list(LOSSES)}, got {loss!r}")
     if loss != "sse":
@@ -151,3 +158,48 @@ def loss_gradient(pred, y, loss, sample_weight=None, delta=1.0):
     if not W > 0:
         return np.zeros_like(g)
     return (w * dt(1.0 / W))[:, None] * g
+
+
+# -- a bound on a net's values, for the overflow check after training ---------------
+
+#: For each activation, a bound of |act(z)| given a bound of |z|: identity and
+#: relu do not grow |z|, softplus adds at most log 2, sigmoid and tanh stay
+#: within 1.
+_ACTIVATION_BOUNDS = {"identity": lambda b: b, "relu": lambda b: b, "softplus": lambda b: b + np.log(2.0),
+                      "sigmoid": lambda b: np.minimum(b, 1.0), "tanh": lambda b: np.minimum(b, 1.0)}
+
+#: For each loss, whether it is finite over any number of rows up to 1e10
+#: given f (the dtype's largest value), a bound of |output| and the targets'
+#: largest |value|: the squared losses square the error (so sqrt(f), with
+#: room for the sum), poisson exponentiates the output, the others are
+#: linear in it. A loss missing here has no bound: its value is computed.
+_FINITE_WHEN = {
+    "mse": lambda f, out, y: out + y < np.sqrt(f) * 1e-6,
+    "sse": lambda f, out, y: out + y < np.sqrt(f) * 1e-6,
+    "mae": lambda f, out, y: out + y < f * 1e-12,
+    "huber": lambda f, out, y: out + y < f * 1e-12,
+    "cross_entropy": lambda f, out, y: out + y < f * 1e-12,
+    "binary_cross_entropy": lambda f, out, y: out + y < f * 1e-12,
+    "poisson": lambda f, out, y: out < np.log(f) - 30.0 and y * out < f * 1e-12,
+}
+
+
+def loss_surely_finite(weights, biases, activations, loss, x_max, y_max):
+    """True when the loss of the net (per-layer weights (IN, OUT), biases,
+    activation names) is finite for any inputs with |x| <= x_max and targets
+    with |y| <= y_max: every layer's pre-activation is bounded by
+    b_in * max_j sum_i |W_ij| + max |bias| and its output by the activation's
+    bound; every bound must stay far below the dtype's range and the
+    output's must keep the loss finite (_FINITE_WHEN). False means "not
+    proven", not "infinite"."""
+    if loss not in _FINITE_WHEN or not weights:
+        return False
+    f = float(np.finfo(weights[0].dtype).max)
+    bound, largest = float(x_max), float(x_max)
+    for W, b, act in zip(weights, biases, activations):
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = bound * float(np.abs(W).sum(axis=0, dtype=np.float64).max(initial=0.0)) + float(
+                np.abs(b).max(initial=0.0))
+        bound = float(_ACTIVATION_BOUNDS[act](z))
+        largest = max(largest, z, bound)
+    return bool(np.isfinite(largest) and largest < f * 1e-12 and _FINITE_WHEN[loss](f, bound, float(y_max)))

@@ -351,24 +351,17 @@ class BlockRun(Run):
         if pending is None:
             super()._checkpoint()
 
-    def _data_loss(self):
-        """The loss over all the data at the current parameters, block by block
-        (a weighted mean of the blocks' losses; sse: their sum)."""
-        t, m = self.t, self.t.model
+    def _data_bounds(self):
+        return None                             # the data's largest values would be another pass
+
+    def _loss_reader(self):
+        """A function of a model: its loss over all the data, read block by
+        block (NaN for a one-shot iterator, which cannot be read again)."""
         if self.no_final_loss:
-            return float("nan")                 # a one-shot iterator cannot be read again
-        total = weight = 0.0
-        for X, y, sw in self.source.blocks():
-            value = m._loss(X, y, t.loss, sw, t.huber_delta, t.n_threads)
-            w = float(X.shape[0]) if sw is None else float(np.sum(sw, dtype=np.float64))
-            if t.loss == "sse":
-                total += value
-            else:
-                total += value * w
-                weight += w
-        if t.loss == "sse":
-            return float(total)
-        return float(total / weight) if weight > 0 else 0.0
+            return lambda model: float("nan")
+        source, t = self.source, self.t
+        loss, delta, threads = t.loss, t.huber_delta, t.n_threads
+        return lambda model: _blocks_loss(model, source.blocks(), loss, delta, threads)
 
     def _restore_best(self):
         """After a divergence: the values before the last update (the C core
@@ -378,3 +371,20 @@ class BlockRun(Run):
         cands = [("the values before the last update", (m.params.copy(), t.state.copy(), t.step_count.copy())),
                  ("the values the call started from", self.initial)]
         return self._keep_best(cands)
+
+
+def _blocks_loss(model, blocks, loss, huber_delta, n_threads):
+    """The loss of `model` over (X, y, sw) blocks: the weighted mean of the
+    blocks' losses (sse: their sum)."""
+    total = weight = 0.0
+    for X, y, sw in blocks:
+        value = model._loss(X, y, loss, sw, huber_delta, n_threads)
+        w = float(X.shape[0]) if sw is None else float(np.sum(sw, dtype=np.float64))
+        if loss == "sse":
+            total += value
+        else:
+            total += value * w
+            weight += w
+    if loss == "sse":
+        return float(total)
+    return float(total / weight) if weight > 0 else 0.0

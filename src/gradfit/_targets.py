@@ -8,14 +8,17 @@ CLASSIFICATION = ("cross_entropy", "binary_cross_entropy")
 
 
 def check_loss_fits_model(loss, model):
-    """Cross-entropy losses take logits: the output layer must be identity."""
+    """Cross-entropy losses take logits and poisson the log of the mean: the
+    output layer must be identity. binary_cross_entropy takes one logit per
+    output (several outputs: multilabel, one independent label each)."""
     if loss in CLASSIFICATION and model.activations[-1] != "identity":
         raise ValueError(
             f"loss: {loss!r} takes logits (the softmax / sigmoid is part of the loss), so the model's "
             f"output_activation must be 'identity', got {model.activations[-1]!r}")
-    if loss == "binary_cross_entropy" and model.n_outputs != 1:
-        raise ValueError(f"loss: 'binary_cross_entropy' needs a model with one output, got "
-                         f"{model.n_outputs} outputs (use 'cross_entropy' for several classes)")
+    if loss == "poisson" and model.activations[-1] != "identity":
+        raise ValueError(
+            f"loss: 'poisson' takes the log of the mean (the exp is part of the loss), so the model's "
+            f"output_activation must be 'identity', got {model.activations[-1]!r}")
     if loss == "cross_entropy" and model.n_outputs < 2:
         raise ValueError("loss: 'cross_entropy' needs a model with one output per class (at least 2), got 1 "
                          "output (use 'binary_cross_entropy' for two classes with one output)")
@@ -25,7 +28,8 @@ def check_targets(y, n_samples, model, loss, argument="y") -> np.ndarray:
     """y as the (N, n_outputs) array of the model's dtype that the C core
     takes. For cross_entropy, int class ids (N,) become one-hot rows; rows
     of probabilities (N, K) are taken as they are (non-negative). For
-    binary_cross_entropy, y holds 0/1 labels or probabilities in [0, 1]."""
+    binary_cross_entropy, y holds 0/1 labels or probabilities in [0, 1]; for
+    poisson, values >= 0."""
     dtype, n_out = model.dtype, model.n_outputs
     if loss == "cross_entropy":
         a = np.asarray(y) if not hasattr(y, "columns") else None
@@ -41,6 +45,9 @@ def check_targets(y, n_samples, model, loss, argument="y") -> np.ndarray:
         bad = t[(t < 0) | (t > 1)][0]
         raise ValueError(f"{argument}: expected labels 0/1 or probabilities in [0, 1] for "
                          f"binary_cross_entropy, got {bad:g}")
+    if loss == "poisson" and (t < 0).any():
+        raise ValueError(f"{argument}: expected counts or rates >= 0 for the poisson loss, got a "
+                         f"minimum of {t.min():g}")
     return t
 
 
@@ -113,12 +120,24 @@ def normalized_weights(w, loss, largest=None):
 
 
 def labels_of(t, loss):
-    """Class labels of target rows, for stratifying and accuracy (None for regression)."""
+    """Class labels of target rows, for stratifying and accuracy (None for
+    regression, and for multilabel rows: binary_cross_entropy with several
+    outputs, which are not stratified)."""
     if loss == "cross_entropy":
         return np.argmax(t, axis=1)
-    if loss == "binary_cross_entropy":
+    if loss == "binary_cross_entropy" and t.shape[1] == 1:
         return (t[:, 0] >= 0.5).astype(np.int64)
     return None
+
+
+def label_hits(pred, t, loss):
+    """1.0 where a row's predicted class is right, else 0.0 (n,): the class of
+    the largest output (cross_entropy), or output > 0 per label
+    (binary_cross_entropy; with several outputs a row counts only when every
+    label is right: subset accuracy)."""
+    if loss == "cross_entropy":
+        return (np.argmax(pred, axis=1) == np.argmax(t, axis=1)).astype(np.float64)
+    return ((pred > 0) == (t >= 0.5)).all(axis=1).astype(np.float64)
 
 
 def validation_split(n_samples, fraction, rng, labels=None):

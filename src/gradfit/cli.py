@@ -139,8 +139,9 @@ def build_parser():
     predict.add_argument("--target", help="a column to leave out (e.g. the training target, if the file has it); "
                                           "not needed when the model knows its features' names (gradfit fit "
                                           "saves them): those columns are read by name, in any order")
-    predict.add_argument("--output", choices=["raw", "proba", "class"], default="raw",
-                         help="raw outputs (default), probabilities or class ids (classifiers)")
+    predict.add_argument("--output", choices=["raw", "proba", "class", "mean"], default="raw",
+                         help="raw outputs (default), probabilities or class ids (classifiers), or the mean "
+                              "exp(output) of a model fitted with --loss poisson (its outputs are log-means)")
 
     explain = commands.add_parser(
         "explain", help="explain one gradient-descent step, number by number",
@@ -296,6 +297,8 @@ def cmd_predict(args):
         out = model.predict_proba(X)
     elif args.output == "class":
         out = model.predict_class(X).reshape(len(X), -1)
+    elif args.output == "mean":
+        out = model.predict_mean(X)
     else:
         out = model.predict(X)
     out = out.reshape(len(X), -1)

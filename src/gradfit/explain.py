@@ -44,6 +44,7 @@ _LOSS_TEXT = {
     "huber": "L = mean of huber(ŷ − y)",
     "cross_entropy": "L = mean of −Σ y·log softmax(ŷ)   (ŷ: logits)",
     "binary_cross_entropy": "L = mean of −[y log σ(ŷ) + (1 − y) log(1 − σ(ŷ))]   (ŷ: logit)",
+    "poisson": "L = mean of exp(ŷ) − y·ŷ   (ŷ: log of the mean)",
 }
 
 

@@ -22,6 +22,12 @@ never by ``import gradfit``.
   has no double Softplus kernel, so a float64 softplus layer is written as
   ``Relu(z) + Log(1 + Exp(-Abs(z)))`` (the same stable formula, as
   primitives). It needs the ``onnx`` package only (not torch).
+
+Both export what ``model.predict`` computes. A model holds no loss: the
+outputs of one trained with a cross-entropy are logits, and of one trained
+with ``loss="poisson"`` the log of the mean; the exported graph gives the
+same values, so apply the softmax / sigmoid, or ``exp`` for the Poisson mean
+(``MLP.predict_mean``), to its output.
 """
 from __future__ import annotations
 

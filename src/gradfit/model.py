@@ -42,8 +42,10 @@ _LOSS_DOC = """
     loss : str, default "mse"
         "mse" (mean over samples and outputs of (pred - y)**2, no 1/2
         factor), "sse" (the sum), "mae", "huber", "cross_entropy"
-        (softmax of the outputs) or "binary_cross_entropy" (sigmoid of the
-        one output); the cross-entropies read the outputs as logits.
+        (softmax of the outputs), "binary_cross_entropy" (sigmoid of each
+        output) or "poisson" (y >= 0, mean of exp(pred) - y * pred); the
+        cross-entropies read the outputs as logits, poisson as the log of
+        the mean (see predict_mean).
     sample_weight : array_like of shape (n_samples,), optional
         The loss is then the weighted mean sum(w_i loss_i) / sum(w_i)
         ("sse": the weighted sum).
@@ -386,6 +388,21 @@ class MLP:
         z = self.predict(X).astype(np.float64)
         p = sigmoid(z) if self.n_outputs == 1 else softmax(z)
         return p.astype(self._dtype)
+
+    def predict_mean(self, X: ArrayLike) -> NDArray[np.floating[Any]]:
+        """exp of the outputs: the mean predicted by a model trained with
+        ``loss="poisson"`` (its outputs, what ``predict`` returns, are log-means).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_inputs)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs), the model's dtype
+        """
+        with np.errstate(over="ignore"):
+            return np.exp(self.predict(X))
 
     def predict_class(self, X: ArrayLike) -> NDArray[np.int64]:
         """Class ids: the largest output (several outputs) or output > 0 (one output).

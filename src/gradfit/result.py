@@ -31,6 +31,25 @@ class DivergenceWarning(RuntimeWarning):
     warning and ``TrainResult.restored`` say which."""
 
 
+class _ComputedOnce:
+    """A dataclass field whose value may be given as a function of no
+    arguments: it is called on the first read, and its value kept."""
+
+    def __set_name__(self, owner, name):
+        self._slot = "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return float("nan")                 # the field's default
+        value = obj.__dict__[self._slot]
+        if callable(value):
+            value = obj.__dict__[self._slot] = float(value())
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self._slot] = value
+
+
 @dataclass
 class TrainResult:
     """What one call of :func:`gradfit.train` did.
@@ -47,7 +66,8 @@ class TrainResult:
         Epochs in which at least one minibatch was measured (the last may be
         partial when max_steps stopped it).
     seconds : float
-        Wall time of the whole call: checks, training and the final loss.
+        Wall time of the whole call: checks and training (not the
+        ``final_loss`` pass, which runs when it is first read).
     samples_per_second : float
         Rows trained on per second of ``seconds``.
     stop_reason : str
@@ -55,8 +75,12 @@ class TrainResult:
         ("epochs", "max_steps", "grad_tol", "converged", "diverged",
         "early_stopping", "callback", "interrupted").
     final_loss : float
-        The loss over all the data at the parameters the model holds now
-        (one forward pass after training).
+        The exact loss over all the data at the parameters the model held
+        when the call returned: one forward pass over the data, made on
+        first access (training does not pay for it unless it is read).
+        ``history["loss"][-1]`` is the running figure instead: the mean of
+        the last epoch's minibatch losses, each measured before its update,
+        which costs nothing.
     grad_norm : float or None
         Norm of the last full-data gradient computed (by grad_tol checks),
         or None if none was.
@@ -82,7 +106,7 @@ class TrainResult:
     seconds: float = 0.0
     samples_per_second: float = 0.0
     stop_reason: str = "epochs"
-    final_loss: float = float("nan")
+    final_loss: float = _ComputedOnce()  # type: ignore[assignment]
     grad_norm: float | None = None
     loss_name: str = "mse"
     backend: str = "c"

@@ -70,9 +70,12 @@ class Trainer:
     loss : str, default "mse"
         "mse", "sse", "mae", "huber" (with ``huber_delta``), "cross_entropy"
         (softmax over the outputs; y holds class ids (N,) or one-hot /
-        probability rows (N, K)) or "binary_cross_entropy" (one output, a
-        logit; y holds 0/1 or probabilities). Cross-entropy losses need an
-        identity output layer: the model outputs logits.
+        probability rows (N, K)), "binary_cross_entropy" (a logit per
+        output; y holds 0/1 or probabilities; several outputs are
+        independent labels: multilabel) or "poisson" (y holds counts or
+        rates >= 0; the output is the log of the mean, ``exp(z) - y z`` per
+        output, see :meth:`MLP.predict_mean`). These losses need an identity
+        output layer: the model outputs logits (log-means for poisson).
     lr : float, optional
         Base learning rate (default: the optimizer's, 0.01 for SGD and 0.001
         for Adam / AdamW).
@@ -462,7 +465,8 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
     TrainResult
         ``history["loss"]`` (per epoch: the mean of its minibatch losses, each
         measured before its update, weighted by batch size), ``final_loss``
-        (the loss over all of X, y at the returned parameters), ``steps``,
+        (the loss over all of X, y at the returned parameters, computed when
+        first read), ``steps``,
         ``epochs``, ``stop_reason``, ``grad_norm``, ``restored``, ``seconds``,
         ``samples_per_second`` (the whole call, as a stopwatch sees it).
 

@@ -131,6 +131,11 @@ static double naive_loss_grad(const netdesc *d, int loss, double l2, const doubl
                 li += (pr[k] - t[k]) * (pr[k] - t[k]) / OUT;
                 delta[k] = 2 * (pr[k] - t[k]) / OUT;
             }
+        } else if (loss == GF_LOSS_POISSON) { /* exp(p) - t p, the mean over outputs */
+            for (int k = 0; k < OUT; k++) {
+                li += (exp(pr[k]) - t[k] * pr[k]) / OUT;
+                delta[k] = (exp(pr[k]) - t[k]) / OUT;
+            }
         } else { /* cross-entropy of logits */
             double mx = pr[0], s = 0, se = 0;
             for (int k = 1; k < OUT; k++)
@@ -298,11 +303,13 @@ static void expect_status(const char *what, int got, int want)
             got[k] = out[k];                                                       \
         expect_close(#SUF " gf_predict sparse", got, want, N * OUT, TOL);          \
                                                                                    \
-        /* gf_loss_grad: mse + L2 over all rows; cross-entropy, weighted, subset */ \
-        for (int c = 0; c < 4; c++) {     /* c >= 2: again, X sparse */            \
-            const int sparse = c >= 2;                                             \
-            c %= 2;                                                                \
-            const int loss = c == 0 ? GF_LOSS_MSE : GF_LOSS_CROSS_ENTROPY;         \
+        /* gf_loss_grad: mse + L2 over all rows; cross-entropy and poisson,        \
+         * weighted, subset; c >= 3: the same with X sparse */                     \
+        for (int c = 0; c < 6; c++) {                                              \
+            const int sparse = c >= 3;                                             \
+            c %= 3;                                                                \
+            const int loss = c == 0 ? GF_LOSS_MSE                                  \
+                             : c == 1 ? GF_LOSS_CROSS_ENTROPY : GF_LOSS_POISSON;   \
             const double l2 = c == 0 ? 0.03 : 0.0;                                 \
             const int64_t *rows = c == 0 ? all : sub, n = c == 0 ? N : n_sub;      \
             const T *swc = c == 0 ? NULL : swt;                                    \
@@ -319,10 +326,11 @@ static void expect_status(const char *what, int got, int want)
             for (int64_t k = 0; k < P; k++)                                        \
                 got[1 + k] = gt[k];                                                \
             snprintf(name, sizeof name, "%s gf_loss_grad %s%s: loss, grad", #SUF,  \
-                     c == 0 ? "mse+l2, all rows" : "ce, weights, subset",         \
+                     c == 0 ? "mse+l2, all rows" : c == 1 ? "ce, weights, subset"  \
+                                                          : "poisson, weights, subset",\
                      sparse ? ", sparse X" : "");                                  \
             expect_close(name, got, want, 1 + P, TOL);                             \
-            c += 2 * sparse;                                                       \
+            c += 3 * sparse;                                                       \
         }                                                                          \
         free(ip);                                                                  \
         free(ix);                                                                  \

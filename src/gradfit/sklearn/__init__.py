@@ -29,7 +29,10 @@ How the parameters map onto gradfit
   decoupled weight decay instead (``W -= lr * alpha * W`` each step).
 - ``learning_rate_init``: with ``solver="sgd"`` and the squared error the
   Trainer gets half of it, since gradfit's gradient is twice scikit-learn's:
-  the steps are then scikit-learn's. Adam's steps do not depend on the scale
+  the steps are then scikit-learn's. Poisson and multilabel binary
+  cross-entropy are means over the K outputs in gradfit and sums in
+  scikit-learn: the Trainer gets K times the rate, and ``alpha`` and
+  ``loss_curve_`` are scaled by K likewise. Adam's steps do not depend on the scale
   of the gradient, so Adam gets it as is.
 - ``momentum``, ``nesterovs_momentum``: the same updates as scikit-learn's
   (gradfit's form ``v = mu v + g; p -= lr v`` is scikit-learn's with its

@@ -41,7 +41,18 @@ def _sparse_rows(X, dtype):
 
 
 _REGRESSION_LOSSES = {"squared_error": "mse", "mse": "mse", "absolute_error": "mae", "mae": "mae",
-                      "huber": "huber"}
+                      "huber": "huber", "poisson": "poisson"}
+
+
+def _objective_scale(loss, n_outputs):
+    """gradfit's objective per unit of scikit-learn's: "mse" is twice the half
+    squared error; binary_cross_entropy (multilabel) and poisson are means
+    over the outputs where scikit-learn's losses are sums over them."""
+    if loss == "mse":
+        return 2.0
+    if loss in ("binary_cross_entropy", "poisson"):
+        return 1.0 / n_outputs
+    return 1.0
 
 
 def _validate_data(est, *args, **kwargs):
@@ -73,7 +84,7 @@ class _EpochRule:
         est = self.est
         h = info.history
         value = h["loss"][-1] + (h["penalty"][-1] if "penalty" in h else 0.0)
-        est.loss_curve_.append(float(value / est._loss_scale))
+        est.loss_curve_.append(float(value / est._loss_scale) + getattr(est, "_loss_offset", 0.0))
         est.n_iter_ += 1
         if est.verbose:
             print(f"Iteration {est.n_iter_}, loss = {est.loss_curve_[-1]:.8f}")
@@ -193,14 +204,13 @@ class _GradfitBase(BaseEstimator):
         batch = self._batch(n)
         mean_w = 1.0 if sw is None else float(np.mean(sw))
         lr = float(self.learning_rate_init)
-        scale = 2.0 if loss == "mse" else 1.0
+        scale = _objective_scale(loss, model.n_outputs)
         l2 = 0.0
         kw = {}
         if self.solver == "sgd":
             kw = dict(momentum=float(self.momentum),
                       nesterov=bool(self.nesterovs_momentum) and self.momentum > 0)
-            if loss == "mse":
-                lr /= 2.0
+            lr /= scale            # the steps of scikit-learn's gradient
         else:
             kw = dict(beta1=float(self.beta_1), beta2=float(self.beta_2), eps=float(self.epsilon))
             if self.solver == "adamw":
@@ -276,7 +286,7 @@ class _GradfitBase(BaseEstimator):
             h = trainer.history
             for i in range(before, len(h["loss"])):
                 value = h["loss"][i] + (h["penalty"][i] if "penalty" in h else 0.0)
-                self.loss_curve_.append(float(value / self._loss_scale))
+                self.loss_curve_.append(float(value / self._loss_scale) + getattr(self, "_loss_offset", 0.0))
                 self.n_iter_ += 1
                 self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
         if self.early_stopping:

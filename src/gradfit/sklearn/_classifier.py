@@ -11,14 +11,18 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
-from .._math import log_softmax, sigmoid, softmax
+from .._math import log_softmax, sigmoid, softmax, softplus
 from ._base import _SPARSE_FORMATS, _fitting, _sparse_rows, _GradfitBase, _validate_data
 
 class GradfitClassifier(ClassifierMixin, _GradfitBase):
     """A multi-layer perceptron classifier trained by gradfit's C core.
 
     Two classes: one logit and gradfit's binary_cross_entropy; K > 2 classes:
-    K logits and cross_entropy (softmax). Labels may be anything
+    K logits and cross_entropy (softmax); a multilabel indicator matrix y
+    (n_samples, n_labels) of 0/1: one logit per label and
+    binary_cross_entropy, as MLPClassifier (``predict`` the 0/1 matrix,
+    probability > 0.5; ``predict_proba`` (n_samples, n_labels);
+    ``classes_ = arange(n_labels)``; ``score`` the subset accuracy). Labels may be anything
     scikit-learn's LabelEncoder takes (ints, strings, ...). Parameters as for
     :class:`GradfitRegressor`, without loss choices, output_activation
     (the outputs are logits) and standardize_y.
@@ -68,6 +72,14 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         self.dtype = dtype
         self.n_threads = n_threads
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _more_tags(self):                          # the same tag for scikit-learn < 1.6
+        return {"multilabel": True}
+
     @_fitting
     def fit(self, X, y, sample_weight=None):
         """Train on X, y (class labels) for up to max_iter epochs.
@@ -75,8 +87,9 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            Class labels: at least two distinct values.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels (at least two distinct values), or a multilabel
+            indicator matrix of 0/1 (or bool).
         sample_weight : array-like of shape (n_samples,), optional
 
         Returns
@@ -94,6 +107,7 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         X, y, sample_weight : as for fit
         classes : array-like, required on the first call
             Every class label that will ever be seen (y need not hold them all).
+            Not needed for a multilabel y (its columns are the labels).
 
         Returns
         -------
@@ -103,15 +117,21 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
 
     def _fit(self, X, y, sample_weight, classes, incremental):
         first_pass = not hasattr(self, "trainer_") or (not self.warm_start and not incremental)
-        X, y = _validate_data(self, X, y, reset=first_pass, dtype=self._data_dtype(first_pass),
+        X, y = _validate_data(self, X, y, reset=first_pass, dtype=self._data_dtype(first_pass), multi_output=True,
                               accept_sparse=_SPARSE_FORMATS)
         X = _sparse_rows(X, X.dtype)
         check_classification_targets(y)
         kind = type_of_target(y)
+        if kind == "multilabel-indicator":
+            return self._fit_multilabel(X, y, sample_weight, first_pass, incremental)
         if kind not in ("binary", "multiclass"):
-            raise ValueError(f"y: expected one column of class labels (binary or multiclass), got a target "
-                             f"of type {kind!r}; multilabel and multi-output targets are not supported")
+            raise ValueError(f"y: expected one column of class labels (binary or multiclass) or a multilabel "
+                             f"indicator matrix (columns of 0/1), got a target of type {kind!r}")
         y = column_or_1d(y, warn=True)
+        if getattr(self, "_multilabel", False) and not first_pass:
+            raise ValueError("y: expected a multilabel indicator matrix as in the first fit, got one column "
+                             "of class labels")
+        self._multilabel = False
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
         if incremental and first_pass and not hasattr(self, "trainer_"):
             if classes is None:
@@ -146,11 +166,35 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         self._train(X, t, sw, ids, first_pass, incremental, loss, n_out, rs, seeds)
         return self
 
+    def _fit_multilabel(self, X, y, sample_weight, first_pass, incremental):
+        """Multilabel: y an indicator matrix (n_samples, n_labels); one sigmoid
+        output per label and binary_cross_entropy (the mean over the labels);
+        classes_ = arange(n_labels), as scikit-learn's; partial_fit's classes
+        is not needed (the labels are y's columns). Not stratified."""
+        k = y.shape[1]
+        if not first_pass and not getattr(self, "_multilabel", False):
+            raise ValueError(f"y: expected one column of class labels as in the first fit, got a multilabel "
+                             f"indicator matrix of shape {y.shape}")
+        if not first_pass and k != self.n_outputs_:
+            raise ValueError(f"y: expected {self.n_outputs_} label columns as in the first fit, got {k}")
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        if first_pass:
+            self._multilabel = True
+            self.classes_ = np.arange(k)
+            self._encoder = LabelEncoder().fit(self.classes_)
+            self.n_outputs_ = k
+        seeds, rs = self._seeds()
+        self._train(X, (y != 0).astype(X.dtype), sw, None, first_pass, incremental, "binary_cross_entropy", k,
+                    rs, seeds)
+        return self
+
     def _proba(self, X):
         """Class probabilities (n_samples, n_classes) of the network's dtype, X already validated."""
         m = self.trainer_.model
         z = m._predict(X, self.n_threads or 1).astype(np.float64)
-        if z.shape[1] == 1:
+        if getattr(self, "_multilabel", False):
+            p = sigmoid(z)
+        elif z.shape[1] == 1:
             p1 = sigmoid(z[:, 0])
             p = np.column_stack([1 - p1, p1])
         else:
@@ -159,20 +203,26 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
 
     def _val_score(self, Xv, tv, wv):
         z = self.trainer_.model._predict(Xv)
+        if getattr(self, "_multilabel", False):      # subset accuracy
+            return float(accuracy_score(tv > 0.5, z > 0, sample_weight=wv))
         guess = (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
         truth = tv.astype(np.int64) if tv.ndim == 1 else np.argmax(tv, axis=1)
         return float(accuracy_score(truth, guess, sample_weight=wv))
 
     def decision_function(self, X):
-        """The logits: shape (n_samples,) for two classes (positive: classes_[1]), else (n_samples, n_classes)."""
+        """The logits: shape (n_samples,) for two classes (positive: classes_[1]), else (n_samples, n_classes)
+        (multilabel: (n_samples, n_labels))."""
         X = self._check_X_predict(X)
         z = self.trainer_.model._predict(X, self.n_threads or 1)
-        return z[:, 0] if z.shape[1] == 1 else z
+        return z[:, 0] if z.shape[1] == 1 and not getattr(self, "_multilabel", False) else z
 
     def predict(self, X):
-        """Predicted class labels, shape (n_samples,)."""
+        """Predicted class labels, shape (n_samples,); multilabel: the indicator
+        matrix (n_samples, n_labels) of int, 1 where the label's probability is > 0.5."""
         X = self._check_X_predict(X)
         z = self.trainer_.model._predict(X, self.n_threads or 1)
+        if getattr(self, "_multilabel", False):
+            return (z > 0).astype(np.int64)
         ids = (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
         return self.classes_[ids]
 
@@ -185,6 +235,12 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         X = self._check_X_predict(X)
         m = self.trainer_.model
         z = m._predict(X, self.n_threads or 1).astype(np.float64)
+        if getattr(self, "_multilabel", False):
+            # log(predict_proba) per label, as scikit-learn's; where the probability
+            # rounds to 0, log sigmoid(z) = -softplus(-z) (finite)
+            p = sigmoid(z).astype(m.dtype)
+            with np.errstate(divide="ignore"):
+                return np.where(p > 0, np.log(p), -softplus(-z)).astype(m.dtype)
         if z.shape[1] == 1:
             z = np.column_stack([np.zeros_like(z[:, 0]), z[:, 0]])
         return log_softmax(z).astype(m.dtype)

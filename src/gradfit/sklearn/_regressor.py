@@ -8,6 +8,19 @@ from sklearn.utils.validation import _check_sample_weight, column_or_1d
 from .._targets import normalized_weights
 from ._base import _REGRESSION_LOSSES, _SPARSE_FORMATS, _fitting, _sparse_rows, _GradfitBase, _validate_data
 
+def _poisson_offset(y2, sw):
+    """What scikit-learn's poisson loss (half the Poisson deviance) adds to
+    gradfit's (exp(z) - y z, without the terms of y alone): the (weighted)
+    mean over the rows of sum_k y log y - y. Checks y >= 0 first."""
+    if (y2 < 0).any():
+        raise ValueError(f"y: expected values >= 0 (counts or rates) for loss='poisson', got a minimum of "
+                         f"{y2.min():g}")
+    y64 = y2.astype(np.float64)
+    row = np.where(y64 > 0, y64 * np.log(np.where(y64 > 0, y64, 1.0)), 0.0).sum(axis=1) - y64.sum(axis=1)
+    w = None if sw is None or not (sw > 0).any() else sw.astype(np.float64)
+    return float(np.average(row, weights=w))
+
+
 def _scaled_mean_std(y2, w):
     """The weighted mean and standard deviation of each column of y2 (finite
     values), computed on y2 divided by its largest magnitude so that neither
@@ -57,8 +70,13 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
     validation_fraction : float in (0, 1), default 0.1
     beta_1, beta_2, epsilon : Adam's settings (default 0.9, 0.999, 1e-8)
     n_iter_no_change : int >= 1 or inf, default 10
-    loss : {"squared_error", "absolute_error", "huber", "mse", "mae"}, default "squared_error"
-        gradfit's "mse", "mae" or "huber" ("squared_error" = "mse").
+    loss : {"squared_error", "absolute_error", "huber", "poisson", "mse", "mae"}, default "squared_error"
+        gradfit's "mse", "mae", "huber" or "poisson" ("squared_error" = "mse").
+        "poisson" is scikit-learn's: y >= 0 (counts or rates), a log link
+        (the network's output is the log of the mean; ``predict`` returns
+        its exp, the mean) and half the Poisson deviance in ``loss_curve_``;
+        the targets are not standardized (standardize_y does not apply) and
+        output_activation must be "identity".
     output_activation : str, default "identity"
         gradfit's output activation (e.g. "sigmoid" for targets in (0, 1)
         with standardize_y=False).
@@ -182,10 +200,12 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         y = np.asarray(y, dtype=X.dtype)
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+        if self.loss == "poisson":
+            self._loss_offset = _poisson_offset(y2, sw)
         if first_pass:
             self.n_outputs_ = y2.shape[1]
             self._y_1d = y.ndim == 1
-            if self.standardize_y:
+            if self.standardize_y and self.loss != "poisson":
                 # weights scaled into [0.5, 1) first, as training scales them: tiny or huge ones stay exact
                 w = None if sw is None or not (sw > 0).any() else normalized_weights(sw.astype(np.float64), None)
                 with np.errstate(over="ignore", invalid="ignore"):
@@ -206,8 +226,15 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         return self
 
     def _val_score(self, Xv, tv, wv):
-        pred = self.trainer_.model._predict(Xv)
+        pred = self._link(self.trainer_.model._predict(Xv))
         return float(r2_score(tv, pred, sample_weight=wv))
+
+    def _link(self, z):
+        """The mean from the network's outputs: exp for poisson (they are log-means), else z itself."""
+        if self.loss != "poisson":
+            return z
+        with np.errstate(over="ignore"):
+            return np.exp(z)
 
     def predict(self, X):
         """Predicted targets: shape (n_samples,) when fitted on a 1-D y, else (n_samples, n_outputs).
@@ -215,7 +242,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         The dtype is the network's (float32 after float32 training)."""
         X = self._check_X_predict(X)
         m = self.trainer_.model
-        out = m._predict(X, self.n_threads or 1)
-        if self.standardize_y:
+        out = self._link(m._predict(X, self.n_threads or 1))
+        if self.standardize_y and self.loss != "poisson":
             out = (out * self.y_scale_ + self.y_mean_).astype(m.dtype)
         return out.ravel() if self._y_1d else out
