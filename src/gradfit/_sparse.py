@@ -77,6 +77,22 @@ class CsrRows:
         pos = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1], dtype=np.int64)
         return CsrRows(indptr, self.indices[pos], self.data[pos], (rows.size, self.shape[1]))
 
+    def max(self, axis=None, out=None, initial=None):
+        """The largest entry, the zeros not stored included (np.max(X, initial=...) calls it)."""
+        return self._extreme(np.max, axis, out, initial)
+
+    def min(self, axis=None, out=None, initial=None):
+        """The smallest entry, the zeros not stored included."""
+        return self._extreme(np.min, axis, out, initial)
+
+    def _extreme(self, reduce, axis, out, initial):
+        if axis is not None or out is not None:
+            raise TypeError("CsrRows: only the whole matrix's max / min (axis=None, out=None)")
+        values = self.data[:self.nnz]
+        if self.nnz < self.shape[0] * self.shape[1]:
+            values = np.append(values, values.dtype.type(0))
+        return reduce(values) if initial is None else reduce(values, initial=initial)
+
     def toarray(self) -> np.ndarray:
         """The dense (N, n_cols) array (stored entries; every other entry 0)."""
         out = np.zeros(self.shape, dtype=self.dtype)
