@@ -299,9 +299,8 @@ class MLP:
         Parameters
         ----------
         X : array_like or scipy.sparse matrix of shape (n_samples, n_inputs)
-            Finite input rows; integer and float32/float64 data are converted
-            to the model's dtype. A sparse X (CSR, CSC, ...) is read through
-            its non-zeros, with the dense path's results (docs/guide/sparse.md).
+            Finite input rows, converted to the model's dtype; a sparse X is
+            read through its non-zeros (docs/guide/sparse.md).
         n_threads : int, default 1
             Threads for the matrix products of wide layers (any number gives
             the same numbers, bit for bit).

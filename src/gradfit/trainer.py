@@ -434,10 +434,9 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
     model : MLP
         The network to train; its parameters are updated in place.
     X : array_like of shape (n_samples, n_inputs), scipy.sparse matrix, numpy.memmap or gradfit.data.Chunks
-        Finite input rows (converted to the model's dtype; a pandas DataFrame
-        works if every column is numeric). A memmap or a Chunks stream is read
-        block by block (see docs/out_of_core.md; y is then None for a Chunks),
-        a sparse one through its non-zeros, never dense (docs/guide/sparse.md).
+        Finite input rows (in the model's dtype; a DataFrame of numeric columns
+        works). A memmap or a Chunks stream is read block by block (docs/out_of_core.md;
+        y None for a Chunks), a sparse X by its non-zeros (docs/guide/sparse.md).
     y : array_like of shape (n_samples, n_outputs), or (n_samples,) for one output
         Finite targets; for ``loss="cross_entropy"`` int class ids (n_samples,)
         or one-hot / probability rows.
