@@ -281,6 +281,13 @@ def test_csr_rows_subsets():
         assert np.array_equal(rows[key].toarray(), X.toarray()[key])
     assert np.array_equal(rows[np.array([2, 9]), ...].toarray(), X.toarray()[[2, 9]])
     assert rows.nbytes == X.indptr.size * 8 + X.indices.size * 4 + X.data.nbytes
+    # max / min over every entry, the zeros not stored included (the run's bound on the outputs reads them)
+    full = CsrRows(np.array([0, 2, 4]), np.array([0, 1, 0, 1], dtype=np.int32), np.array([1.0, 2.0, 3.0, 4.0]),
+                   (2, 2))
+    assert (np.max(full, initial=0.0), np.min(full, initial=-1.0), full.min()) == (4.0, -1.0, 1.0)
+    assert (rows.max(), rows.min()) == (max(X.data.max(), 0.0), min(X.data.min(), 0.0))
+    positive = CsrRows(np.array([0, 1, 1]), np.array([1], dtype=np.int32), np.array([5.0]), (2, 2))
+    assert (positive.max(), positive.min()) == (5.0, 0.0)
 
 
 def test_a_wide_sparse_input_trains_without_a_dense_copy():
@@ -306,3 +313,19 @@ def test_a_wide_sparse_input_trains_without_a_dense_copy():
     matrix_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     assert peak < matrix_bytes + 14 * model_bytes + 2_000_000
     assert np.isfinite(m.params).all()
+
+
+def test_divergence_is_handled_as_for_dense_x():
+    # a step size that overflows: the run's rollback, replay and choice of the best
+    # candidate read the sparse rows as they read dense ones
+    X, y = _data(n=300)
+    X = X * 1e3
+    out = []
+    for data in (X.toarray(), X):
+        m = gf.MLP([50, 16, 3], activation="relu", seed=0)
+        with pytest.warns(Warning):
+            r = gf.train(m, data, y, epochs=5, batch_size=32, lr=1e6, seed=1)
+        out.append((r.stop_reason, r.restored, r.final_loss, m.params.copy()))
+    assert out[0][0] == out[1][0] == "diverged"
+    assert out[0][1] == out[1][1] and out[0][2] == out[1][2]
+    assert np.array_equal(out[0][3], out[1][3])
