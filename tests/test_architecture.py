@@ -15,7 +15,7 @@ SRC = PKG.parent.parent if (PKG.parent.name == "src") else None
 # Bottom to top. A module may import modules of its own layer or below.
 LAYERS = [
     # the compiled core, then foundations: names, checks, formulas, files, orders; nothing of the model
-    {"_core", "_version", "_names", "_validate", "_layout", "_math", "_metrics", "_npzfile", "_optional", "result",
+    {"_core", "_version", "_names", "_validate", "_sparse", "_layout", "_math", "_metrics", "_npzfile", "_optional", "result",
      "callbacks", "config", "shuffling", "data", "datasets", "optimizers", "schedules", "_targets", "_epoch_orders",
      "_tuning"},
     # the NumPy oracle, the file codec, other frameworks' formats

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from .._sparse import check_sparse_X, is_sparse
 from ..model import MLP
 from ..result import DivergenceWarning
 from ..trainer import Trainer
@@ -31,6 +32,17 @@ except ImportError:                    # pragma: no cover
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh",
                 "relu": "relu", "softplus": "softplus"}
+# scipy.sparse X: CSR is read as it is, CSC converted to CSR once (other formats by scikit-learn's checks)
+_SPARSE_FORMATS = ["csr", "csc"]
+
+
+def _sparse_rows(X, dtype):
+    """A sparse X (after scikit-learn's checks) as the rows gradfit's C core reads
+    (gradfit._sparse.CsrRows: rows subsets, shape and dtype work as for arrays); a
+    dense X as it is. fit converts once, so that every later step reads the rows."""
+    return check_sparse_X(X, X.shape[1], dtype) if is_sparse(X) else X
+
+
 _REGRESSION_LOSSES = {"squared_error": "mse", "mse": "mse", "absolute_error": "mae", "mae": "mae",
                       "huber": "huber", "poisson": "poisson"}
 
@@ -130,6 +142,11 @@ class _GradfitBase(BaseEstimator):
         "dtype": [StrOptions({"auto", "float32", "float64"})],
         "n_threads": [Interval(Integral, 1, 64, closed="both"), None],
     }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True            # scipy.sparse X: the first layer reads its non-zeros
+        return tags
 
     # -- fitted attributes that live in the network --------------------------------
     @property
@@ -411,4 +428,6 @@ class _GradfitBase(BaseEstimator):
 
     def _check_X_predict(self, X):
         check_is_fitted(self)
-        return _validate_data(self, X, reset=False, dtype=self.trainer_.model.dtype, order="C")
+        X = _validate_data(self, X, reset=False, dtype=self.trainer_.model.dtype, order="C",
+                           accept_sparse=_SPARSE_FORMATS)
+        return _sparse_rows(X, self.trainer_.model.dtype)

@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from .._math import log_softmax, sigmoid, softmax, softplus
-from ._base import _fitting, _GradfitBase, _validate_data
+from ._base import _SPARSE_FORMATS, _fitting, _sparse_rows, _GradfitBase, _validate_data
 
 class GradfitClassifier(ClassifierMixin, _GradfitBase):
     """A multi-layer perceptron classifier trained by gradfit's C core.
@@ -96,7 +96,7 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a multilabel indicator matrix of 0/1 (or bool).
         sample_weight : array-like of shape (n_samples,), optional
@@ -127,7 +127,9 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
 
     def _fit(self, X, y, sample_weight, classes, incremental):
         first_pass = not hasattr(self, "trainer_") or (not self.warm_start and not incremental)
-        X, y = _validate_data(self, X, y, reset=first_pass, dtype=self._data_dtype(first_pass), multi_output=True)
+        X, y = _validate_data(self, X, y, reset=first_pass, dtype=self._data_dtype(first_pass), multi_output=True,
+                              accept_sparse=_SPARSE_FORMATS)
+        X = _sparse_rows(X, X.dtype)
         check_classification_targets(y)
         kind = type_of_target(y)
         if kind == "multilabel-indicator":

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from .._targets import normalized_weights
-from ._base import _REGRESSION_LOSSES, _fitting, _GradfitBase, _validate_data
+from ._base import _REGRESSION_LOSSES, _SPARSE_FORMATS, _fitting, _sparse_rows, _GradfitBase, _validate_data
 
 def _poisson_offset(y2, sw):
     """What scikit-learn's poisson loss (half the Poisson deviance) adds to
@@ -198,7 +198,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), optional
             Each sample's weight in the loss (weighted mean per batch).
@@ -227,7 +227,8 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
     def _fit(self, X, y, sample_weight, incremental):
         first_pass = not hasattr(self, "trainer_") or (not self.warm_start and not incremental)
         X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True, reset=first_pass,
-                              dtype=self._data_dtype(first_pass))
+                              dtype=self._data_dtype(first_pass), accept_sparse=_SPARSE_FORMATS)
+        X = _sparse_rows(X, X.dtype)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         y = np.asarray(y, dtype=X.dtype)
