@@ -62,7 +62,7 @@ def run_lbfgs(model, X, t, sw, loss, l2, units, *, max_iter, max_fun, tol, verbo
     from threadpoolctl import threadpool_limits       # a dependency of scikit-learn
 
     a, b = units
-    X, t, loss, sw, _ = checked_data(model, X, t, loss, sw, 1.0)       # e.g. class ids -> one-hot rows
+    X, t, loss, sw, _ = checked_data(model, X, t, loss, sw, 1.0, sparse=True)    # class ids -> one-hot rows
     mask = _weight_mask(model)
     params = model.params
 
