@@ -137,18 +137,24 @@ def _canonical(indptr, indices):
     return bool(up.all())
 
 
+def check_rows_shape(shape, n_in, argument, what="array"):
+    """Raises ValueError unless `shape` is (n_samples >= 1, n_in): the shape
+    checks every X gets, dense (gradfit._validate) or sparse."""
+    if len(shape) != 2:
+        raise ValueError(f"{argument}: expected a 2-D {what} (n_samples, {n_in}), got {len(shape)}-D shape {shape}")
+    if shape[0] == 0:
+        raise ValueError(f"{argument}: expected at least one sample, got shape {shape}")
+    if shape[1] != n_in:
+        raise ValueError(f"{argument}: expected {n_in} feature(s) per sample (layer_sizes[0]), got shape {shape}")
+
+
 def check_sparse_X(X, n_in, dtype, argument="X") -> CsrRows:
     """A scipy.sparse X (any format; CSC and others through tocsr, a copy)
     or a CsrRows as a checked CsrRows of `dtype` with n_in columns: at least
     one row, finite entries, duplicates summed and indices sorted (on a
     copy: the caller's matrix is never changed)."""
     shape = tuple(getattr(X, "shape", ()))
-    if len(shape) != 2:
-        raise ValueError(f"{argument}: expected a 2-D sparse matrix (n_samples, {n_in}), got shape {shape}")
-    if shape[0] == 0:
-        raise ValueError(f"{argument}: expected at least one sample, got shape {shape}")
-    if shape[1] != n_in:
-        raise ValueError(f"{argument}: expected {n_in} feature(s) per sample (layer_sizes[0]), got shape {shape}")
+    check_rows_shape(shape, n_in, argument, "sparse matrix")
     if shape[1] > _MAX_COLUMNS:
         raise ValueError(f"{argument}: expected at most {_MAX_COLUMNS} columns, got {shape[1]}")
     if not isinstance(X, CsrRows) and getattr(X, "format", None) != "csr":

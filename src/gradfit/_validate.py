@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from ._sparse import check_sparse_X, is_sparse
+from ._sparse import check_rows_shape, check_sparse_X, is_sparse
 
 # The largest model gradfit builds or loads: sizes beyond these cannot be
 # allocated on any machine. They are the one user-facing limit (the model and
@@ -282,12 +282,6 @@ def check_finite_chunked(a, argument, chunk_rows, dtype=None):
 
 def check_X_shape(X, n_in, argument="X"):
     """The shape checks of check_X without reading the values (for a memmap)."""
-    shape = X.shape
-    if len(shape) != 2:
-        raise ValueError(f"{argument}: expected a 2-D array (n_samples, {n_in}), got {len(shape)}-D shape {shape}")
-    if shape[0] == 0:
-        raise ValueError(f"{argument}: expected at least one sample, got shape {shape}")
-    if shape[1] != n_in:
-        raise ValueError(f"{argument}: expected {n_in} feature(s) per sample (layer_sizes[0]), got shape {shape}")
+    check_rows_shape(X.shape, n_in, argument)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{argument}: expected real numbers, got {_describe(X)}")
