@@ -83,24 +83,27 @@ int gf_simd_set(int level)
 
 #define GF_DEFINE_DISPATCH(T, SUF)                                              \
     int gf_predict_##SUF(const gf_net *net, const T *params, const T *X,        \
-                         int64_t N, int64_t chunk, T *ws, T *out)               \
+                         const gf_csr *sx, int64_t N, int64_t chunk, T *ws,     \
+                         T *out)                                                \
     {                                                                           \
-        return GF_PICK(gf_predict_##SUF, net, params, X, N, chunk, ws, out);    \
+        return GF_PICK(gf_predict_##SUF, net, params, X, sx, N, chunk, ws, out);\
     }                                                                           \
     int gf_loss_##SUF(const gf_net *net, int32_t loss, double huber_delta,      \
-                      const T *params, const T *X, const T *y, const T *sw,     \
-                      int64_t N, int64_t chunk, T *ws, double *loss_out)        \
+                      const T *params, const T *X, const gf_csr *sx,            \
+                      const T *y, const T *sw, int64_t N, int64_t chunk, T *ws, \
+                      double *loss_out)                                         \
     {                                                                           \
-        return GF_PICK(gf_loss_##SUF, net, loss, huber_delta, params, X, y, sw, \
-                       N, chunk, ws, loss_out);                                 \
+        return GF_PICK(gf_loss_##SUF, net, loss, huber_delta, params, X, sx, y, \
+                       sw, N, chunk, ws, loss_out);                             \
     }                                                                           \
     int gf_loss_grad_##SUF(const gf_net *net, int32_t loss, double huber_delta, \
                            double l2, const T *params, T *grad, const T *X,     \
-                           const T *y, const T *sw, const int64_t *idx,         \
-                           int64_t n, int64_t chunk, T *ws, double *loss_out)   \
+                           const gf_csr *sx, const T *y, const T *sw,           \
+                           const int64_t *idx, int64_t n, int64_t chunk, T *ws, \
+                           double *loss_out)                                    \
     {                                                                           \
         return GF_PICK(gf_loss_grad_##SUF, net, loss, huber_delta, l2, params,  \
-                       grad, X, y, sw, idx, n, chunk, ws, loss_out);            \
+                       grad, X, sx, y, sw, idx, n, chunk, ws, loss_out);        \
     }                                                                           \
     int gf_reset_prev_##SUF(const gf_net *net, int64_t chunk, const T *params,  \
                             const T *state, int64_t state_len,                  \
@@ -110,14 +113,14 @@ int gf_simd_set(int level)
                        state_len, step_count, ws);                              \
     }                                                                           \
     int gf_train_##SUF(const gf_net *net, const gf_train_cfg *cfg, T *params,   \
-                       T *grad, T *state, T *ws, const T *X, const T *y,        \
-                       const T *sw, int64_t N, const int64_t *idx,              \
+                       T *grad, T *state, T *ws, const T *X, const gf_csr *sx,  \
+                       const T *y, const T *sw, int64_t N, const int64_t *idx,  \
                        int64_t n_epochs, int64_t start_batch,                   \
                        const double *epoch_lr, int64_t *step_count,             \
                        const gf_epoch_sums *sums, gf_train_out *out)            \
     {                                                                           \
-        return GF_PICK(gf_train_##SUF, net, cfg, params, grad, state, ws, X, y, \
-                       sw, N, idx, n_epochs, start_batch, epoch_lr, step_count, \
+        return GF_PICK(gf_train_##SUF, net, cfg, params, grad, state, ws, X, sx,\
+                       y, sw, N, idx, n_epochs, start_batch, epoch_lr, step_count, \
                        sums, out);                                              \
     }                                                                           \
     int gf_train_fused_##SUF(const gf_net *net, gf_fused_model *models,         \

@@ -194,7 +194,24 @@ int64_t gf_state_len(int32_t optim, int64_t P);
  * copies of the params, state and step count before the last update). A
  * bigger kind serves a smaller one's calls too. */
 typedef enum { GF_WS_FORWARD = 0, GF_WS_GRAD = 1, GF_WS_TRAIN = 2 } gf_ws_kind;
-/* Workspace length for a workspace of the given kind with chunks of `chunk`
+/* Added to a kind (GF_WS_TRAIN | GF_WS_SPARSE): a workspace for calls whose
+ * X is a gf_csr, without the gathered batch of X and the first layer's
+ * packing scratch (its products read the sparse rows). A dense workspace
+ * serves sparse calls too; a sparse one serves sparse calls only. */
+#define GF_WS_SPARSE 4
+/* X as a CSR matrix of N rows and IN = sizes[0] columns, for the typed
+ * entry points' `sx`: row r's non-zero entries are data[k] in columns
+ * indices[k] for k in [indptr[r], indptr[r+1]). The caller checks, before
+ * the call, that indptr starts at 0 and never decreases and that every
+ * index is in [0, IN) (gradfit._sparse does): the kernels trust them. The
+ * first layer's products read these rows directly (sparse.inc). */
+typedef struct {
+    const int64_t *indptr;   /* N + 1 offsets into indices and data */
+    const int32_t *indices;  /* the column of each non-zero entry */
+    const void *data;        /* the entries, of the entry point's dtype */
+} gf_csr;
+/* Workspace length for a workspace of the given kind (GF_WS_SPARSE added
+ * or not) with chunks of `chunk`
  * rows and an optimizer state of state_len elements (state_len counts for
  * GF_WS_TRAIN only); -1 if it exceeds GF_MAX_LEN (or chunk < 1,
  * state_len < 0, an unknown kind). The typed entry points return
@@ -218,16 +235,21 @@ int gf_act_forward_f64(double *a, double *dadz, const double *z, int64_t n, int3
  *                 elements) and step count, to which a divergence rolls back,
  *                 set to the current ones.
  *   gf_train:     the minibatch loop.
- * sw: N sample weights, or NULL for all ones. */
+ * sw: N sample weights, or NULL for all ones. sx: NULL, or X as a CSR
+ * matrix (then X is not read and may be NULL; the workspace may be of a
+ * GF_WS_SPARSE kind). */
 #define GF_DECLARE_TYPED(T, SUF)                                              \
     int gf_predict_##SUF(const gf_net *net, const T *params,                  \
-                         const T *X, int64_t N, int64_t chunk, T *ws, T *out); \
+                         const T *X, const gf_csr *sx, int64_t N,             \
+                         int64_t chunk, T *ws, T *out);                       \
     int gf_loss_##SUF(const gf_net *net, int32_t loss, double huber_delta,    \
-                      const T *params, const T *X, const T *y, const T *sw,   \
-                      int64_t N, int64_t chunk, T *ws, double *loss_out);     \
+                      const T *params, const T *X, const gf_csr *sx,          \
+                      const T *y, const T *sw, int64_t N, int64_t chunk,      \
+                      T *ws, double *loss_out);                               \
     int gf_loss_grad_##SUF(const gf_net *net, int32_t loss,                   \
                            double huber_delta, double l2, const T *params,    \
-                           T *grad, const T *X, const T *y, const T *sw,      \
+                           T *grad, const T *X, const gf_csr *sx,             \
+                           const T *y, const T *sw,                           \
                            const int64_t *idx, int64_t n, int64_t chunk,      \
                            T *ws, double *loss_out);                          \
     int gf_reset_prev_##SUF(const gf_net *net, int64_t chunk,                 \
@@ -235,9 +257,9 @@ int gf_act_forward_f64(double *a, double *dadz, const double *z, int64_t n, int3
                             int64_t state_len, int64_t step_count, T *ws);    \
     int gf_train_##SUF(const gf_net *net, const gf_train_cfg *cfg,            \
                        T *params, T *grad, T *state, T *ws,                   \
-                       const T *X, const T *y, const T *sw, int64_t N,        \
-                       const int64_t *idx, int64_t n_epochs,                  \
-                       int64_t start_batch, const double *epoch_lr,           \
+                       const T *X, const gf_csr *sx, const T *y,              \
+                       const T *sw, int64_t N, const int64_t *idx,            \
+                       int64_t n_epochs, int64_t start_batch, const double *epoch_lr,           \
                        int64_t *step_count, const gf_epoch_sums *sums,        \
                        gf_train_out *out);                                    \
     int gf_train_fused_##SUF(const gf_net *net, gf_fused_model *models,       \

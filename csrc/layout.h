@@ -18,6 +18,8 @@
  * is enough for the packed product to pick the same k blocks as with a
  * training workspace, so a forward pass gives the same bits in every kind.
  * (A 2048-2048-1 net predicting one row: 0.1 MB instead of 67 MB.)
+ * A kind with GF_WS_SPARSE added (X is a gf_csr) has no xb (0 rows wide)
+ * and no scratch for the first layer, whose products read the sparse rows.
  */
 #ifndef GRADFIT_LAYOUT_H
 #define GRADFIT_LAYOUT_H
@@ -60,14 +62,15 @@ typedef struct {
     int64_t end;    /* the workspace length; -1 if it exceeds GF_MAX_LEN */
 } gf_ws_layout;
 
-/* Packing scratch: max over layers of IN*OUT, or for a forward-only
+/* Packing scratch: max over layers l >= l0 of IN*OUT, or for a forward-only
  * workspace of min(IN, GF_KC_BOUND)*OUT (1 if C < GF_SMALL_M); -1 if too large. */
-static inline int64_t gf_scratch_len(const gf_net *net, gf_ws_kind kind, int64_t C)
+static inline int64_t gf_scratch_len(const gf_net *net, gf_ws_kind kind, int64_t C,
+                                     int64_t l0)
 {
     int64_t len = 1;
     if (kind == GF_WS_FORWARD && C < GF_SMALL_M)
         return len;
-    for (int64_t l = 0; l < net->n_layers; l++) {
+    for (int64_t l = l0; l < net->n_layers; l++) {
         int64_t in = net->sizes[l];
         if (kind == GF_WS_FORWARD && in > GF_KC_BOUND)
             in = GF_KC_BOUND;
@@ -81,13 +84,16 @@ static inline int64_t gf_scratch_len(const gf_net *net, gf_ws_kind kind, int64_t
 }
 
 /* The offsets for P params (gf_n_params), S elements of optimizer state and
- * chunks of C rows, in a workspace of the given kind (P and S only count
- * for GF_WS_TRAIN). Every sum is checked: if any exceeds GF_MAX_LEN (or P or
- * S is -1), end is -1 and the offsets must not be used. */
+ * chunks of C rows, in a workspace of the given kind, GF_WS_SPARSE added or
+ * not (P and S only count for GF_WS_TRAIN). Every sum is checked: if any
+ * exceeds GF_MAX_LEN (or P or S is -1), end is -1 and the offsets must not
+ * be used. */
 static inline gf_ws_layout gf_layout(const gf_net *net, int64_t P, int64_t S,
-                                     int64_t C, gf_ws_kind kind)
+                                     int64_t C, int kind_flags)
 {
     gf_ws_layout o;
+    const int sparse = (kind_flags & GF_WS_SPARSE) != 0;
+    const gf_ws_kind kind = (gf_ws_kind)(kind_flags & ~GF_WS_SPARSE);
     const int64_t L = net->n_layers;
     const int64_t width = gf_len_mul(C, gf_max_width(net));
     if (kind != GF_WS_TRAIN)
@@ -96,7 +102,7 @@ static inline gf_ws_layout gf_layout(const gf_net *net, int64_t P, int64_t S,
     o.prev_state = P;
     o.prev_t = gf_len_add(P, S);
     o.xb = gf_len_add(o.prev_t, S > 0 ? 2 : (S < 0 ? -1 : 0));
-    o.yb = gf_len_add(o.xb, gf_len_mul(C, net->sizes[0]));
+    o.yb = gf_len_add(o.xb, sparse ? 0 : gf_len_mul(C, net->sizes[0]));
     o.layers = gf_len_add(o.yb, gf_len_mul(C, net->sizes[L]));
     int64_t end = o.layers;
     for (int64_t l = 0; l < L; l++)
@@ -105,7 +111,7 @@ static inline gf_ws_layout gf_layout(const gf_net *net, int64_t P, int64_t S,
     o.db = gf_len_add(o.da, width);
     o.tmp = gf_len_add(o.db, width);
     /* the workspace ends with the scratch for W^T */
-    o.end = C < 1 ? -1 : gf_len_add(o.tmp, gf_scratch_len(net, kind, C));
+    o.end = C < 1 ? -1 : gf_len_add(o.tmp, gf_scratch_len(net, kind, C, sparse));
     return o;
 }
 #endif

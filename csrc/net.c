@@ -57,7 +57,8 @@ int64_t gf_state_len(int32_t optim, int64_t P)
 int64_t gf_workspace_len_kind(const gf_net *net, int64_t chunk, int32_t kind,
                               int64_t state_len)
 {
-    if (state_len < 0 || kind < GF_WS_FORWARD || kind > GF_WS_TRAIN)
+    const int32_t base = kind & ~GF_WS_SPARSE;
+    if (state_len < 0 || base < GF_WS_FORWARD || base > GF_WS_TRAIN)
         return -1;
-    return gf_layout(net, gf_n_params(net), state_len, chunk, (gf_ws_kind)kind).end;
+    return gf_layout(net, gf_n_params(net), state_len, chunk, kind).end;
 }

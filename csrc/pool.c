@@ -37,6 +37,94 @@ int gf_threads_get(void)
     return gf_n_threads;
 }
 
+/* ---- the run-time tunables (pool.h) ---- */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GF_T_LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define GF_T_STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+#else /* MSVC: aligned 8-byte loads and stores are atomic on x86-64 and arm64 */
+#define GF_T_LOAD(v) (*(volatile int64_t *)&(v))
+#define GF_T_STORE(v, x) (*(volatile int64_t *)&(v) = (x))
+#endif
+
+static int64_t gf_tune_vals[GF_T_COUNT_] = {
+    GF_PANEL_BYTES, GF_MATMUL_KC, GF_A_COLS_SPAN, GF_PARALLEL_MACS,
+    GF_PARALLEL_OUTS, GF_PARALLEL_SMALL, GF_PARALLEL_UPDATE, GF_SPIN_NS};
+/* the bounds of each (tuning.h) */
+static const int64_t gf_tune_lo[GF_T_COUNT_] = {
+    GF_PANEL_BYTES_MIN, 16, 1024, 0, 0, 0, 0, 0};
+static const int64_t gf_tune_hi[GF_T_COUNT_] = {
+    GF_PANEL_BYTES_MAX, 4096, (int64_t)1 << 20, (int64_t)1 << 40, (int64_t)1 << 40,
+    (int64_t)1 << 40, (int64_t)1 << 40, 100000000};
+static int64_t gf_tune_derive = 1;          /* written under no lock: see gf_tuning_set */
+static double gf_tune_macs_per_ns = GF_RATE_MACS_PER_NS;
+static double gf_tune_elems_per_ns = GF_RATE_ELEMS_PER_NS;
+static int64_t gf_wake_ns = 0;
+
+int64_t gf_tune_i(int which)
+{
+    return GF_T_LOAD(gf_tune_vals[which]);
+}
+
+static int64_t gf_clamp64(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* parallel_* from the pool's wake-up cost: a split of work taking t on one
+ * thread saves t (1 - 1/n) and costs about two wake-ups (the start and the
+ * join); it is made when the saving is at least GF_SPLIT_MARGIN times that
+ * cost (for n = 2: t >= 4 * GF_SPLIT_MARGIN * wake), so that a rate off by
+ * that factor still does not make a split lose. The thresholds are that t
+ * in multiply-adds (products) or elements (passes over memory; the
+ * optimizer update reads and writes about four arrays per parameter). */
+static void gf_tuning_derive_now(void)
+{
+    const double t = 4.0 * GF_SPLIT_MARGIN * (double)GF_T_LOAD(gf_wake_ns);
+    if (!(t > 0))
+        return;
+    const double macs = t * gf_tune_macs_per_ns, elems = t * gf_tune_elems_per_ns;
+    GF_T_STORE(gf_tune_vals[GF_T_PARALLEL_MACS], gf_clamp64((int64_t)macs, GF_PARALLEL_FLOOR, (int64_t)1 << 40));
+    GF_T_STORE(gf_tune_vals[GF_T_PARALLEL_OUTS], gf_clamp64((int64_t)elems, GF_PARALLEL_FLOOR, (int64_t)1 << 40));
+    GF_T_STORE(gf_tune_vals[GF_T_PARALLEL_SMALL], gf_clamp64((int64_t)elems, GF_PARALLEL_FLOOR, (int64_t)1 << 40));
+    GF_T_STORE(gf_tune_vals[GF_T_PARALLEL_UPDATE], gf_clamp64((int64_t)(elems / 4), GF_PARALLEL_FLOOR, (int64_t)1 << 40));
+}
+
+void gf_tuning_get(gf_tuning *out)
+{
+    out->panel_bytes = gf_tune_i(GF_T_PANEL_BYTES);
+    out->matmul_kc = gf_tune_i(GF_T_MATMUL_KC);
+    out->a_cols_span = gf_tune_i(GF_T_A_COLS_SPAN);
+    out->parallel_macs = gf_tune_i(GF_T_PARALLEL_MACS);
+    out->parallel_outs = gf_tune_i(GF_T_PARALLEL_OUTS);
+    out->parallel_small = gf_tune_i(GF_T_PARALLEL_SMALL);
+    out->parallel_update = gf_tune_i(GF_T_PARALLEL_UPDATE);
+    out->spin_ns = gf_tune_i(GF_T_SPIN_NS);
+    out->derive = GF_T_LOAD(gf_tune_derive);
+    out->macs_per_ns = gf_tune_macs_per_ns;
+    out->elems_per_ns = gf_tune_elems_per_ns;
+    out->wake_ns = GF_T_LOAD(gf_wake_ns);
+}
+
+/* Called at import (before any thread trains) and by tests; each store is
+ * atomic, and every value gives the same bits, so a call racing a product
+ * only changes how fast it runs (gemm.inc reads kc once per product). */
+void gf_tuning_set(const gf_tuning *in)
+{
+    const int64_t v[GF_T_COUNT_] = {in->panel_bytes, in->matmul_kc, in->a_cols_span,
+                                    in->parallel_macs, in->parallel_outs, in->parallel_small,
+                                    in->parallel_update, in->spin_ns};
+    for (int i = 0; i < GF_T_COUNT_; i++)
+        GF_T_STORE(gf_tune_vals[i], gf_clamp64(v[i], gf_tune_lo[i], gf_tune_hi[i]));
+    if (in->macs_per_ns > 0 && in->macs_per_ns < 1e6)
+        gf_tune_macs_per_ns = in->macs_per_ns;
+    if (in->elems_per_ns > 0 && in->elems_per_ns < 1e6)
+        gf_tune_elems_per_ns = in->elems_per_ns;
+    GF_T_STORE(gf_tune_derive, in->derive ? 1 : 0);
+    if (in->derive)
+        gf_tuning_derive_now();
+}
+
 static void gf_run_serial(void (*fn)(void *, int, int), void *arg, int n_parts)
 {
     for (int p = 0; p < n_parts; p++)
@@ -59,11 +147,13 @@ static struct {
     int n_parts;
     int next_part;                  /* the next part a worker takes */
     unsigned long pending;          /* parts not finished yet */
+    int64_t t_dispatch;             /* when the task was handed out; 0 once a worker took a part */
 } gf_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
              PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0,
-             0, 0, 0, 0, 0};
+             0, 0, 0, 0, 0, 0};
 
-/* How long a thread spins before it sleeps: GF_SPIN_NS (tuning.h) */
+/* How long a thread spins before it sleeps: GF_SPIN_NS (tuning.h, set at
+ * run time through gf_tuning_set) */
 
 static void gf_cpu_relax(void)
 {
@@ -95,13 +185,30 @@ static void gf_spin_while_equal(unsigned long *v, unsigned long value)
         if ((i & 255) == 0) {
             const int64_t now = gf_now_ns();
             if (until < 0)
-                until = now + GF_SPIN_NS;
+                until = now + gf_tune_i(GF_T_SPIN_NS);
             else if (now > until)
                 return;
             else
                 sched_yield();
         }
     }
+}
+
+/* A worker took the first part of a task `arrival` ns after it was handed
+ * out (called under gf_pool.mu). A round trip is about two such latencies
+ * (the start and the join): when that is under half the wake-up cost in
+ * use, the cost is lowered to it and the thresholds derived again. So a
+ * probe made while the machine was busy (the worker queued behind other
+ * work) does not keep the thresholds high for the life of the process; they
+ * follow the least cost seen, and change rarely (by halves at least). */
+static void gf_note_wake(int64_t arrival)
+{
+    const int64_t known = GF_T_LOAD(gf_wake_ns), round_trip = 2 * arrival;
+    if (known == 0 || round_trip <= 0 || 2 * round_trip > known)
+        return;
+    GF_T_STORE(gf_wake_ns, round_trip);
+    if (GF_T_LOAD(gf_tune_derive))
+        gf_tuning_derive_now();
 }
 
 static void *gf_worker(void *unused)
@@ -121,6 +228,10 @@ static void *gf_worker(void *unused)
         seen = gf_pool.generation;
         while (gf_pool.next_part < gf_pool.n_parts) {
             const int part = gf_pool.next_part++;
+            if (gf_pool.t_dispatch) {
+                gf_note_wake(gf_now_ns() - gf_pool.t_dispatch);
+                gf_pool.t_dispatch = 0;
+            }
             void (*fn)(void *, int, int) = gf_pool.fn;
             void *arg = gf_pool.arg;
             const int n = gf_pool.n_parts;
@@ -147,6 +258,7 @@ static void gf_pool_after_fork_child(void)
     gf_pool.n_workers = 0;
     gf_pool.generation = 0;
     gf_pool.n_parts = gf_pool.next_part = gf_pool.pending = 0;
+    gf_pool.t_dispatch = 0;
 }
 
 /* Workers up to `want` (called with `busy` held); returns how many exist. */
@@ -178,24 +290,15 @@ static int gf_pool_grow(int want)
     return gf_pool.n_workers;
 }
 
-void gf_pool_run(void (*fn)(void *, int, int), void *arg, int n_parts)
+/* Runs the task on the pool (called with `busy` held and workers started) */
+static void gf_pool_dispatch(void (*fn)(void *, int, int), void *arg, int n_parts)
 {
-    const int threads = gf_n_threads;
-    if (n_parts <= 1 || threads <= 1 || pthread_mutex_trylock(&gf_pool.busy) != 0) {
-        gf_run_serial(fn, arg, n_parts);
-        return;
-    }
-    const int workers = gf_pool_grow(threads - 1);
-    if (workers < 1) {
-        pthread_mutex_unlock(&gf_pool.busy);
-        gf_run_serial(fn, arg, n_parts);
-        return;
-    }
     pthread_mutex_lock(&gf_pool.mu);
     gf_pool.fn = fn;
     gf_pool.arg = arg;
     gf_pool.n_parts = n_parts;
     gf_pool.next_part = 0;
+    gf_pool.t_dispatch = gf_now_ns();
     __atomic_store_n(&gf_pool.pending, (unsigned long)n_parts, __ATOMIC_RELEASE);
     __atomic_store_n(&gf_pool.generation, gf_pool.generation + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&gf_pool.cv);
@@ -220,6 +323,66 @@ void gf_pool_run(void (*fn)(void *, int, int), void *arg, int n_parts)
         pthread_cond_wait(&gf_pool.done_cv, &gf_pool.mu);
     gf_pool.n_parts = 0;
     pthread_mutex_unlock(&gf_pool.mu);
+}
+
+/* The wake-up probe: each of the two parts checks in, then waits (at most
+ * GF_PROBE_WAIT_NS) for the other, so the caller's part 0 ends only once a
+ * worker has taken part 1 (or, if none came in time, the caller takes it). */
+static void gf_probe_part(void *arg, int part, int n_parts)
+{
+    (void)part;
+    int *arrived = (int *)arg;
+    __atomic_add_fetch(arrived, 1, __ATOMIC_ACQ_REL);
+    const int64_t until = gf_now_ns() + GF_PROBE_WAIT_NS;
+    for (unsigned i = 1; __atomic_load_n(arrived, __ATOMIC_ACQUIRE) < n_parts; i++) {
+        gf_cpu_relax();
+        if ((i & 255) == 0) {       /* as gf_spin_while_equal: let a queued worker run */
+            if (gf_now_ns() > until)
+                break;
+            sched_yield();
+        }
+    }
+}
+
+/* The pool's wake-up cost: the least time, over GF_PROBE_RUNS empty
+ * two-part tasks, from handing out a task to having it back, with a worker
+ * taking one part. Measured once, when the workers start (a few tens of
+ * microseconds); then the thresholds are derived from it if asked. */
+static void gf_pool_measure(void)
+{
+    int64_t best = -1;
+    for (int i = 0; i < GF_PROBE_RUNS; i++) {
+        int arrived = 0;
+        const int64_t t0 = gf_now_ns();
+        gf_pool_dispatch(gf_probe_part, &arrived, 2);
+        const int64_t dt = gf_now_ns() - t0;
+        if (best < 0 || dt < best)
+            best = dt;
+    }
+    const int64_t known = GF_T_LOAD(gf_wake_ns);
+    if (known == 0 || (best > 0 && best < known))
+        GF_T_STORE(gf_wake_ns, best > 0 ? best : 1);
+    if (GF_T_LOAD(gf_tune_derive))
+        gf_tuning_derive_now();
+}
+
+void gf_pool_run(void (*fn)(void *, int, int), void *arg, int n_parts)
+{
+    const int threads = gf_n_threads;
+    if (n_parts <= 1 || threads <= 1 || pthread_mutex_trylock(&gf_pool.busy) != 0) {
+        gf_run_serial(fn, arg, n_parts);
+        return;
+    }
+    const int had = gf_pool.n_workers;
+    const int workers = gf_pool_grow(threads - 1);
+    if (workers < 1) {
+        pthread_mutex_unlock(&gf_pool.busy);
+        gf_run_serial(fn, arg, n_parts);
+        return;
+    }
+    if (had == 0 && GF_T_LOAD(gf_wake_ns) == 0)
+        gf_pool_measure();
+    gf_pool_dispatch(fn, arg, n_parts);
     pthread_mutex_unlock(&gf_pool.busy);
 }
 #else

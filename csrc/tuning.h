@@ -19,22 +19,28 @@
  * value feeds two multiply-adds. */
 #define GF_TUNE_NR(vec_bytes, elem_bytes) (2 * (vec_bytes) / (elem_bytes))
 
-/* k block of the unpacked product (matmul_acc): KC x NR of B is 32 KiB at
- * most, which stays in L1 (or L2's nearest ways) while every row block
- * reads it. */
+/* The values marked "(run time)" below are defaults: the values in use are
+ * set at import by gradfit._tuning, from the CPU's caches, and by pool.c,
+ * from the pool's measured wake-up cost (pool.h: gf_tuning). */
+
+/* (run time) k block of the unpacked product (matmul_acc): KC x NR of B is
+ * 32 KiB at most, which stays in L1 (or L2's nearest ways) while every row
+ * block reads it. */
 #define GF_MATMUL_KC 256
 
-/* Bytes of one packed kc x NR panel of B: 16 KiB, so it and the A
- * micro-panel stay in L1 (32 KiB or more on every target) and the stack
- * buffers of one panel stay small. */
+/* (run time) Bytes of one packed kc x NR panel of B: 16 KiB by default, so
+ * it and the A micro-panel stay in L1 (32 KiB or more on every target); the
+ * value in use comes from the CPU's L1, within these bounds. */
 #define GF_PANEL_BYTES 16384
+#define GF_PANEL_BYTES_MIN 256
+#define GF_PANEL_BYTES_MAX 65536
 /* An upper bound of the packed product's k block (and its value when the
  * panel bound allows more): the workspace's packing scratch (layout.h) is
  * sized by it; gemm.inc checks that KC_MAX stays within it. */
 #define GF_KC_BOUND 256
 
-/* The bytes a k block of a transposed A (dW = inp^T dout) may span to be
- * read in place instead of packed: 16 KiB is at most a quarter of every L1
+/* (run time) The bytes a k block of a transposed A (dW = inp^T dout) may
+ * span to be read in place instead of packed: 16 KiB is at most a quarter of every L1
  * set on every target, whatever the stride, beside the packed B panel. */
 #ifndef GF_A_COLS_SPAN
 #define GF_A_COLS_SPAN 16384
@@ -48,8 +54,12 @@
  * sum in a register (matmul_acc's dot products: no packing, no scratch). */
 #define GF_NARROW_OUT 4
 
-/* Products smaller than this many multiply-adds stay on one thread: waking
- * the workers would cost more than it saves. */
+/* (run time) Products smaller than this many multiply-adds stay on one
+ * thread: waking the workers would cost more than it saves. The default
+ * holds until the pool starts; then pool.c derives this and the three
+ * thresholds below from the pool's measured wake-up cost (gf_pool_measure)
+ * and one thread's rate (GF_RATE_*, or gradfit._tuning's model of the CPU),
+ * unless GRADFIT_TUNING sets them. */
 #ifndef GF_PARALLEL_MACS
 #define GF_PARALLEL_MACS ((int64_t)1 << 21)
 #endif
@@ -79,9 +89,26 @@
 #ifndef GF_PF_BATCHES
 #define GF_PF_BATCHES 2
 #endif
-/* How long a pool thread spins before it sleeps (nanoseconds): longer than
- * the gap between two products of one step, so workers stay awake within a
- * step and sleep between calls. */
+/* The derived thresholds: a split is made when it saves at least this many
+ * times the two wake-ups it costs; never below GF_PARALLEL_FLOOR. The
+ * margin also covers what the probe does not see: the parts' outputs moving
+ * between the cores' caches for the next product, the join, uneven parts.
+ * With 4, a 261 ns wake-up split W3's 64x64x64 products (0.26M
+ * multiply-adds), and 2 threads ran W3 at 0.90-0.94x one thread. */
+#define GF_SPLIT_MARGIN 16
+#define GF_PARALLEL_FLOOR ((int64_t)1 << 12)
+/* One thread's rates the thresholds assume when gradfit._tuning does not
+ * give them: multiply-adds per ns of the packed products (16 float32 lanes
+ * x 2 FMA pipes x ~2 GHz) and elements per ns of a pass over memory. */
+#define GF_RATE_MACS_PER_NS 64.0
+#define GF_RATE_ELEMS_PER_NS 8.0
+/* The wake-up probe: GF_PROBE_RUNS empty two-part tasks, each waiting at
+ * most GF_PROBE_WAIT_NS for a worker (the least time counts). */
+#define GF_PROBE_RUNS 9
+#define GF_PROBE_WAIT_NS 2000000
+/* (run time) How long a pool thread spins before it sleeps (nanoseconds):
+ * longer than the gap between two products of one step, so workers stay
+ * awake within a step and sleep between calls. */
 #ifndef GF_SPIN_NS
 #define GF_SPIN_NS 200000
 #endif

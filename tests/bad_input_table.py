@@ -55,13 +55,22 @@ def rows():
                        ("MLP([3, 2**40, 1])", lambda: gf.MLP([3, 2**40, 1])),
                        ("evaluate(metrics=['auc'])", lambda: gf.MLP([3, 1]).evaluate(np.ones((2, 3)), [1, 2], metrics=["auc"]))]:
         out.append(("model / io", case, *_outcome(call)))
+    import scipy.sparse as sp
+    bad_column = sp.csr_matrix((np.array([1.0]), np.array([5]), np.array([0, 1])), shape=(1, 6))
+    for case, call in [("sparse X with a NaN", lambda: gf.train(gf.MLP([3, 1]), sp.csr_matrix(np.array([[np.nan, 0, 1.0]])),
+                                                                [1.0], epochs=1)),
+                       ("sparse X of 6 columns, model of 3 inputs", lambda: gf.train(gf.MLP([3, 1]), bad_column, [1.0],
+                                                                                     epochs=1)),
+                       ("sparse y", lambda: gf.train(gf.MLP([3, 1]), np.ones((1, 3)), sp.csr_matrix([[1.0]]), epochs=1))]:
+        out.append(("sparse input", case, *_outcome(call)))
     from sklearn.exceptions import NotFittedError  # noqa: F401 - the estimators need scikit-learn
-    from gradfit.sklearn import GradfitClassifier, GradfitRegressor
+    from gradfit.sklearn import GradfitRegressor
     Xs = np.random.default_rng(0).normal(size=(20, 3))
     for case, call in [("GradfitRegressor(hidden_layer_sizes=(0,)).fit",
                         lambda: GradfitRegressor(hidden_layer_sizes=(0,)).fit(Xs, Xs[:, 0])),
                        ("GradfitRegressor().fit(y with NaN)", lambda: GradfitRegressor().fit(Xs, np.r_[np.nan, Xs[1:, 0]])),
-                       ("GradfitClassifier().fit(one class)", lambda: GradfitClassifier().fit(Xs, np.zeros(20))),
+                       ("GradfitRegressor(solver='lbfgs').partial_fit",
+                        lambda: GradfitRegressor(solver="lbfgs").partial_fit(Xs, Xs[:, 0])),
                        ("GradfitRegressor().predict before fit", lambda: GradfitRegressor().predict(Xs))]:
         out.append(("gradfit.sklearn", case, *_outcome(call)))
     import test_many as many

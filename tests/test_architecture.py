@@ -15,8 +15,9 @@ SRC = PKG.parent.parent if (PKG.parent.name == "src") else None
 # Bottom to top. A module may import modules of its own layer or below.
 LAYERS = [
     # the compiled core, then foundations: names, checks, formulas, files, orders; nothing of the model
-    {"_core", "_version", "_names", "_validate", "_layout", "_math", "_metrics", "_npzfile", "_optional", "result",
-     "callbacks", "config", "shuffling", "data", "datasets", "optimizers", "schedules", "_targets", "_epoch_orders"},
+    {"_core", "_version", "_names", "_validate", "_sparse", "_layout", "_math", "_metrics", "_npzfile", "_optional", "result",
+     "callbacks", "config", "shuffling", "data", "datasets", "optimizers", "schedules", "_targets", "_epoch_orders",
+     "_tuning"},
     # the NumPy oracle, the file codec, other frameworks' formats
     {"reference", "_codec", "interop"},
     # the model
@@ -27,8 +28,9 @@ LAYERS = [
     {"trainer"},
     # what is built on training: files, explanations, figures, many models, the demo
     {"io", "explain", "plot", "many", "_fused", "demo"},
-    # front ends; bench (the benchmark suite) is imported by cli alone
-    {"sklearn", "cli", "__main__", "__init__", "bench"},
+    # front ends (sklearn._lbfgs: the estimators' L-BFGS-B driver, the only scipy user); bench (the
+    # benchmark suite) is imported by cli alone
+    {"sklearn", "sklearn._lbfgs", "cli", "__main__", "__init__", "bench"},
 ]
 
 MAX_FUNCTION_LINES = 80

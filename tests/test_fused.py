@@ -2,12 +2,12 @@
 (one epoch order, each minibatch gathered once, every model's step in one C
 call), and every fused model ends exactly as gf.train leaves it alone:
 parameters, history, steps and stop reason, bit for bit."""
-import os
 import signal
 import warnings
 
 import numpy as np
 import pytest
+from trainhelp import CtrlC
 
 import gradfit as gf
 import gradfit._loop as training
@@ -245,16 +245,6 @@ def test_callbacks_and_progress_see_each_model(monkeypatch):
     for i, r in enumerate(results):
         assert seen[str(i)][-3:] == r.history["loss"]
         assert len(seen[str(i) + "p"]) >= 3
-
-
-class CtrlC:
-    def __init__(self, epoch, fraction):
-        self.epoch, self.fraction, self.sent = epoch, fraction, False
-
-    def on_progress(self, info):
-        if not self.sent and info.epoch + 1 == self.epoch and info.epoch_fraction >= self.fraction:
-            self.sent = True
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_ctrl_c_mid_epoch_stops_every_model_at_a_completed_step(monkeypatch):

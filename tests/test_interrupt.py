@@ -6,6 +6,7 @@ import signal
 
 import numpy as np
 import pytest
+from trainhelp import CtrlC
 
 import gradfit as gf
 import gradfit._loop as training
@@ -15,19 +16,6 @@ def data(n=300, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 3))
     return X, np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
-
-
-class CtrlC:
-    """Sends this process SIGINT (as Ctrl-C does) once, inside epoch `epoch`
-    (counted from 1), after at least `fraction` of it."""
-
-    def __init__(self, epoch, fraction):
-        self.epoch, self.fraction, self.sent = epoch, fraction, False
-
-    def on_progress(self, info):
-        if not self.sent and info.epoch + 1 == self.epoch and info.epoch_fraction >= self.fraction:
-            self.sent = True
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 @pytest.mark.parametrize("optimizer", [gf.SGD(lr=0.05, momentum=0.9), gf.Adam(lr=0.01)], ids=repr)

@@ -1,5 +1,8 @@
 """Test helpers: the low-level training API of both backends behind one
 interface (gradfit._core.train with its buffers; gradfit.reference.Reference.train)."""
+import os
+import signal
+
 import numpy as np
 
 import gradfit as gf
@@ -82,3 +85,16 @@ def problem(loss, dtype="float64", n=37, n_in=3, hidden=5, seed=0):
     sw = rng.uniform(0.0, 2.0, n)
     sw[:2] = 0.0
     return m, X, np.ascontiguousarray(y, dtype), sw.astype(dtype)
+
+
+class CtrlC:
+    """Sends this process SIGINT (as Ctrl-C does) once, inside epoch `epoch`
+    (counted from 1), after at least `fraction` of it."""
+
+    def __init__(self, epoch, fraction):
+        self.epoch, self.fraction, self.sent = epoch, fraction, False
+
+    def on_progress(self, info):
+        if not self.sent and info.epoch + 1 == self.epoch and info.epoch_fraction >= self.fraction:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)

@@ -86,8 +86,8 @@ class ArrayRun(Run):
         shuffling.COPY_MIN_BYTES to shuffling.COPY_MAX_BYTES in all. The
         results are the same bits either way."""
         t = self.t
-        if t.backend != "c" or t.shuffle is not True or self.full_batch:
-            return None
+        if t.backend != "c" or t.shuffle is not True or self.full_batch or hasattr(self.X, "indptr"):
+            return None              # (sparse X: trained through the order's indices)
         arrays = [self.X, self.y] + ([self.sw] if self.sw is not None else [])
         if any(a.nbytes > shuffling.COPY_MAX_ROW_BYTES * a.shape[0] for a in arrays):
             return None

@@ -11,8 +11,41 @@ from libc.stdint cimport int32_t, int64_t
 cdef extern from "pool.h":
     int gf_threads_set(int n) nogil
     int GF_MAX_THREADS
+    ctypedef struct gf_tuning:
+        int64_t panel_bytes, matmul_kc, a_cols_span
+        int64_t parallel_macs, parallel_outs, parallel_small, parallel_update
+        int64_t spin_ns, derive
+        double macs_per_ns, elems_per_ns
+        int64_t wake_ns
+    void gf_tuning_get(gf_tuning *out) nogil
+    void gf_tuning_set(const gf_tuning *t) nogil
 
 MAX_THREADS = GF_MAX_THREADS
+TUNING_FIELDS = ("panel_bytes", "matmul_kc", "a_cols_span", "parallel_macs", "parallel_outs",
+                 "parallel_small", "parallel_update", "spin_ns", "derive", "macs_per_ns",
+                 "elems_per_ns", "wake_ns")
+
+
+def tuning_get():
+    """The C core's run-time tunables (pool.h: gf_tuning) as a dict."""
+    cdef gf_tuning t
+    gf_tuning_get(&t)
+    return dict(t)
+
+
+def tuning_set(dict values):
+    """Sets the tunables named in `values` (the others keep their value; C
+    clamps each to its bounds); returns tuning_get()."""
+    cdef gf_tuning t
+    gf_tuning_get(&t)
+    unknown = set(values) - set(TUNING_FIELDS)
+    if unknown:
+        raise ValueError(f"tuning: unknown field(s) {sorted(unknown)}; known: {TUNING_FIELDS}")
+    merged = dict(t)
+    merged.update(values)
+    t = merged
+    gf_tuning_set(&t)
+    return tuning_get()
 
 
 cdef int _threads(n_threads) except -1:
@@ -60,6 +93,11 @@ cdef extern from "gradfit.h":
         int64_t next_batch
         double grad_norm
 
+    ctypedef struct gf_csr:
+        const int64_t *indptr
+        const int32_t *indices
+        const void *data
+
     ctypedef struct gf_epoch_sums:
         double *loss
         double *penalty
@@ -78,26 +116,26 @@ cdef extern from "gradfit.h":
     int64_t gf_n_params(const gf_net *net) nogil
     int64_t gf_state_len(int32_t optim, int64_t P) nogil
     int64_t gf_workspace_len_kind(const gf_net *net, int64_t chunk, int32_t kind, int64_t state_len) nogil
-    int GF_WS_FORWARD, GF_WS_GRAD, GF_WS_TRAIN
+    int GF_WS_FORWARD, GF_WS_GRAD, GF_WS_TRAIN, GF_WS_SPARSE
     int gf_act_forward_f32(float *a, float *dadz, const float *z, int64_t n, int32_t act) nogil
     int gf_act_forward_f64(double *a, double *dadz, const double *z, int64_t n, int32_t act) nogil
 
     int gf_predict_f32(const gf_net *net, const float *params, const float *X,
-                       int64_t N, int64_t chunk, float *ws, float *out) nogil
+                       const gf_csr *sx, int64_t N, int64_t chunk, float *ws, float *out) nogil
     int gf_predict_f64(const gf_net *net, const double *params, const double *X,
-                       int64_t N, int64_t chunk, double *ws, double *out) nogil
+                       const gf_csr *sx, int64_t N, int64_t chunk, double *ws, double *out) nogil
     int gf_loss_f32(const gf_net *net, int32_t loss, double huber_delta,
-                    const float *params, const float *X, const float *y, const float *sw,
+                    const float *params, const float *X, const gf_csr *sx, const float *y, const float *sw,
                     int64_t N, int64_t chunk, float *ws, double *loss_out) nogil
     int gf_loss_f64(const gf_net *net, int32_t loss, double huber_delta,
-                    const double *params, const double *X, const double *y, const double *sw,
+                    const double *params, const double *X, const gf_csr *sx, const double *y, const double *sw,
                     int64_t N, int64_t chunk, double *ws, double *loss_out) nogil
     int gf_loss_grad_f32(const gf_net *net, int32_t loss, double huber_delta, double l2,
-                         const float *params, float *grad, const float *X, const float *y,
+                         const float *params, float *grad, const float *X, const gf_csr *sx, const float *y,
                          const float *sw, const int64_t *idx, int64_t n, int64_t chunk,
                          float *ws, double *loss_out) nogil
     int gf_loss_grad_f64(const gf_net *net, int32_t loss, double huber_delta, double l2,
-                         const double *params, double *grad, const double *X, const double *y,
+                         const double *params, double *grad, const double *X, const gf_csr *sx, const double *y,
                          const double *sw, const int64_t *idx, int64_t n, int64_t chunk,
                          double *ws, double *loss_out) nogil
     int gf_reset_prev_f32(const gf_net *net, int64_t chunk, const float *params,
@@ -107,13 +145,13 @@ cdef extern from "gradfit.h":
                           const double *state, int64_t state_len, int64_t step_count,
                           double *ws) nogil
     int gf_train_f32(const gf_net *net, const gf_train_cfg *cfg, float *params,
-                     float *grad, float *state, float *ws, const float *X,
+                     float *grad, float *state, float *ws, const float *X, const gf_csr *sx,
                      const float *y, const float *sw, int64_t N, const int64_t *idx,
                      int64_t n_epochs, int64_t start_batch, const double *epoch_lr,
                      int64_t *step_count, const gf_epoch_sums *sums,
                      gf_train_out *out) nogil
     int gf_train_f64(const gf_net *net, const gf_train_cfg *cfg, double *params,
-                     double *grad, double *state, double *ws, const double *X,
+                     double *grad, double *state, double *ws, const double *X, const gf_csr *sx,
                      const double *y, const double *sw, int64_t N, const int64_t *idx,
                      int64_t n_epochs, int64_t start_batch, const double *epoch_lr,
                      int64_t *step_count, const gf_epoch_sums *sums,
@@ -227,13 +265,13 @@ def state_len(int32_t optim_id, int64_t n_params):
 
 
 def workspace_len(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chunk, optim_id=None, *,
-                  forward_only=False):
+                  forward_only=False, bint sparse=False):
     """Workspace elements for chunks of `chunk` rows. An optimizer id: for
     train and reset_prev (with room for the copies of the params, optimizer
     state and step count before the last update, what a divergence rolls
     back to); None: for loss_grad, predict and loss; None with forward_only:
     for predict and loss only (a much smaller packing scratch and no copy
-    of the params)."""
+    of the params). sparse: for sparse X only (no gathered X, no first-layer scratch)."""
     cdef gf_net net = _net(sizes, acts)
     if chunk < 1:
         raise ValueError(f"internal: chunk must be >= 1, got {chunk}")
@@ -244,10 +282,34 @@ def workspace_len(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chu
         kind = GF_WS_TRAIN
     elif forward_only:
         kind = GF_WS_FORWARD
-    cdef int64_t n = gf_workspace_len_kind(&net, chunk, kind, S)
+    cdef int64_t n = gf_workspace_len_kind(&net, chunk, kind | (GF_WS_SPARSE if sparse else 0), S)
     if n < 0:
         raise _too_large(sizes, chunk)
     return n
+
+
+cdef int64_t _x_arg(X, int64_t n_cols, const real **xp, gf_csr *sx, const gf_csr **sxp) except -1:
+    """X's row count, and *xp = its data (a C-contiguous (N, n_cols) array),
+    *sxp = NULL; or for sparse X (gradfit._sparse.CsrRows: indptr int64,
+    indices int32, data, checked there) *xp = NULL, sx filled, *sxp = sx."""
+    cdef const real[:, ::1] Xd
+    cdef const int64_t[::1] ip
+    cdef const int32_t[::1] ix
+    cdef const real[::1] dv
+    if not hasattr(X, "indptr"):
+        Xd = X
+        if Xd.shape[1] != n_cols:
+            raise ValueError(f"X: expected {n_cols} columns, got {Xd.shape[1]}")
+        xp[0] = &Xd[0, 0] if Xd.shape[0] > 0 else NULL
+        sxp[0] = NULL
+        return Xd.shape[0]
+    ip, ix, dv = X.indptr, X.indices, X.data
+    if X.shape[1] != n_cols or ip.shape[0] != X.shape[0] + 1 or ip[0] != 0 or ip[ip.shape[0] - 1] > min(
+            ix.shape[0], dv.shape[0]):
+        raise ValueError(f"X: expected a checked CSR matrix with {n_cols} columns, got shape {X.shape}")
+    xp[0], sxp[0] = NULL, sx
+    sx.indptr, sx.indices, sx.data = &ip[0], &ix[0] if ix.shape[0] else NULL, &dv[0] if dv.shape[0] else NULL
+    return X.shape[0]
 
 
 def _activation(int32_t act, const real[::1] z, real[::1] a, real[::1] dadz):
@@ -272,19 +334,21 @@ def _activation(int32_t act, const real[::1] z, real[::1] a, real[::1] dadz):
 
 
 def predict(const int64_t[::1] sizes, const int32_t[::1] acts,
-            const real[::1] params, const real[:, ::1] X, int64_t chunk,
+            const real[::1] params, X, int64_t chunk,
             real[::1] ws, real[:, ::1] out, *, n_threads=1):
-    """out (N, OUT) = forward pass of X (N, IN). n_threads: threads for the
-    matrix products (the results do not depend on it)."""
+    """out (N, OUT) = forward pass of X (N, IN): an array or a checked
+    CsrRows. n_threads: threads for the matrix products (the results do not
+    depend on it)."""
     cdef gf_net net = _net(sizes, acts)
     cdef int status
-    cdef int64_t N = X.shape[0]
+    cdef const real *xp
+    cdef gf_csr sx
+    cdef const gf_csr *sxp
+    cdef int64_t N = _x_arg(X, sizes[0], &xp, &sx, &sxp)
     cdef int nt = _threads(n_threads)
-    cdef int64_t need = gf_workspace_len_kind(&net, chunk, GF_WS_FORWARD, 0)
+    cdef int64_t need = gf_workspace_len_kind(&net, chunk, GF_WS_FORWARD | (GF_WS_SPARSE if sxp else 0), 0)
     if params.shape[0] != gf_n_params(&net):
         raise ValueError(f"params: expected {gf_n_params(&net)} entries, got {params.shape[0]}")
-    if X.shape[1] != sizes[0]:
-        raise ValueError(f"X: expected {sizes[0]} columns, got {X.shape[1]}")
     if out.shape[0] != N or out.shape[1] != sizes[sizes.shape[0] - 1]:
         raise ValueError(f"out: expected shape ({N}, {sizes[sizes.shape[0] - 1]}), "
                          f"got ({out.shape[0]}, {out.shape[1]})")
@@ -299,14 +363,14 @@ def predict(const int64_t[::1] sizes, const int32_t[::1] acts,
     with nogil:
         gf_threads_set(nt)
         if real is float:
-            status = gf_predict_f32(&net, &params[0], &X[0, 0], N, chunk, &ws[0], &out[0, 0])
+            status = gf_predict_f32(&net, &params[0], xp, sxp, N, chunk, &ws[0], &out[0, 0])
         else:
-            status = gf_predict_f64(&net, &params[0], &X[0, 0], N, chunk, &ws[0], &out[0, 0])
+            status = gf_predict_f64(&net, &params[0], xp, sxp, N, chunk, &ws[0], &out[0, 0])
     _check(status, "predict", sizes, chunk)
 
 
 def loss(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id,
-         const real[::1] params, const real[:, ::1] X, const real[:, ::1] y,
+         const real[::1] params, X, const real[:, ::1] y,
          const real[::1] sw, int64_t chunk, real[::1] ws, *, double huber_delta=1.0, n_threads=1):
     """The data loss over all rows of X, y by forward passes only: the
     weighted mean sum_i w_i l_i / sum_i w_i (0 if the weights sum to 0), or
@@ -316,8 +380,11 @@ def loss(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id,
     cdef int status
     cdef double value = 0
     cdef const real *swp = NULL
-    cdef int64_t N = X.shape[0]
-    _check_common(&net, sizes, params, X, y, sw, chunk, ws, GF_WS_FORWARD, 0)
+    cdef const real *xp
+    cdef gf_csr sx
+    cdef const gf_csr *sxp
+    cdef int64_t N = _x_arg(X, sizes[0], &xp, &sx, &sxp)
+    _check_common(&net, sizes, params, N, y, sw, chunk, ws, GF_WS_FORWARD | (GF_WS_SPARSE if sxp else 0), 0)
     if sw.shape[0] > 0:
         swp = &sw[0]
     if N == 0:
@@ -326,30 +393,28 @@ def loss(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id,
     with nogil:
         gf_threads_set(nt)
         if real is float:
-            status = gf_loss_f32(&net, loss_id, huber_delta, &params[0], &X[0, 0], &y[0, 0], swp,
+            status = gf_loss_f32(&net, loss_id, huber_delta, &params[0], xp, sxp, &y[0, 0], swp,
                                  N, chunk, &ws[0], &value)
         else:
-            status = gf_loss_f64(&net, loss_id, huber_delta, &params[0], &X[0, 0], &y[0, 0], swp,
+            status = gf_loss_f64(&net, loss_id, huber_delta, &params[0], xp, sxp, &y[0, 0], swp,
                                  N, chunk, &ws[0], &value)
     _check(status, "loss", sizes, chunk)
     return value
 
 
 cdef _check_common(gf_net *net, const int64_t[::1] sizes, const real[::1] params,
-                   const real[:, ::1] X, const real[:, ::1] y, const real[::1] sw,
+                   int64_t N, const real[:, ::1] y, const real[::1] sw,
                    int64_t chunk, real[::1] ws, int32_t kind, int64_t S):
-    """Buffer lengths every entry point relies on."""
+    """Buffer lengths every entry point relies on (X's N rows: _x_arg)."""
     cdef int64_t P = gf_n_params(net)
     cdef int64_t need
     if params.shape[0] != P:
         raise ValueError(f"params: expected {P} entries, got {params.shape[0]}")
-    if X.shape[1] != sizes[0]:
-        raise ValueError(f"X: expected {sizes[0]} columns, got {X.shape[1]}")
-    if y.shape[1] != sizes[sizes.shape[0] - 1] or y.shape[0] != X.shape[0]:
-        raise ValueError(f"y: expected shape ({X.shape[0]}, {sizes[sizes.shape[0] - 1]}), "
+    if y.shape[1] != sizes[sizes.shape[0] - 1] or y.shape[0] != N:
+        raise ValueError(f"y: expected shape ({N}, {sizes[sizes.shape[0] - 1]}), "
                          f"got ({y.shape[0]}, {y.shape[1]})")
-    if sw.shape[0] not in (0, X.shape[0]):
-        raise ValueError(f"sw: expected 0 (all ones) or {X.shape[0]} sample weights, got {sw.shape[0]}")
+    if sw.shape[0] not in (0, N):
+        raise ValueError(f"sw: expected 0 (all ones) or {N} sample weights, got {sw.shape[0]}")
     if chunk < 1:
         raise ValueError(f"chunk: expected an integer >= 1, got {chunk}")
     need = gf_workspace_len_kind(net, chunk, kind, S)
@@ -360,7 +425,7 @@ cdef _check_common(gf_net *net, const int64_t[::1] sizes, const real[::1] params
 
 
 def loss_grad(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id,
-              const real[::1] params, real[::1] grad, const real[:, ::1] X,
+              const real[::1] params, real[::1] grad, X,
               const real[:, ::1] y, const real[::1] sw, const int64_t[::1] idx,
               int64_t chunk, real[::1] ws, *, double huber_delta=1.0, double l2=0.0, n_threads=1):
     """The data loss over the rows of X (or rows idx) and grad = its
@@ -373,8 +438,12 @@ def loss_grad(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id
     cdef double value = 0
     cdef const int64_t *ip = NULL
     cdef const real *swp = NULL
-    cdef int64_t n = X.shape[0]
-    _check_common(&net, sizes, params, X, y, sw, chunk, ws, GF_WS_GRAD, 0)
+    cdef const real *xp
+    cdef gf_csr sx
+    cdef const gf_csr *sxp
+    cdef int64_t N = _x_arg(X, sizes[0], &xp, &sx, &sxp)
+    cdef int64_t n = N
+    _check_common(&net, sizes, params, N, y, sw, chunk, ws, GF_WS_GRAD | (GF_WS_SPARSE if sxp else 0), 0)
     if grad.shape[0] != params.shape[0]:
         raise ValueError(f"grad: expected {params.shape[0]} entries, got {grad.shape[0]}")
     if idx.shape[0] > 0:
@@ -389,23 +458,23 @@ def loss_grad(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id
         gf_threads_set(nt)
         if real is float:
             status = gf_loss_grad_f32(&net, loss_id, huber_delta, l2, &params[0], &grad[0],
-                                      &X[0, 0], &y[0, 0], swp, ip, n, chunk, &ws[0], &value)
+                                      xp, sxp, &y[0, 0], swp, ip, n, chunk, &ws[0], &value)
         else:
             status = gf_loss_grad_f64(&net, loss_id, huber_delta, l2, &params[0], &grad[0],
-                                      &X[0, 0], &y[0, 0], swp, ip, n, chunk, &ws[0], &value)
+                                      xp, sxp, &y[0, 0], swp, ip, n, chunk, &ws[0], &value)
     _check(status, "loss_grad", sizes, chunk)
     return value
 
 
 def reset_prev(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chunk, int32_t optim_id,
                const real[::1] params, const real[::1] state, const int64_t[::1] step_count,
-               real[::1] ws):
+               real[::1] ws, *, bint sparse=False):
     """Sets the workspace's copies of params, optimizer state and step count
     (what a divergence in train() rolls back to) to the current ones. Call it
     once for a new workspace (of workspace_len(sizes, acts, chunk, optim_id)
     elements) and whenever the caller changes params, state or the step count
     itself; train() keeps them up to date over calls. state: state_len
-    entries, or empty for sgd without momentum."""
+    entries, or empty for sgd without momentum. sparse: ws is sized for sparse X."""
     cdef gf_net net = _net(sizes, acts)
     cdef int status
     cdef int64_t P = gf_n_params(&net)
@@ -414,7 +483,7 @@ def reset_prev(const int64_t[::1] sizes, const int32_t[::1] acts, int64_t chunk,
     cdef const real *sp = NULL
     if chunk < 1:
         raise ValueError(f"chunk: expected an integer >= 1, got {chunk}")
-    need = gf_workspace_len_kind(&net, chunk, GF_WS_TRAIN, S)
+    need = gf_workspace_len_kind(&net, chunk, GF_WS_TRAIN | (GF_WS_SPARSE if sparse else 0), S)
     if need < 0:
         raise _too_large(sizes, chunk)
     if params.shape[0] != P:
@@ -443,7 +512,7 @@ def _unit_interval(double value, str name):
 def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, int32_t optim_id,
           int64_t batch, int64_t chunk, int64_t max_steps, double grad_tol, int64_t max_batches,
           real[::1] params, real[::1] grad, real[::1] state, real[::1] ws,
-          const real[:, ::1] X, const real[:, ::1] y, const real[::1] sw, const int64_t[::1] idx,
+          X, const real[:, ::1] y, const real[::1] sw, const int64_t[::1] idx,
           int64_t n_epochs, int64_t start_batch, const double[::1] epoch_lr,
           int64_t[::1] step_count, double[::1] epoch_loss, double[::1] epoch_penalty,
           double[::1] epoch_weight, int64_t[::1] epoch_seen, *,
@@ -464,11 +533,14 @@ def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, in
     cdef const int64_t *ip = NULL
     cdef const real *swp = NULL
     cdef real *sp = NULL
-    cdef int64_t N = X.shape[0]
+    cdef const real *xp
+    cdef gf_csr sx
+    cdef const gf_csr *sxp
+    cdef int64_t N = _x_arg(X, sizes[0], &xp, &sx, &sxp)
     cdef int64_t P = gf_n_params(&net)
     cdef int64_t S = state_len(optim_id, P)
     cdef Py_ssize_t e
-    _check_common(&net, sizes, params, X, y, sw, chunk, ws, GF_WS_TRAIN, S)
+    _check_common(&net, sizes, params, N, y, sw, chunk, ws, GF_WS_TRAIN | (GF_WS_SPARSE if sxp else 0), S)
     if loss_id not in LOSSES.values():
         raise ValueError(f"loss_id: expected one of {sorted(LOSSES.values())}, got {loss_id}")
     if grad.shape[0] != P:
@@ -537,11 +609,11 @@ def train(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, in
     with nogil:
         gf_threads_set(nt)
         if real is float:
-            status = gf_train_f32(&net, &cfg, &params[0], &grad[0], sp, &ws[0], &X[0, 0], &y[0, 0],
+            status = gf_train_f32(&net, &cfg, &params[0], &grad[0], sp, &ws[0], xp, sxp, &y[0, 0],
                                   swp, N, ip, n_epochs, start_batch, &epoch_lr[0], &step_count[0],
                                   &sums, &out)
         else:
-            status = gf_train_f64(&net, &cfg, &params[0], &grad[0], sp, &ws[0], &X[0, 0], &y[0, 0],
+            status = gf_train_f64(&net, &cfg, &params[0], &grad[0], sp, &ws[0], xp, sxp, &y[0, 0],
                                   swp, N, ip, n_epochs, start_batch, &epoch_lr[0], &step_count[0],
                                   &sums, &out)
     _check(status, "train", sizes, chunk)

@@ -67,7 +67,8 @@ def train_fused(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_
         if idx.shape[0] != n_epochs * N:
             raise ValueError(f"idx: expected 0 or n_epochs * N = {n_epochs * N} row numbers, got {idx.shape[0]}")
         ip = &idx[0]
-    gbuf = _np.empty(gf_fused_block(batch, N, IN, OUT) * min(batch, N) * (IN + OUT + 1), dtype=_np.float32 if real is float else _np.float64)
+    gbuf = _np.empty(gf_fused_block(batch, N, IN, OUT) * min(batch, N) * (IN + OUT + 1),
+                     dtype=_np.float32 if real is float else _np.float64)
     cdef real[::1] gb = gbuf
     cdef gf_fused_model *ms = <gf_fused_model *>malloc(K * sizeof(gf_fused_model))
     if ms == NULL:
@@ -77,7 +78,7 @@ def train_fused(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_
             m = models[i]
             params, grad, state, ws, sw, lrs, count = m[0], m[1], m[2], (<Session>m[3]).ws, m[4], m[5], m[6]
             l_acc, p_acc, w_acc, seen = m[7]
-            _check_common(&net, sizes, params, X, y, sw, chunk, ws, GF_WS_TRAIN, S)
+            _check_common(&net, sizes, params, N, y, sw, chunk, ws, GF_WS_TRAIN, S)
             if grad.shape[0] != P or state.shape[0] not in (0, S) or count.shape[0] != 1:
                 raise ValueError(f"models[{i}]: grad, state or step_count has the wrong length")
             if min(lrs.shape[0], l_acc.shape[0], p_acc.shape[0], w_acc.shape[0], seen.shape[0]) < n_epochs:

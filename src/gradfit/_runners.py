@@ -18,7 +18,7 @@ class CRunner:
         self.t, self.m, self.batch, self.X, self.y = trainer, m, batch, X, y
         self.sw = sw if sw is not None else np.empty(0, dtype=m.dtype)
         self.loss_id, self.optim_id = LOSSES[trainer.loss], OPTIMIZERS[trainer.optimizer.name]
-        self.session = _core.Session(m._net, self.optim_id, batch, m.dtype)
+        self.session = _core.Session(m._net, self.optim_id, batch, m.dtype, sparse=hasattr(X, "indptr"))
         self.grad = np.empty_like(m.params)
         self.hyper = trainer._hyper()
         self.reset_prev()
@@ -49,6 +49,8 @@ class NumpyRunner:
     """The same contract as CRunner, on gradfit.reference."""
 
     def __init__(self, trainer, batch, X, y, sw):
+        if hasattr(X, "indptr"):      # sparse X (gradfit._sparse.CsrRows): the oracle reads it dense
+            X = X.toarray()
         self.t, self.batch, self.X, self.y = trainer, batch, X, y
         self.sw = sw if sw is not None else np.empty(0, dtype=trainer.model.dtype)
         self.ref = reference.Reference(trainer.model, trainer.loss, huber_delta=trainer.huber_delta)

@@ -8,6 +8,8 @@ import threading
 
 import numpy as np
 
+from ._sparse import check_rows_shape, check_sparse_X, is_sparse
+
 # The largest model gradfit builds or loads: sizes beyond these cannot be
 # allocated on any machine. They are the one user-facing limit (the model and
 # the file codec read them here). The C core's own bound, GF_MAX_LEN = 2**60
@@ -80,7 +82,11 @@ def as_float_array(value, argument, dtype):
 
     Raises TypeError for values that are not real numbers (naming the column
     of a DataFrame), and ValueError for finite values that overflow `dtype`
-    (e.g. 1e39 into float32)."""
+    (e.g. 1e39 into float32), and for a scipy.sparse matrix (taken only where
+    check_X is called with sparse=True)."""
+    if is_sparse(value):
+        raise TypeError(f"{argument}: a scipy.sparse matrix is not accepted here; expected a dense array "
+                        f"(convert it with .toarray())")
     columns = _columns_of(value)
     if columns is not None:
         return _frame_to_array(value, columns, argument, dtype)
@@ -127,8 +133,12 @@ def _check_narrowing(source, cast, argument):
         )
 
 
-def check_X(X, n_in, dtype, argument="X") -> np.ndarray:
-    """X as a (N, n_in) C-contiguous array of dtype, N >= 1, all finite."""
+def check_X(X, n_in, dtype, argument="X", sparse=False):
+    """X as a (N, n_in) C-contiguous array of dtype, N >= 1, all finite; a
+    scipy.sparse X, where the caller takes one (sparse=True), as a checked
+    gradfit._sparse.CsrRows."""
+    if sparse and is_sparse(X):
+        return check_sparse_X(X, n_in, dtype, argument)
     a = as_float_array(X, argument, dtype)
     if a.ndim != 2:
         hint = ""
@@ -272,12 +282,6 @@ def check_finite_chunked(a, argument, chunk_rows, dtype=None):
 
 def check_X_shape(X, n_in, argument="X"):
     """The shape checks of check_X without reading the values (for a memmap)."""
-    shape = X.shape
-    if len(shape) != 2:
-        raise ValueError(f"{argument}: expected a 2-D array (n_samples, {n_in}), got {len(shape)}-D shape {shape}")
-    if shape[0] == 0:
-        raise ValueError(f"{argument}: expected at least one sample, got shape {shape}")
-    if shape[1] != n_in:
-        raise ValueError(f"{argument}: expected {n_in} feature(s) per sample (layer_sizes[0]), got shape {shape}")
+    check_rows_shape(X.shape, n_in, argument)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{argument}: expected real numbers, got {_describe(X)}")

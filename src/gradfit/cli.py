@@ -5,7 +5,7 @@
     gradfit predict model.npz data.csv > predictions.csv
     gradfit explain [--model m.npz --data d.csv --target y --row N]
     gradfit bench [--full] [--workloads W1,W3] [--json r.json] [--plot r.png]   the benchmark suite
-    gradfit config                   versions and the SIMD path
+    gradfit config                   versions, the SIMD path, the CPU and the tuning
 
 Bad files and bad options end with one line on stderr and exit code 2.
 """
@@ -96,8 +96,10 @@ def build_parser():
     demo.add_argument("--plots", metavar="DIR",
                       help="also write the tutorial's figures as PNG files into DIR (needs matplotlib)")
 
-    commands.add_parser("config", help="show versions and the SIMD path in use",
-                        description="Show versions and the SIMD path in use.")
+    commands.add_parser("config", help="show versions, the SIMD path, the CPU and the block sizes chosen for it",
+                        description="Show versions, the SIMD path in use, the CPU and its caches, and the block "
+                                    "sizes and thread thresholds chosen for it, each with its source and why "
+                                    "(GRADFIT_SIMD and GRADFIT_TUNING force them).")
 
     fit = commands.add_parser(
         "fit", help="train a model on a CSV or .npy file and save it",

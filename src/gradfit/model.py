@@ -34,7 +34,7 @@ _NO_ROWS = np.empty(0, dtype=np.int64)                                        # 
 
 # The data arguments of loss_and_grad, loss and evaluate (their docstrings' shared part).
 _LOSS_DOC = """
-    X : array_like of shape (n_samples, n_inputs)
+    X : array_like or scipy.sparse matrix of shape (n_samples, n_inputs)
     y : array_like
         Targets: (n_samples, n_outputs), or (n_samples,) for one output;
         for "cross_entropy" int class ids (n_samples,) or one-hot /
@@ -297,9 +297,9 @@ class MLP:
 
         Parameters
         ----------
-        X : array_like of shape (n_samples, n_inputs)
-            Finite input rows; integer and float32/float64 data are converted
-            to the model's dtype.
+        X : array_like or scipy.sparse matrix of shape (n_samples, n_inputs)
+            Finite input rows, converted to the model's dtype; a sparse X is
+            read through its non-zeros (docs/guide/sparse.md).
         n_threads : int, default 1
             Threads for the matrix products of wide layers (any number gives
             the same numbers, bit for bit).
@@ -308,7 +308,7 @@ class MLP:
         -------
         ndarray of shape (n_samples, n_outputs), the model's dtype
         """
-        X = check_X(X, self.n_inputs, self._dtype)
+        X = check_X(X, self.n_inputs, self._dtype, sparse=True)
         self._check_params_finite()
         return self._predict(X, check_threads(n_threads))
 
@@ -336,7 +336,7 @@ class MLP:
         grad : ndarray of shape (n_params,)
             dloss/dparams in the layout of ``params``.
         """
-        X, y, loss, sw, huber_delta = checked_data(self, X, y, loss, sample_weight, huber_delta)
+        X, y, loss, sw, huber_delta = checked_data(self, X, y, loss, sample_weight, huber_delta, sparse=True)
         if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not (0 <= l2 < np.inf):
             raise ValueError(f"l2: expected a finite number >= 0, got {l2!r}")
         return self._loss_and_grad(X, y, loss, sw, huber_delta, float(l2))
@@ -360,7 +360,7 @@ class MLP:
         -------
         float
         """
-        X, y, loss, sw, huber_delta = checked_data(self, X, y, loss, sample_weight, huber_delta)
+        X, y, loss, sw, huber_delta = checked_data(self, X, y, loss, sample_weight, huber_delta, sparse=True)
         return self._loss(X, y, loss, sw, huber_delta)
 
     loss.__doc__ = (loss.__doc__ or "") % _LOSS_DOC
@@ -375,7 +375,7 @@ class MLP:
 
         Parameters
         ----------
-        X : array_like of shape (n_samples, n_inputs)
+        X : array_like or scipy.sparse matrix of shape (n_samples, n_inputs)
 
         Returns
         -------
@@ -407,7 +407,7 @@ class MLP:
 
         Parameters
         ----------
-        X : array_like of shape (n_samples, n_inputs)
+        X : array_like or scipy.sparse matrix of shape (n_samples, n_inputs)
 
         Returns
         -------
@@ -435,7 +435,7 @@ class MLP:
             ``{"loss": ..., <metric>: ...}``.
         """
         names = check_metrics(metrics)
-        Xc, t, loss, sw, huber_delta = checked_data(self, X, y, loss, sample_weight, huber_delta)
+        Xc, t, loss, sw, huber_delta = checked_data(self, X, y, loss, sample_weight, huber_delta, sparse=True)
         out = {"loss": self._loss(Xc, t, loss, sw, huber_delta)}
         out.update(compute_metrics(names, self._predict(Xc), t, sw))
         return out
@@ -572,14 +572,15 @@ def _summary(self) -> str:
     return "\n".join(lines)
 
 
-def checked_data(model, X, y, loss, sample_weight, huber_delta, dtype=None):
+def checked_data(model, X, y, loss, sample_weight, huber_delta, dtype=None, sparse=False):
     """(X, y, loss, sample_weight, huber_delta) checked against the model, in
     `dtype` (default the model's): the data arguments of loss_and_grad, loss,
-    evaluate and explain_step."""
+    evaluate and explain_step (sparse: a scipy.sparse X is accepted, as a
+    gradfit._sparse.CsrRows)."""
     dtype = model.dtype if dtype is None else dtype
     loss = lookup(LOSSES, loss, "loss")
     check_loss_fits_model(loss, model)
-    X = check_X(X, model.n_inputs, dtype)
+    X = check_X(X, model.n_inputs, dtype, sparse=sparse)
     y = check_targets(y, X.shape[0], model, loss)
     sw = check_sample_weight(sample_weight, X.shape[0], dtype, loss=loss)
     huber_delta = check_positive(huber_delta, "huber_delta")

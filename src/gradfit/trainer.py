@@ -297,7 +297,7 @@ class Trainer:
 
         Parameters
         ----------
-        X : array_like of shape (n_samples, n_inputs)
+        X : array_like or scipy.sparse matrix of shape (n_samples, n_inputs)
         y : array_like
             Targets for the Trainer's loss (see the class docstring).
         epochs : int or None, default None
@@ -346,7 +346,7 @@ class Trainer:
         returns a function that makes fit()'s Run on them (to call while
         holding the model's lock)."""
         model = self.model
-        X = check_X(X, model.n_inputs, model.dtype)
+        X = check_X(X, model.n_inputs, model.dtype, sparse=True)
         y = check_targets(y, X.shape[0], model, self.loss)
         sw = check_sample_weight(sample_weight, X.shape[0], model.dtype, loss=self.loss)
         val = self.validation_data
@@ -402,7 +402,7 @@ class Trainer:
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
             raise TypeError("validation_data: expected a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)")
         m = self.model
-        Xv = check_X(data[0], m.n_inputs, m.dtype, "validation_data[0]")
+        Xv = check_X(data[0], m.n_inputs, m.dtype, "validation_data[0]", sparse=True)
         yv = check_targets(data[1], Xv.shape[0], m, self.loss, "validation_data[1]")
         wv = (check_sample_weight(data[2], Xv.shape[0], m.dtype, "validation_data[2]", loss=self.loss)
               if len(data) == 3 else None)
@@ -463,10 +463,10 @@ def train(model: MLP, X: ArrayLike, y: ArrayLike, *, epochs: int | None = None,
     ----------
     model : MLP
         The network to train; its parameters are updated in place.
-    X : array_like of shape (n_samples, n_inputs), numpy.memmap or gradfit.data.Chunks
-        Finite input rows (converted to the model's dtype; a pandas DataFrame
-        works if every column is numeric). A memmap or a Chunks stream is read
-        block by block (see docs/out_of_core.md; y is then None for a Chunks).
+    X : array_like of shape (n_samples, n_inputs), scipy.sparse matrix, numpy.memmap or gradfit.data.Chunks
+        Finite input rows (in the model's dtype; a DataFrame of numeric columns
+        works). A memmap or a Chunks stream is read block by block (docs/out_of_core.md;
+        y None for a Chunks), a sparse X by its non-zeros (docs/guide/sparse.md).
     y : array_like of shape (n_samples, n_outputs), or (n_samples,) for one output
         Finite targets; for ``loss="cross_entropy"`` int class ids (n_samples,)
         or one-hot / probability rows.

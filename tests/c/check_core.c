@@ -278,7 +278,8 @@ static void expect_status(const char *what, int got, int want)
                                                                                    \
         /* gf_predict */                                                           \
         expect_status(#SUF " gf_predict",                                          \
-                      gf_predict_##SUF(&net, pt, Xt, N, chunk, ws, out), GF_OK);   \
+                      gf_predict_##SUF(&net, pt, Xt, NULL, N, chunk, ws, out),      \
+                      GF_OK);                                                      \
         for (int64_t r = 0; r < N; r++) {                                          \
             double z[8][MAXW], a[8][MAXW];                                         \
             naive_forward_row(d, pr, Xr + r * IN0, z, a);                          \
@@ -288,10 +289,25 @@ static void expect_status(const char *what, int got, int want)
             }                                                                      \
         }                                                                          \
         expect_close(#SUF " gf_predict", got, want, N * OUT, TOL);                 \
+        /* the same through the sparse entry: X as CSR, every entry stored */      \
+        int64_t *ip = malloc((N + 1) * sizeof(int64_t));                           \
+        int32_t *ix = malloc(N * IN0 * sizeof(int32_t));                           \
+        for (int64_t r = 0; r <= N; r++)                                           \
+            ip[r] = r * IN0;                                                       \
+        for (int64_t k = 0; k < N * IN0; k++)                                      \
+            ix[k] = (int32_t)(k % IN0);                                            \
+        const gf_csr sx = {ip, ix, Xt};                                            \
+        expect_status(#SUF " gf_predict sparse",                                   \
+                      gf_predict_##SUF(&net, pt, NULL, &sx, N, chunk, ws, out), GF_OK);\
+        for (int64_t k = 0; k < N * OUT; k++)                                      \
+            got[k] = out[k];                                                       \
+        expect_close(#SUF " gf_predict sparse", got, want, N * OUT, TOL);          \
                                                                                    \
-        /* gf_loss_grad: mse + L2 over all rows; cross-entropy and poisson,     \
-         * weighted, subset */                                                     \
-        for (int c = 0; c < 3; c++) {                                              \
+        /* gf_loss_grad: mse + L2 over all rows; cross-entropy and poisson,        \
+         * weighted, subset; c >= 3: the same with X sparse */                     \
+        for (int c = 0; c < 6; c++) {                                              \
+            const int sparse = c >= 3;                                             \
+            c %= 3;                                                                \
             const int loss = c == 0 ? GF_LOSS_MSE                                  \
                              : c == 1 ? GF_LOSS_CROSS_ENTROPY : GF_LOSS_POISSON;   \
             const double l2 = c == 0 ? 0.03 : 0.0;                                 \
@@ -299,7 +315,9 @@ static void expect_status(const char *what, int got, int want)
             const T *swc = c == 0 ? NULL : swt;                                    \
             double L = 0;                                                          \
             expect_status(#SUF " gf_loss_grad",                                    \
-                          gf_loss_grad_##SUF(&net, loss, 1.0, l2, pt, gt, Xt, Yt,  \
+                          gf_loss_grad_##SUF(&net, loss, 1.0, l2, pt, gt,         \
+                                             sparse ? NULL : Xt, sparse ? &sx : NULL, \
+                                             Yt,                                   \
                                              swc, c == 0 ? NULL : sub, n, chunk,   \
                                              ws, &L), GF_OK);                      \
             want[0] = naive_loss_grad(d, loss, l2, pr, want + 1, Xr, Yr,           \
@@ -307,11 +325,15 @@ static void expect_status(const char *what, int got, int want)
             got[0] = L;                                                            \
             for (int64_t k = 0; k < P; k++)                                        \
                 got[1 + k] = gt[k];                                                \
-            snprintf(name, sizeof name, "%s gf_loss_grad %s: loss, grad", #SUF,    \
+            snprintf(name, sizeof name, "%s gf_loss_grad %s%s: loss, grad", #SUF,  \
                      c == 0 ? "mse+l2, all rows" : c == 1 ? "ce, weights, subset"  \
-                                                          : "poisson, weights, subset"); \
+                                                          : "poisson, weights, subset",\
+                     sparse ? ", sparse X" : "");                                  \
             expect_close(name, got, want, 1 + P, TOL);                             \
+            c += 3 * sparse;                                                       \
         }                                                                          \
+        free(ip);                                                                  \
+        free(ix);                                                                  \
                                                                                    \
         /* gf_train: 3 epochs of batches of 4 over N rows (the last one short) */ \
         for (int o = 0; o < 2; o++) {                                              \
@@ -347,7 +369,8 @@ static void expect_status(const char *what, int got, int want)
                               gf_reset_prev_##SUF(&net, chunk, pt, st, S, 0, ws),  \
                               GF_OK);                                              \
                 expect_status(#SUF " gf_train",                                    \
-                              gf_train_##SUF(&net, &cfg, pt, gt, st, ws, Xt, Yt,   \
+                              gf_train_##SUF(&net, &cfg, pt, gt, st, ws, Xt, NULL,  \
+                                             Yt,                                   \
                                              NULL, N, NULL, n_epochs, 0, lrs,      \
                                              &step_count, &sums, &res), GF_OK);    \
                 if (th == 0) {                                                     \

@@ -131,13 +131,44 @@ def busy_cores(interval=0.5):
         return None, ""
 
 
+def _start_pool():
+    """Runs one product big enough to split on two threads, so that the pool
+    starts and measures its wake-up cost (the thread thresholds derive from it)."""
+    if usable_cpus() < 2:
+        return
+    model = gf.MLP([512, 512, 1], seed=0, dtype="float32")
+    model.predict(np.zeros((64, 512), dtype=np.float32), n_threads=2)
+
+
+def _kib(n):
+    return "?" if not n else (f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n >> 10} KiB")
+
+
+def cpu_caches():
+    """'family 26 model 2 (zen5), L1d 48 KiB, L2 1 MiB, L3 32 MiB (sysfs)' from gradfit.config()."""
+    c = gf.config()
+    if "caches" not in c:
+        return ""
+    caches = c["caches"]
+    return (f"{c['cpu_id']}; L1d {_kib(caches['l1d'])}, L2 {_kib(caches['l2'])}, L3 {_kib(caches['l3'])} "
+            f"({caches['source']})")
+
+
 def gradfit_choice():
-    """The ISA path gradfit chose and the rest of gradfit.config() (block
-    sizes and the like, where this version reports them)."""
-    config = dict(gf.config())
-    skip = {"gradfit", "python", "numpy", "machine", "simd_in_use"}
-    rest = ", ".join(f"{k}={v}" for k, v in config.items() if k not in skip)
-    return f"ISA path {gf.simd()}" + (f"; config: {rest}" if rest else "")
+    """The ISA path gradfit chose, its register block, the block sizes and
+    the thread thresholds in use (gradfit.config()), each with its source."""
+    _start_pool()
+    config = gf.config()
+    tuning = config.get("tuning")
+    if not tuning:
+        return f"ISA path {gf.simd()}"
+    def show(name, label, fmt=str):
+        t = tuning[name]
+        return f"{label} {fmt(t['value']) if isinstance(t['value'], int) else t['value']} ({t['source']})"
+    return (f"ISA path {gf.simd()}, register block {tuning['mr_nr_float32']['value']} (float32); "
+            + ", ".join([show("kc", "kc"), show("matmul_kc", "unpacked kc"), show("a_cols_span", "A span", _kib)])
+            + "; threads: " + ", ".join([show("parallel_macs", "split products from", lambda v: f"{v:,} MACs"),
+                                         show("pool_wake_ns", "pool wake-up", lambda v: f"{v:,} ns")]))
 
 
 def describe(frameworks=(), busy=(None, "")):
@@ -150,7 +181,7 @@ def describe(frameworks=(), busy=(None, "")):
     lines = [
         "versions: " + ", ".join(versions),
         f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs ({usable_cpus()} usable), "
-        f"{platform.system()} {platform.machine()}",
+        f"{platform.system()} {platform.machine()}" + (f"; {cpu_caches()}" if cpu_caches() else ""),
         "gradfit: " + gradfit_choice(),
         "NumPy BLAS: " + blas_description(),
         "threads: " + ", ".join(f"{v}={os.environ.get(v, '(unset)')}" for v in PINNED_THREAD_VARS)

@@ -3,6 +3,8 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import (
     check_classification_targets,
@@ -12,7 +14,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from .._math import log_softmax, sigmoid, softmax, softplus
-from ._base import _fitting, _GradfitBase, _validate_data
+from ._base import _SPARSE_FORMATS, _fitting, _sparse_rows, _GradfitBase, _validate_data
 
 class GradfitClassifier(ClassifierMixin, _GradfitBase):
     """A multi-layer perceptron classifier trained by gradfit's C core.
@@ -22,10 +24,13 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
     (n_samples, n_labels) of 0/1: one logit per label and
     binary_cross_entropy, as MLPClassifier (``predict`` the 0/1 matrix,
     probability > 0.5; ``predict_proba`` (n_samples, n_labels);
-    ``classes_ = arange(n_labels)``; ``score`` the subset accuracy). Labels may be anything
-    scikit-learn's LabelEncoder takes (ints, strings, ...). Parameters as for
-    :class:`GradfitRegressor`, without loss choices, output_activation
-    (the outputs are logits) and standardize_y.
+    ``classes_ = arange(n_labels)``; ``score`` the subset accuracy). A y of
+    one class fits as scikit-learn's does (one logit trained towards "not
+    this class"; ``predict`` gives that class, ``predict_proba`` two
+    columns). Labels may be anything scikit-learn's LabelEncoder takes
+    (ints, strings, ...). Parameters as for :class:`GradfitRegressor`,
+    without loss choices, output_activation (the outputs are logits) and
+    standardize_y.
 
     Attributes
     ----------
@@ -33,7 +38,9 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         The class labels, in the order of predict_proba's columns.
     validation_scores_ : list of float or None
         Accuracy on the validation set per epoch (early_stopping only).
-    model_, trainer_, coefs_, intercepts_, n_iter_, loss_curve_, loss_, best_loss_,
+    out_activation_ : str
+        "logistic" (one logit) or "softmax".
+    model_, trainer_, coefs_, intercepts_, n_iter_, loss_curve_, loss_, best_loss_, t_, n_layers_,
     best_validation_score_, n_features_in_, feature_names_in_, n_outputs_
         As for GradfitRegressor (``loss_curve_``: the log-loss plus penalty).
     """
@@ -44,16 +51,18 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
-                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
-                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, loss="log_loss", dtype="auto", n_threads=None):
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, loss="log_loss", dtype="auto", n_threads=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -68,6 +77,7 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.loss = loss
         self.dtype = dtype
         self.n_threads = n_threads
@@ -86,10 +96,9 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Class labels (at least two distinct values), or a multilabel
-            indicator matrix of 0/1 (or bool).
+            Class labels, or a multilabel indicator matrix of 0/1 (or bool).
         sample_weight : array-like of shape (n_samples,), optional
 
         Returns
@@ -98,6 +107,7 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         """
         return self._fit(X, y, sample_weight, None, incremental=False)
 
+    @available_if(lambda est: est._check_solver())
     @_fitting
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One more epoch over X, y, continuing the same Trainer.
@@ -117,7 +127,9 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
 
     def _fit(self, X, y, sample_weight, classes, incremental):
         first_pass = not hasattr(self, "trainer_") or (not self.warm_start and not incremental)
-        X, y = _validate_data(self, X, y, reset=first_pass, dtype=self._data_dtype(first_pass), multi_output=True)
+        X, y = _validate_data(self, X, y, reset=first_pass, dtype=self._data_dtype(first_pass), multi_output=True,
+                              accept_sparse=_SPARSE_FORMATS)
+        X = _sparse_rows(X, X.dtype)
         check_classification_targets(y)
         kind = type_of_target(y)
         if kind == "multilabel-indicator":
@@ -142,26 +154,25 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         else:
             labels = unique_labels(y) if first_pass else self.classes_
         if first_pass:
-            if len(labels) < 2:
-                raise ValueError(f"y: expected at least 2 classes, got 1 class ({labels[0]!r})")
             self._encoder = LabelEncoder().fit(labels)
             self.classes_ = self._encoder.classes_
         seen = unique_labels(y)
+        if not first_pass and not incremental and self.warm_start and set(seen) != set(self.classes_):
+            raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous "
+                             f"call to fit. Previously got {self.classes_}, `y` has {seen}")
         unknown = np.setdiff1d(seen, self.classes_)
         if unknown.size:
             raise ValueError(f"y: expected labels among classes_ {self.classes_!r}, got {unknown[0]!r}")
-        if not first_pass and not incremental and self.warm_start and set(seen) != set(self.classes_):
-            raise ValueError(f"y: warm_start needs the classes of the previous fit {self.classes_!r}, "
-                             f"got {seen!r}")
         ids = self._encoder.transform(y)
         k = len(self.classes_)
-        if k == 2:
-            loss, t, n_out = "binary_cross_entropy", ids.astype(X.dtype), 1
+        if k <= 2:           # one class: the logit of "not this class", trained towards 0 (scikit-learn's)
+            loss, t, n_out, out_act = "binary_cross_entropy", ids.astype(X.dtype), 1, "logistic"
         else:
-            loss, t, n_out = "cross_entropy", ids.astype(np.int64), k
+            loss, t, n_out, out_act = "cross_entropy", ids.astype(np.int64), k, "softmax"
         self.n_outputs_ = 1
-        seeds, rs = self._seeds()
-        self._train(X, t, sw, ids, first_pass, incremental, loss, n_out, rs, seeds)
+        # the split is stratified by the user's labels, so that its errors name them
+        self._train(X, t, sw, y, first_pass, incremental, loss, n_out, check_random_state(self.random_state),
+                    out_act)
         return self
 
     def _fit_multilabel(self, X, y, sample_weight, first_pass, incremental):
@@ -181,9 +192,8 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
             self.classes_ = np.arange(k)
             self._encoder = LabelEncoder().fit(self.classes_)
             self.n_outputs_ = k
-        seeds, rs = self._seeds()
         self._train(X, (y != 0).astype(X.dtype), sw, None, first_pass, incremental, "binary_cross_entropy", k,
-                    rs, seeds)
+                    check_random_state(self.random_state), "logistic")
         return self
 
     def _proba(self, X):
@@ -201,9 +211,11 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
 
     def _val_score(self, Xv, tv, wv):
         z = self.trainer_.model._predict(Xv)
+        if not np.isfinite(z).all():
+            return float("nan")
         if getattr(self, "_multilabel", False):      # subset accuracy
             return float(accuracy_score(tv > 0.5, z > 0, sample_weight=wv))
-        guess = (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
+        guess = self._ids(z)
         truth = tv.astype(np.int64) if tv.ndim == 1 else np.argmax(tv, axis=1)
         return float(accuracy_score(truth, guess, sample_weight=wv))
 
@@ -221,8 +233,13 @@ class GradfitClassifier(ClassifierMixin, _GradfitBase):
         z = self.trainer_.model._predict(X, self.n_threads or 1)
         if getattr(self, "_multilabel", False):
             return (z > 0).astype(np.int64)
-        ids = (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
-        return self.classes_[ids]
+        return self.classes_[self._ids(z)]
+
+    def _ids(self, z):
+        """Class ids from logits z: argmax, or logit > 0 for one logit (always 0 with one class)."""
+        if z.shape[1] > 1:
+            return np.argmax(z, axis=1)
+        return (z[:, 0] > 0).astype(np.int64) if len(self.classes_) == 2 else np.zeros(z.shape[0], np.int64)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""

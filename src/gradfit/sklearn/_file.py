@@ -61,6 +61,8 @@ def load(path):
             raise ValueError(f"{name}: estimator attribute {key!r} is not a valid name")
         est.__dict__[key] = decode_value(value, key, name)
     params = cls().get_params()
+    for p in ("learning_rate", "power_t", "max_fun"):    # added by issue 22: older files train as the default
+        est.__dict__.setdefault(p, params[p])
     missing = [p for p in params if p not in est.__dict__]
     if missing:
         raise ValueError(f"{name}: the saved estimator lacks the parameter {missing[0]!r}")
@@ -69,11 +71,25 @@ def load(path):
     except Exception as exc:  # noqa: BLE001 - scikit-learn's InvalidParameterError and friends
         raise ValueError(f"{name}: a saved parameter is invalid ({exc})") from None
     est.trainer_ = io.load_trainer(path)
+    _fill_newer_attributes(est)
     if cls is GradfitClassifier:
         if not isinstance(est.__dict__.get("classes_"), np.ndarray):
             raise ValueError(f"{name}: the saved classifier has no classes_")
         est._encoder = LabelEncoder().fit(est.classes_)
     return est
+
+
+def _fill_newer_attributes(est):
+    """Fitted attributes that files written before issue 22 lack, from the Trainer."""
+    t = est.trainer_
+    b = est._units(t.loss, t.model.n_outputs)[1]
+    for key, value in (("_loss_units", est._units(t.loss, t.model.n_outputs)),
+                       ("_lr_factor", b if est.solver in ("sgd", "lbfgs") else 1.0),
+                       ("_learning_rate", float(est.learning_rate_init)), ("t_", 0),
+                       ("n_layers_", len(t.model.layer_sizes)),
+                       ("out_activation_", "softmax" if t.loss == "cross_entropy" else
+                        "logistic" if t.loss == "binary_cross_entropy" else "identity")):
+        est.__dict__.setdefault(key, value)
 
 
 GradfitRegressor.save = _save

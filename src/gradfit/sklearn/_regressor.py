@@ -2,11 +2,13 @@
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_sample_weight, column_or_1d
 
 from .._targets import normalized_weights
-from ._base import _REGRESSION_LOSSES, _fitting, _GradfitBase, _validate_data
+from ._base import _REGRESSION_LOSSES, _SPARSE_FORMATS, _fitting, _sparse_rows, _GradfitBase, _validate_data
 
 def _poisson_offset(y2, sw):
     """What scikit-learn's poisson loss (half the Poisson deviance) adds to
@@ -45,14 +47,25 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         Widths of the hidden layers; () is a linear model.
     activation : {"relu", "tanh", "logistic", "identity", "softplus", "sigmoid"}, default "relu"
         Hidden activation ("logistic" and "sigmoid" are the same).
-    solver : {"adam", "sgd", "adamw"}, default "adam"
+    solver : {"adam", "sgd", "lbfgs", "adamw"}, default "adam"
+        "lbfgs": scipy's L-BFGS-B on the full batch (max_iter: its
+        iterations; max_fun: its loss evaluations; tol: its gradient
+        tolerance), as scikit-learn's.
     alpha : float >= 0, default 1e-4
         L2 penalty with scikit-learn's scaling (AdamW: decoupled weight decay).
     batch_size : int or "auto", default "auto"
         "auto" is min(200, n_samples); larger values are clipped (a warning).
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+        SGD only, as scikit-learn's: "invscaling" sets the rate after every
+        epoch to ``learning_rate_init / (t_ + 1) ** power_t`` (``t_``: samples
+        seen); "adaptive" divides it by 5 each time more than
+        n_iter_no_change epochs pass without an improvement by tol, and
+        stops once it is at most 1e-6.
     learning_rate_init : float > 0, default 1e-3
+    power_t : float >= 0, default 0.5
+        The exponent of "invscaling".
     max_iter : int >= 1, default 200
-        Epochs per fit.
+        Epochs per fit (lbfgs: iterations).
     shuffle : bool, default True
     random_state : int, RandomState or None
         Seeds the initial weights, the shuffles and the validation split.
@@ -70,6 +83,8 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
     validation_fraction : float in (0, 1), default 0.1
     beta_1, beta_2, epsilon : Adam's settings (default 0.9, 0.999, 1e-8)
     n_iter_no_change : int >= 1 or inf, default 10
+    max_fun : int >= 1, default 15000
+        lbfgs only: at most this many loss evaluations.
     loss : {"squared_error", "absolute_error", "huber", "poisson", "mse", "mae"}, default "squared_error"
         gradfit's "mse", "mae", "huber" or "poisson" ("squared_error" = "mse").
         "poisson" is scikit-learn's: y >= 0 (counts or rates), a log link
@@ -80,8 +95,10 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
     output_activation : str, default "identity"
         gradfit's output activation (e.g. "sigmoid" for targets in (0, 1)
         with standardize_y=False).
-    standardize_y : bool, default True
-        Train on standardized targets and transform predictions back.
+    standardize_y : bool, default False
+        Train on standardized targets and transform predictions back. The
+        default (False) is scikit-learn's behaviour: learning_rate_init, tol
+        and ``loss_curve_`` are then in the targets' own units.
     dtype : {"auto", "float32", "float64"}, default "auto"
     n_threads : int in [1, 64] or None, default None
         Threads for the matrix products of wide layers (None: 1); the same
@@ -98,9 +115,22 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         Epochs run by the last fit (1 after partial_fit), as scikit-learn's;
         ``trainer_.epoch`` counts every epoch of the Trainer.
     loss_curve_ : list of float
-        The objective per epoch in scikit-learn's units (half MSE + penalty).
+        The objective per epoch in scikit-learn's units (half MSE + penalty;
+        lbfgs: per iteration, which scikit-learn's lbfgs does not record).
     loss_ : float
-    best_loss_ : float
+        The last value of ``loss_curve_`` (lbfgs: the final objective; after
+        a divergence under early_stopping, the loss of the epoch whose
+        weights are kept).
+    best_loss_ : float or None
+        The smallest loss; None with early_stopping, as scikit-learn's.
+    t_ : int
+        Training samples seen by the stochastic solvers (0 for lbfgs).
+    n_layers_ : int
+        Layers including the input and the output layer.
+    out_activation_ : str
+        The output activation: "exp" for loss="poisson" (scikit-learn's
+        name for the log link), else "identity" unless output_activation
+        says otherwise.
     validation_scores_ : list of float or None
         R^2 on the validation set per epoch (early_stopping only).
     best_validation_score_ : float or None
@@ -120,17 +150,19 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
-                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
-                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, loss="squared_error", output_activation="identity", standardize_y=True,
-                 dtype="auto", n_threads=None):
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, loss="squared_error", output_activation="identity",
+                 standardize_y=False, dtype="auto", n_threads=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -145,6 +177,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.loss = loss
         self.output_activation = output_activation
         self.standardize_y = standardize_y
@@ -165,7 +198,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), optional
             Each sample's weight in the loss (weighted mean per batch).
@@ -176,6 +209,7 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(lambda est: est._check_solver())
     @_fitting
     def partial_fit(self, X, y, sample_weight=None):
         """One more epoch over X, y, continuing the same Trainer (optimizer state included).
@@ -193,7 +227,8 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
     def _fit(self, X, y, sample_weight, incremental):
         first_pass = not hasattr(self, "trainer_") or (not self.warm_start and not incremental)
         X, y = _validate_data(self, X, y, multi_output=True, y_numeric=True, reset=first_pass,
-                              dtype=self._data_dtype(first_pass))
+                              dtype=self._data_dtype(first_pass), accept_sparse=_SPARSE_FORMATS)
+        X = _sparse_rows(X, X.dtype)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         y = np.asarray(y, dtype=X.dtype)
@@ -219,13 +254,16 @@ class GradfitRegressor(RegressorMixin, _GradfitBase):
         elif y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y: expected {self.n_outputs_} output(s) as in the first fit, got shape {y.shape}")
         t = ((y2 - self.y_mean_) / self.y_scale_).astype(X.dtype)
-        seeds, rs = self._seeds()
+        out_act = "exp" if self.loss == "poisson" else {"sigmoid": "logistic"}.get(self.output_activation,
+                                                                                  self.output_activation)
         self._train(X, t, sw, None, first_pass, incremental, _REGRESSION_LOSSES[self.loss], self.n_outputs_,
-                    rs, seeds)
+                    check_random_state(self.random_state), out_act)
         return self
 
     def _val_score(self, Xv, tv, wv):
         pred = self._link(self.trainer_.model._predict(Xv))
+        if not np.isfinite(pred).all():
+            return float("nan")
         return float(r2_score(tv, pred, sample_weight=wv))
 
     def _link(self, z):
