@@ -2,6 +2,7 @@
 (one epoch order, each minibatch gathered once, every model's step in one C
 call), and every fused model ends exactly as gf.train leaves it alone:
 parameters, history, steps and stop reason, bit for bit."""
+import os
 import signal
 import warnings
 
