@@ -58,6 +58,9 @@ def train(sizes: _I64, acts: _I32, loss_id: int, optim_id: int, batch: int, chun
           huber_delta: float = ..., momentum: float = ..., nesterov: bool = ..., beta1: float = ...,
           beta2: float = ..., eps: float = ..., weight_decay: float = ...,
           l2: float = ..., n_threads: int = ...) -> tuple[int, int, int, int, float]: ...
+def train_fused(sizes: _I64, acts: _I32, loss_id: int, optim_id: int, batch: int, chunk: int, max_batches: int,
+                X: _Real, y: _Real, idx: _I64, n_epochs: int, start_batch: int, models: list[Any],
+                n_threads: int = ...) -> list[tuple[int, int, int, int, float]]: ...
 PASS_ROWS: int
 
 class Net:

@@ -236,7 +236,7 @@ class Fuser:
 
     def _make(self, calls: list[_Call]) -> None:
         by_key: dict = {}
-        singles = []
+        singles: list = []
         for c in calls:
             (singles if c.key is None else by_key.setdefault(c.key, [])).append([c])
         units = [u for u in singles]

@@ -312,7 +312,7 @@ class MLP:
         self._check_params_finite()
         return self._predict(X, check_threads(n_threads))
 
-    def _predict(self, X: NDArray[Any], n_threads: int = 1) -> NDArray[Any]:
+    def _predict(self, X: Any, n_threads: int = 1) -> NDArray[Any]:     # an array or a checked CsrRows
         out = np.empty((X.shape[0], self.n_outputs), dtype=self._dtype)
         # one C call per ~0.1 s of work, so that Ctrl-C is seen between calls
         step = max(self._net.rows(X.shape[0]), PREDICT_WORK_PER_CALL // max(1, self.n_params))
