@@ -25,6 +25,16 @@
 #define GF_ALWAYS_INLINE
 #endif
 #endif
+/* A function kept out of line: a dispatch over many specialised kernels
+ * stays a set of functions of one kernel each, so that each is optimised
+ * (and its helpers inlined) within the compiler's per-function limits. */
+#ifndef GF_OUT_OF_LINE
+#if defined(__GNUC__)
+#define GF_OUT_OF_LINE __attribute__((noinline))
+#else
+#define GF_OUT_OF_LINE
+#endif
+#endif
 
 /* bytes in one SIMD register of the target: sizes the matmul register block */
 #undef GF_VEC_BYTES
