@@ -248,13 +248,20 @@ def test_callbacks_and_progress_see_each_model(monkeypatch):
         assert len(seen[str(i) + "p"]) >= 3
 
 
-def test_ctrl_c_mid_epoch_stops_every_model_at_a_completed_step(monkeypatch):
+def _interrupted_grid(monkeypatch, sigint):
+    """Three fused tanh nets, job 1 sending SIGINT through `sigint` (a
+    CtrlC) mid-epoch: (X, y, jobs, the KeyboardInterrupt train_many raised)."""
     monkeypatch.setattr(training, "WORK_PER_CALL", 4000)
     X, y = data(n_in=3)
     jobs = grid(X, y, [3, 8, 1], lrs=[0.01, 0.05, 0.1], epochs=50, batch_size=8, model_kw={"activation": "tanh"})
-    jobs[1]["callbacks"] = [CtrlC(epoch=2, fraction=0.5)]
+    jobs[1]["callbacks"] = [sigint]
     with pytest.raises(KeyboardInterrupt) as info:
         fused(jobs)
+    return X, y, jobs, info
+
+
+def test_ctrl_c_mid_epoch_stops_every_model_at_a_completed_step(monkeypatch):
+    X, y, jobs, info = _interrupted_grid(monkeypatch, CtrlC(epoch=2, fraction=0.5))
     results = info.value.results
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     for job, r in zip(jobs, results):
@@ -365,12 +372,7 @@ class CtrlCTwice(CtrlC):
 
 
 def test_a_second_ctrl_c_interrupts_at_once_and_frees_every_model(monkeypatch):
-    monkeypatch.setattr(training, "WORK_PER_CALL", 4000)
-    X, y = data(n_in=3)
-    jobs = grid(X, y, [3, 8, 1], lrs=[0.01, 0.05, 0.1], epochs=50, batch_size=8, model_kw={"activation": "tanh"})
-    jobs[1]["callbacks"] = [CtrlCTwice(epoch=2, fraction=0.5)]
-    with pytest.raises(KeyboardInterrupt) as info:
-        fused(jobs)
+    X, y, jobs, info = _interrupted_grid(monkeypatch, CtrlCTwice(epoch=2, fraction=0.5))
     assert not hasattr(info.value, "results")
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     for job in jobs:                   # no model is left locked or half-updated
