@@ -306,3 +306,23 @@ def test_grid_selection_and_bad_ids():
     models = g.models()
     assert len(models) == 64 and len(set(m.params.tobytes() for m in models)) == 64
     assert len(set(g.lrs())) == 64
+
+
+def test_flops_count_the_training_products_only():
+    # W5: 256->512->512->1; per sample and epoch 2 flops per MAC for the
+    # forward product and dW of every layer, plus the input gradient above
+    # the first layer; nothing for a pass over the data after training
+    wl = workloads.BY_ID["W5"]
+    macs = [256 * 512, 512 * 512, 512 * 1]
+    assert timing.training_flops(wl, 1000) == 1000 * wl.epochs * 2 * (2 * sum(macs) + macs[1] + macs[2])
+
+
+def test_the_peak_of_the_blas_kernel_a_forced_coretype_hides(monkeypatch):
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    assert timing.measure_unforced_peak(["float32"], 64) is None
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    got = timing.measure_unforced_peak(["float32", "float64"], 64)
+    assert got is not None, "the fresh process did not report"
+    rates, kernel = got
+    assert set(rates) == {"float32", "float64"} and all(v > 0 for v in rates.values())
+    assert kernel is None or isinstance(kernel, str)

@@ -15,7 +15,7 @@ from .machine import PINNED_THREAD_VARS, busy_cores, describe, usable_cpus
 from .report import notes, plot, table, workload_table, write_json
 from .runners import BASELINE, gradfit_column, make_gradfit_runner, run_numpy_baseline, run_numpy_loop
 from .timing import (FLOP_WORKLOADS, MAX_CALLS, MIN_JUDGE_SECONDS, TARGET_RUN_SECONDS, TOO_SHORT,
-                     measure_peak, run_all)
+                     measure_peak, measure_unforced_peak, run_all)
 from .workloads import WORKLOADS, select
 
 #: mode -> timed runs per column (the rows: Workload.rows)
@@ -163,7 +163,7 @@ def _columns(args, progress):
     return cols, versions, missing
 
 
-def _header(args, cols, versions, missing, busy, repeats, peak):
+def _header(args, cols, versions, missing, busy, repeats, peak, unforced=None):
     head = describe(versions, busy)
     head.append("columns: " + ", ".join(cols) + (f"; not installed: {', '.join(missing)}" if missing else ""))
     head.append(f"mode: {args.mode} (" + {"full": "all N rows", "quick": "N / 2 rows, W1 and W2 all N",
@@ -171,11 +171,17 @@ def _header(args, cols, versions, missing, busy, repeats, peak):
     head.append(f"protocol: {repeats} timed run(s) per column, interleaved, after 1 warm-up; samples/s = "
                 f"N*epochs / seconds of the whole training call, median over runs; spread = (max - min) / "
                 f"median; a call shorter than {TARGET_RUN_SECONDS:g} s is timed over up to {MAX_CALLS} consecutive calls "
-                f"per run; gf.train's time includes its final loss over the data, the other columns' does not; "
+                f"per run; no column's time includes a loss over the data after training (gf.train computes its final_loss when first read, after the stopwatch); "
                 f"a ratio from runs under {MIN_JUDGE_SECONDS:g} s is '{TOO_SHORT}'")
     if peak:
         head.append("1-core peak (a NumPy BLAS matrix product, 1 thread, best of 3): "
                     + ", ".join(f"{dt} {v:.1f} GFLOP/s" for dt, v in peak.items()))
+    if unforced:
+        rates, kernel = unforced
+        head.append(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')} holds NumPy's BLAS (the numpy columns) "
+                    f"to that kernel; OpenBLAS's own choice for this CPU, {kernel or '?'}, reaches "
+                    + ", ".join(f"{dt} {v:.1f} GFLOP/s" for dt, v in rates.items())
+                    + " (a fresh process without the variable); '% of 1-core peak' uses the higher of the two")
     return head
 
 
@@ -190,8 +196,12 @@ def run(args):
     cols, versions, missing = _columns(args, progress)
     busy = busy_cores()            # before any of our own work
     dtypes = sorted({w.dtype for w in args.selected if w.id in FLOP_WORKLOADS})
-    peak = measure_peak(dtypes, {"full": 2048, "quick": 1024}.get(args.mode, 256)) if dtypes else None
-    head = _header(args, cols, versions, missing, busy, repeats, peak)
+    size = {"full": 2048, "quick": 1024}.get(args.mode, 256)
+    peak = measure_peak(dtypes, size) if dtypes else None
+    unforced = measure_unforced_peak(dtypes, size)
+    head = _header(args, cols, versions, missing, busy, repeats, peak, unforced)
+    if peak and unforced:
+        peak = {dt: max(v, unforced[0].get(dt, 0.0)) for dt, v in peak.items()}
     started = time.perf_counter()
     rows = run_all(args.selected, cols, repeats, args.mode, progress, peak)
     elapsed = time.perf_counter() - started

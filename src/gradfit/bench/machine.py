@@ -69,6 +69,11 @@ def openblas_runtime():
     return None, None
 
 
+def blas_kernel():
+    """The kernel (core type) NumPy's OpenBLAS runs, e.g. "SkylakeX", or None."""
+    return openblas_runtime()[1]
+
+
 def blas_description():
     """One line on NumPy's BLAS: threadpoolctl's view when installed (library,
     version, kernel architecture, threads), else NumPy's build configuration

@@ -4,10 +4,12 @@
 Each runner returns a RunResult for one training run from a fresh model
 (seed 0). The seconds are what a user's stopwatch sees around the training
 call: time.perf_counter() around the whole gf.train() call (argument checks,
-the epochs, gf.train's final loss over the data, the result), or around the
-whole training function of the other loops (the epochs and nothing after
-them: the loss over the data that the table shows for them is computed
-after the stopwatch stops). Building the starting model is not timed.
+the epochs, the result), or around the whole training function of the other
+loops (the epochs and nothing after them). The loss over the data that the
+table shows is computed after the stopwatch stops for every column:
+gf.train's final_loss when first read (unless its overflow check needed the
+exact pass during the call, which then counts against gradfit). Building
+the starting model is not timed.
 """
 import dataclasses
 import time

@@ -7,8 +7,12 @@ timed over a few consecutive whole calls per round, as timeit does. A ratio
 whose timed runs are shorter than MIN_JUDGE_SECONDS is not printed: such a
 run is too short to judge (fixed costs and timer noise dominate)."""
 import dataclasses
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -128,13 +132,15 @@ def measure_workload(wl, runners, X, y, repeats, progress, max_calls=MAX_CALLS):
 
 def training_flops(wl, n):
     """Floating-point operations of one training run on n rows, counting the
-    matrix products only (2 per multiply-add): per sample and epoch the
-    forward product, dW and, above the first layer, the input gradient; plus
-    the final loss's forward pass over the n rows."""
+    training's matrix products only, as the peers count them (2 per
+    multiply-add): per sample and epoch the forward product, dW and, above
+    the first layer, the input gradient. No column makes a pass over the
+    data after training inside its stopwatch (gf.train's final loss is
+    computed when first read), so none is counted."""
     sizes = wl.layer_sizes
     macs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
     per_step_sample = 2 * (2 * sum(macs) + sum(macs[1:]))
-    return n * wl.epochs * per_step_sample + n * 2 * sum(macs)
+    return n * wl.epochs * per_step_sample
 
 
 def measure_peak(dtypes, size):
@@ -149,6 +155,31 @@ def measure_peak(dtypes, size):
         best = min(_timed(lambda: a @ b) for _ in range(3))
         peak[dt] = 2 * size ** 3 / best / 1e9
     return peak
+
+
+_UNFORCED_CODE = ("import json, sys; from gradfit.bench.timing import measure_peak; "
+                  "from gradfit.bench.machine import blas_kernel; "
+                  "print(json.dumps([measure_peak(sys.argv[2:], int(sys.argv[1])), blas_kernel()]))")
+
+
+def measure_unforced_peak(dtypes, size):
+    """When OPENBLAS_CORETYPE forces NumPy's OpenBLAS onto one kernel: the
+    1-core rate of the kernel OpenBLAS picks for this CPU by itself, measured
+    in a fresh Python without that variable (BLAS pinned to 1 thread), and
+    that kernel's name, as ({dtype: GFLOP/s}, name); None when nothing is
+    forced or the measurement fails."""
+    if not os.environ.get("OPENBLAS_CORETYPE") or not dtypes:
+        return None
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    try:
+        done = subprocess.run([sys.executable, "-c", _UNFORCED_CODE, str(size), *dtypes], env=env,
+                              capture_output=True, text=True, timeout=300, check=True)
+        peak, kernel = json.loads(done.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+    return peak, kernel
 
 
 def _timed(fn):
