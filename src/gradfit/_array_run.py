@@ -47,7 +47,8 @@ class ArrayRun(Run):
             return
         N, m = self.N, t.model
         # the bound is on wall time: n_threads threads do about n_threads times the work in it
-        work = _loop.WORK_PER_CALL * min(t.n_threads, os.cpu_count() or 1)
+        threads = 1 if t.n_threads == 1 else min(t.n_threads, os.cpu_count() or 1)   # (cpu_count reads a file)
+        work = _loop.WORK_PER_CALL * threads
         per_call = 1 if self.epoch_work else max(1, min(_loop.SAMPLES_PER_CALL // N, work // (N * m.n_params)))
         moving = self._rows_to_move()
         if moving:

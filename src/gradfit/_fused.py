@@ -81,8 +81,18 @@ class SameData:
         self.lock = threading.Lock()
         self.ids: dict = {}            # (address, shape, strides, dtype) -> id
         self.kept: list = []           # (array, id)
+        self.objects: dict = {}        # id(array) -> (array, id): the same object again, found at once
 
     def id(self, a):
+        hit = self.objects.get(id(a))
+        if hit is not None and hit[0] is a:
+            return hit[1]
+        found = self._id(a)
+        with self.lock:
+            self.objects[id(a)] = (a, found)
+        return found
+
+    def _id(self, a):
         key = (a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str)
         with self.lock:
             found = self.ids.get(key)
@@ -136,7 +146,7 @@ class _FusedRunner:
         if data is not None:           # rows moved by the epoch's draw (never in fused runs)
             return None
         where = (self.fuser.same.id(r.X), self.fuser.same.id(r.y), idx.__array_interface__["data"][0], idx.shape)
-        return (_net_key(m), np.dtype(m.dtype).str, r.loss_id, r.optim_id, r.batch, r.session.rows, max_batches,
+        return (_net_key(m), m.dtype.str, r.loss_id, r.optim_id, r.batch, r.session.rows, max_batches,
                 n_epochs, start_batch, where)
 
     def model_entry(self, call):

@@ -343,4 +343,4 @@ class Run:
 
 def _largest_abs(a):
     """max |a| without a temporary the size of `a` (0 for an empty array)."""
-    return max(float(np.max(a, initial=0.0)), -float(np.min(a, initial=0.0)))
+    return max(float(a.max(initial=0.0)), -float(a.min(initial=0.0)))

@@ -196,10 +196,10 @@ def loss_surely_finite(weights, biases, activations, loss, x_max, y_max):
         return False
     f = float(np.finfo(weights[0].dtype).max)
     bound, largest = float(x_max), float(x_max)
-    for W, b, act in zip(weights, biases, activations):
-        with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        for W, b, act in zip(weights, biases, activations):
             z = bound * float(np.abs(W).sum(axis=0, dtype=np.float64).max(initial=0.0)) + float(
                 np.abs(b).max(initial=0.0))
-        bound = float(_ACTIVATION_BOUNDS[act](z))
-        largest = max(largest, z, bound)
+            bound = float(_ACTIVATION_BOUNDS[act](z))
+            largest = max(largest, z, bound)
     return bool(np.isfinite(largest) and largest < f * 1e-12 and _FINITE_WHEN[loss](f, bound, float(y_max)))

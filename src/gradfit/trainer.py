@@ -52,6 +52,33 @@ def check_bool(value, argument):
     return bool(value)
 
 
+# The validation split's seed drawn from a spawned child, by the child's seed sequence (a few hundred kept)
+_SPLIT_SEEDS: dict = {}
+
+
+def _split_seed(rng):
+    """int(rng.spawn(1)[0].integers(1 << 62)): the seed of the validation
+    split. The spawn is made (it advances the generator's seed sequence as
+    before); the child's draw is remembered by the child's entropy and
+    spawn key, since building a generator for it costs more than the rest
+    of a Trainer's checks."""
+    bg = rng.bit_generator
+    ss = bg.seed_seq
+    if type(rng) is not np.random.Generator or type(bg) is not np.random.PCG64 \
+            or type(ss) is not np.random.SeedSequence:
+        return int(rng.spawn(1)[0].integers(1 << 62))
+    child = ss.spawn(1)[0]
+    key = (child.entropy, child.spawn_key, child.pool_size)
+    hit = _SPLIT_SEEDS.get(key) if isinstance(child.entropy, int) else None
+    if hit is None:
+        hit = int(np.random.Generator(np.random.PCG64(child)).integers(1 << 62))
+        if isinstance(child.entropy, int):
+            if len(_SPLIT_SEEDS) >= 256:
+                _SPLIT_SEEDS.clear()
+            _SPLIT_SEEDS[key] = hit
+    return hit
+
+
 # Per thread: the Run class gradfit._fused has a thread's Trainers use (unset: ArrayRun).
 RUN_HOOK = threading.local()
 
@@ -195,7 +222,7 @@ class Trainer:
         self.window_chunks = check_int(window_chunks, "window_chunks", 1)
         check_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self._split_seed = int(self.rng.spawn(1)[0].integers(1 << 62))
+        self._split_seed = _split_seed(self.rng)
         self.schedule = as_schedule(lr_schedule)
         if isinstance(self.schedule, Cosine) and self.schedule.min_lr > self.optimizer.lr:
             raise ValueError(f"lr_schedule: Cosine's min_lr is the rate it decays to, at most the optimizer's "
