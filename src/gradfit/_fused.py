@@ -125,7 +125,8 @@ class _FusedRunner:
     """A CRunner whose run() waits for the Fuser to make the call."""
 
     def __init__(self, inner: CRunner, fuser: Fuser, run: ArrayRun) -> None:
-        self.inner, self.fuser, self.run_ = inner, fuser, run
+        self.inner, self.fuser, self.job_index = inner, fuser, run.job_index
+        self.static = None             # the part of fuse_key fixed for the run, made on its first call
         fuser.register(run)
 
     def reset_prev(self):
@@ -140,14 +141,15 @@ class _FusedRunner:
 
     def fuse_key(self, idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc, data):
         """What calls fused together share (None: this call runs alone)."""
-        r, m = self.inner, self.inner.m
         if n_epochs < 1:
             return None
         if data is not None:           # rows moved by the epoch's draw (never in fused runs)
             return None
-        where = (self.fuser.same.id(r.X), self.fuser.same.id(r.y), idx.__array_interface__["data"][0], idx.shape)
-        return (_net_key(m), m.dtype.str, r.loss_id, r.optim_id, r.batch, r.session.rows, max_batches,
-                n_epochs, start_batch, where)
+        if self.static is None:
+            r, m = self.inner, self.inner.m
+            self.static = (_net_key(m), m.dtype.str, r.loss_id, r.optim_id, r.batch, r.session.rows,
+                           self.fuser.same.id(r.X), self.fuser.same.id(r.y))
+        return (self.static, max_batches, n_epochs, start_batch, idx.__array_interface__["data"][0], idx.shape)
 
     def model_entry(self, call):
         """The model's tuple for _core.train_fused."""
@@ -253,7 +255,7 @@ class Fuser:
         for group in by_key.values():
             members = [g[0] for g in group]
             if len(members) > 1:       # one set object per distinct group, each job's set of them
-                indices = frozenset(c.runner.run_.job_index for c in members)
+                indices = frozenset(c.runner.job_index for c in members)
                 indices = self.distinct.setdefault(indices, indices)
                 for i in indices:
                     self.groups.setdefault(i, set()).add(indices)

@@ -7,6 +7,7 @@ divergence); gradfit._array_run (arrays in memory) and gradfit._out_of_core
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -133,7 +134,7 @@ class Run:
         if self.stop_reason != "diverged":
             final_loss = self._final_loss()
             unreadable = getattr(self, "no_final_loss", False)      # a one-shot stream, read once already
-            finite = np.isfinite(m.params).all() and np.isfinite(t.history["loss"][-1:]).all()
+            finite = np.isfinite(m.params).all() and all(math.isfinite(v) for v in t.history["loss"][-1:])
             if self.steps > 0 and not (finite and (callable(final_loss) or unreadable or np.isfinite(final_loss))):
                 self.stop_reason = "diverged"      # the last update overflowed
         if self.stop_reason == "diverged":
