@@ -173,6 +173,7 @@ class Fuser:
         self.distinct: dict[frozenset, frozenset] = {}
         self.aborted = False
         self.targets: dict = {}                    # checked X and y shared by the jobs (_shared_targets)
+        self.pairs: dict = {}                      # the same, by the pair of objects given (_shared_targets)
         self.finite: dict = {}                     # _validate.FOUND_FINITE for the jobs' threads
         self.bounds: dict = {}                     # the data's largest values (Run._data_bounds), per X and y
         self.order_cache = OrderCache(self)
@@ -384,10 +385,11 @@ class _Driven:
         X, y = shared.get(job.X, dtype, "X"), shared.get(job.y, dtype, "y")
         o = job.options
         self.trainer = t = Trainer(job.model, **{k: v for k, v in o.items() if k not in _FIT_OPTIONS})
-        X, y = _shared_targets(fuser, X, y, job.model, t.loss)
+        X, y, checked = _shared_targets(fuser, X, y, job.model, t.loss)
         limits = t._fit_limits(o.get("epochs"), o.get("max_steps"), o.get("grad_tol"))
         make = t._array_run(X, y, o.get("sample_weight"), *limits, self.start,
-                            run_class=functools.partial(FusedArrayRun, fuser=fuser, job_index=index, direct=True))
+                            run_class=functools.partial(FusedArrayRun, fuser=fuser, job_index=index, direct=True),
+                            checked=checked)
         t._lock()
         self.locked = True
         try:
@@ -603,19 +605,27 @@ def run_fused(jobs, n_threads, progress, shared):
 
 
 def _shared_targets(fuser, X, y, model, loss):
-    """X and y checked as Trainer.fit checks them, once for all the jobs
-    that share them (one converted y for all: their rows are one), and
-    marked as found finite for this thread's fit."""
+    """(X, y, checked): X and y checked as Trainer.fit checks them, once for
+    all the jobs that share them (one converted y for all: their rows are
+    one), and marked as found finite for this thread's fit; checked is
+    False when a check failed (then the originals are given back: fit()
+    reports it)."""
     FOUND_FINITE.arrays = fuser.finite
-    dtype = np.dtype(model.dtype).str
+    dtype = model.dtype.str
+    pair = (id(X), id(y), dtype, model.n_inputs, model.n_outputs, loss)
+    hit = fuser.pairs.get(pair)        # the same X and y objects as an earlier job's: its checked arrays
+    if hit is not None and hit[0] is X and hit[1] is y:
+        return hit[2], hit[3], True
     try:
-        X = _once(fuser, ("X", id(X), dtype, model.n_inputs), X,
-                  lambda: check_X(X, model.n_inputs, model.dtype))
-        y = _once(fuser, ("y", id(y), id(X), dtype, loss, model.n_outputs), y,
-                  lambda: check_targets(y, X.shape[0], model, loss))
+        Xc = _once(fuser, ("X", id(X), dtype, model.n_inputs), X,
+                   lambda: check_X(X, model.n_inputs, model.dtype))
+        yc = _once(fuser, ("y", id(y), id(Xc), dtype, loss, model.n_outputs), y,
+                   lambda: check_targets(y, Xc.shape[0], model, loss))
     except (TypeError, ValueError):
-        pass                        # fit() reports it
-    return X, y
+        return X, y, False
+    with fuser.cond:
+        fuser.pairs[pair] = (X, y, Xc, yc)
+    return Xc, yc, True
 
 
 def _once(fuser, key, original, check):

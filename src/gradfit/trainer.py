@@ -368,13 +368,17 @@ class Trainer:
             check_destination(self.checkpoint, "checkpoint")
         return epochs, max_steps, grad_tol
 
-    def _array_run(self, X, y, sample_weight, epochs, max_steps, grad_tol, start_time, run_class=None):
+    def _array_run(self, X, y, sample_weight, epochs, max_steps, grad_tol, start_time, run_class=None,
+                   checked=False):
         """Checks X, y and the weights (and splits off the validation rows);
         returns a function that makes fit()'s Run on them (to call while
-        holding the model's lock)."""
+        holding the model's lock). checked: X and y are already what the
+        checks of X and y return for this model and loss (gradfit._fused
+        checks the data its jobs share once)."""
         model = self.model
-        X = check_X(X, model.n_inputs, model.dtype, sparse=True)
-        y = check_targets(y, X.shape[0], model, self.loss)
+        if not checked:
+            X = check_X(X, model.n_inputs, model.dtype, sparse=True)
+            y = check_targets(y, X.shape[0], model, self.loss)
         sw = check_sample_weight(sample_weight, X.shape[0], model.dtype, loss=self.loss)
         val = self.validation_data
         if self.validation_fraction is not None:
