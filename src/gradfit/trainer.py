@@ -26,6 +26,7 @@ from ._out_of_core import block_run
 from ._targets import check_loss_fits_model, check_sample_weight, check_targets, labels_of, validation_split
 from ._validate import check_int, check_non_negative, check_positive, check_seed, check_threads, check_X
 from .callbacks import as_callbacks
+from .data import Chunks
 from .model import MLP
 from .optimizers import Optimizer, as_optimizer
 from .result import DivergenceWarning, TrainResult
@@ -351,7 +352,6 @@ class Trainer:
         """
         start_time = time.perf_counter()
         epochs, max_steps, grad_tol = self._fit_limits(epochs, max_steps, grad_tol)
-        from .data import Chunks
         # a memmap in full-batch mode takes the in-memory path (the C core reads the file in place)
         if isinstance(X, Chunks) or (isinstance(X, np.memmap) and self.batch_size is not None):
             run = block_run(self, X, y, sample_weight, epochs, max_steps, grad_tol, start_time)
