@@ -56,7 +56,7 @@ class OrderCache:
     def draw(self, orders, k, move):
         if move:                       # not asked by fused runs: drawn by the job itself
             return orders._draw(k, None, move)
-        key = (repr(orders.rng.bit_generator.state), orders.N, k, orders.mode, orders.chunk_rows,
+        key = (_state_key(orders.rng.bit_generator.state), orders.N, k, orders.mode, orders.chunk_rows,
                orders.window_chunks)
         with self.lock:                # one job draws, the others wait and take its draw
             hit = self.entries.get(key)
@@ -69,6 +69,15 @@ class OrderCache:
         orders.rng.bit_generator.state = hit[0]
         orders.lazy = None
         return hit[1]
+
+
+def _state_key(state):
+    """A generator's state (bit_generator.state) as a dict key: PCG64's
+    numbers as they are (the common case), any other as its repr."""
+    inner = state.get("state")
+    if state.get("bit_generator") == "PCG64" and isinstance(inner, dict) and len(state) == 4 and len(inner) == 2:
+        return ("PCG64", inner["state"], inner["inc"], state["has_uint32"], state["uinteger"])
+    return repr(state)
 
 
 class SameData:
