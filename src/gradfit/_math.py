@@ -208,17 +208,24 @@ _SMALL_LAYER = 64
 
 
 def _largest_column_sum(W):
-    """max_j sum_i |W_ij| in float64 (0 for no columns); an overflow gives
-    inf. Under 8 rows, NumPy's sum over axis 0 adds the rows in order (from
-    8 on, pairwise), so Python's sum in order gives the same bits."""
+    """max_j sum_i |W_ij| in float64 (0 for no columns; NaN if any is NaN);
+    an overflow gives inf. Under 8 rows, NumPy's sum over axis 0 adds the
+    rows in order (from 8 on, pairwise), so Python's sum in order gives the
+    same bits."""
     if W.size <= _SMALL_LAYER and W.shape[0] < 8:
-        return max((sum(abs(v) for v in column) for column in zip(*W.tolist())), default=0.0)
+        return _max_or_nan([sum(abs(v) for v in column) for column in zip(*W.tolist())])
     with np.errstate(over="ignore", invalid="ignore"):
         return float(np.abs(W).sum(axis=0, dtype=np.float64).max(initial=0.0))
 
 
 def _largest_abs(b):
-    """max |b_j| (0 for an empty b)."""
+    """max |b_j| (0 for an empty b; NaN if any is NaN)."""
     if b.size <= _SMALL_LAYER:
-        return max(map(abs, b.tolist()), default=0.0)
+        return _max_or_nan([abs(v) for v in b.tolist()])
     return float(np.abs(b).max(initial=0.0))
+
+
+def _max_or_nan(values):
+    """NumPy's max(initial=0.0) of values >= 0 or NaN: NaN wins, wherever it is."""
+    top = max(values, default=0.0)
+    return top if top == top and all(v == v for v in values) else float("nan")
