@@ -113,10 +113,12 @@ class ArrayRun(Run):
         e0, b0 = 0, start_batch
         while e0 < k:
             budget = -1 if self.max_steps is None else self.max_steps - self.steps
-            sub_idx = idx[e0 * N:] if idx.size else idx
-            status, s, done, nb, gnorm = yield (sub_idx, k - e0, b0, lrs[e0:], max_batches, budget,
-                                                self.grad_tol or 0.0, tuple(a[e0:] for a in acc),
-                                                moved if e0 == 0 else None)
+            if e0 == 0:                    # (the whole chunk: the arrays as they are, no views)
+                sub_idx, sub_lrs, sub_acc = idx, lrs, acc
+            else:
+                sub_idx, sub_lrs, sub_acc = idx[e0 * N:] if idx.size else idx, lrs[e0:], tuple(a[e0:] for a in acc)
+            status, s, done, nb, gnorm = yield (sub_idx, k - e0, b0, sub_lrs, max_batches, budget,
+                                                self.grad_tol or 0.0, sub_acc, moved if e0 == 0 else None)
             self.steps += s
             if gnorm >= 0:
                 self.grad_norm = gnorm
