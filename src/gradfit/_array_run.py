@@ -47,7 +47,8 @@ class ArrayRun(Run):
             return
         N, m = self.N, t.model
         # the bound is on wall time: n_threads threads do about n_threads times the work in it
-        work = _loop.WORK_PER_CALL * min(t.n_threads, os.cpu_count() or 1)
+        threads = 1 if t.n_threads == 1 else min(t.n_threads, os.cpu_count() or 1)   # (cpu_count reads a file)
+        work = _loop.WORK_PER_CALL * threads
         per_call = 1 if self.epoch_work else max(1, min(_loop.SAMPLES_PER_CALL // N, work // (N * m.n_params)))
         moving = self._rows_to_move()
         if moving:
@@ -112,10 +113,12 @@ class ArrayRun(Run):
         e0, b0 = 0, start_batch
         while e0 < k:
             budget = -1 if self.max_steps is None else self.max_steps - self.steps
-            sub_idx = idx[e0 * N:] if idx.size else idx
-            status, s, done, nb, gnorm = yield (sub_idx, k - e0, b0, lrs[e0:], max_batches, budget,
-                                                self.grad_tol or 0.0, tuple(a[e0:] for a in acc),
-                                                moved if e0 == 0 else None)
+            if e0 == 0:                    # (the whole chunk: the arrays as they are, no views)
+                sub_idx, sub_lrs, sub_acc = idx, lrs, acc
+            else:
+                sub_idx, sub_lrs, sub_acc = idx[e0 * N:] if idx.size else idx, lrs[e0:], tuple(a[e0:] for a in acc)
+            status, s, done, nb, gnorm = yield (sub_idx, k - e0, b0, sub_lrs, max_batches, budget,
+                                                self.grad_tol or 0.0, sub_acc, moved if e0 == 0 else None)
             self.steps += s
             if gnorm >= 0:
                 self.grad_norm = gnorm

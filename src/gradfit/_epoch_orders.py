@@ -108,7 +108,8 @@ class EpochOrders:
     def release(self):
         """Gives the buffers back for the next training call in this thread
         (nothing of this object may be used after)."""
-        _SCRATCH.give(list(self._own.values()))
+        if self._own:                  # (none taken: what is kept stays as it is)
+            _SCRATCH.give(list(self._own.values()))
 
     def draw(self, k, first=None, move=False):
         """k orders; with `first`, the first is that (already drawn) order.

@@ -56,7 +56,7 @@ class OrderCache:
     def draw(self, orders, k, move):
         if move:                       # not asked by fused runs: drawn by the job itself
             return orders._draw(k, None, move)
-        key = (repr(orders.rng.bit_generator.state), orders.N, k, orders.mode, orders.chunk_rows,
+        key = (_state_key(orders.rng.bit_generator.state), orders.N, k, orders.mode, orders.chunk_rows,
                orders.window_chunks)
         with self.lock:                # one job draws, the others wait and take its draw
             hit = self.entries.get(key)
@@ -71,6 +71,15 @@ class OrderCache:
         return hit[1]
 
 
+def _state_key(state):
+    """A generator's state (bit_generator.state) as a dict key: PCG64's
+    numbers as they are (the common case), any other as its repr."""
+    inner = state.get("state")
+    if state.get("bit_generator") == "PCG64" and isinstance(inner, dict) and len(state) == 4 and len(inner) == 2:
+        return ("PCG64", inner["state"], inner["inc"], state["has_uint32"], state["uinteger"])
+    return repr(state)
+
+
 class SameData:
     """An id per distinct content of the arrays the jobs train on: arrays
     with the same bytes (a fold's y standardized again by each estimator,
@@ -81,8 +90,18 @@ class SameData:
         self.lock = threading.Lock()
         self.ids: dict = {}            # (address, shape, strides, dtype) -> id
         self.kept: list = []           # (array, id)
+        self.objects: dict = {}        # id(array) -> (array, id): the same object again, found at once
 
     def id(self, a):
+        hit = self.objects.get(id(a))
+        if hit is not None and hit[0] is a:
+            return hit[1]
+        found = self._id(a)
+        with self.lock:
+            self.objects[id(a)] = (a, found)
+        return found
+
+    def _id(self, a):
         key = (a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str)
         with self.lock:
             found = self.ids.get(key)
@@ -115,7 +134,8 @@ class _FusedRunner:
     """A CRunner whose run() waits for the Fuser to make the call."""
 
     def __init__(self, inner: CRunner, fuser: Fuser, run: ArrayRun) -> None:
-        self.inner, self.fuser, self.run_ = inner, fuser, run
+        self.inner, self.fuser, self.job_index = inner, fuser, run.job_index
+        self.static = None             # the part of fuse_key fixed for the run, made on its first call
         fuser.register(run)
 
     def reset_prev(self):
@@ -130,14 +150,15 @@ class _FusedRunner:
 
     def fuse_key(self, idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc, data):
         """What calls fused together share (None: this call runs alone)."""
-        r, m = self.inner, self.inner.m
         if n_epochs < 1:
             return None
         if data is not None:           # rows moved by the epoch's draw (never in fused runs)
             return None
-        where = (self.fuser.same.id(r.X), self.fuser.same.id(r.y), idx.__array_interface__["data"][0], idx.shape)
-        return (_net_key(m), np.dtype(m.dtype).str, r.loss_id, r.optim_id, r.batch, r.session.rows, max_batches,
-                n_epochs, start_batch, where)
+        if self.static is None:
+            r, m = self.inner, self.inner.m
+            self.static = (_net_key(m), m.dtype.str, r.loss_id, r.optim_id, r.batch, r.session.rows,
+                           self.fuser.same.id(r.X), self.fuser.same.id(r.y))
+        return (self.static, max_batches, n_epochs, start_batch, idx.__array_interface__["data"][0], idx.shape)
 
     def model_entry(self, call):
         """The model's tuple for _core.train_fused."""
@@ -161,6 +182,7 @@ class Fuser:
         self.distinct: dict[frozenset, frozenset] = {}
         self.aborted = False
         self.targets: dict = {}                    # checked X and y shared by the jobs (_shared_targets)
+        self.pairs: dict = {}                      # the same, by the pair of objects given (_shared_targets)
         self.finite: dict = {}                     # _validate.FOUND_FINITE for the jobs' threads
         self.bounds: dict = {}                     # the data's largest values (Run._data_bounds), per X and y
         self.order_cache = OrderCache(self)
@@ -243,7 +265,7 @@ class Fuser:
         for group in by_key.values():
             members = [g[0] for g in group]
             if len(members) > 1:       # one set object per distinct group, each job's set of them
-                indices = frozenset(c.runner.run_.job_index for c in members)
+                indices = frozenset(c.runner.job_index for c in members)
                 indices = self.distinct.setdefault(indices, indices)
                 for i in indices:
                     self.groups.setdefault(i, set()).add(indices)
@@ -372,10 +394,11 @@ class _Driven:
         X, y = shared.get(job.X, dtype, "X"), shared.get(job.y, dtype, "y")
         o = job.options
         self.trainer = t = Trainer(job.model, **{k: v for k, v in o.items() if k not in _FIT_OPTIONS})
-        X, y = _shared_targets(fuser, X, y, job.model, t.loss)
+        X, y, checked = _shared_targets(fuser, X, y, job.model, t.loss)
         limits = t._fit_limits(o.get("epochs"), o.get("max_steps"), o.get("grad_tol"))
         make = t._array_run(X, y, o.get("sample_weight"), *limits, self.start,
-                            run_class=functools.partial(FusedArrayRun, fuser=fuser, job_index=index, direct=True))
+                            run_class=functools.partial(FusedArrayRun, fuser=fuser, job_index=index, direct=True),
+                            checked=checked)
         t._lock()
         self.locked = True
         try:
@@ -591,19 +614,27 @@ def run_fused(jobs, n_threads, progress, shared):
 
 
 def _shared_targets(fuser, X, y, model, loss):
-    """X and y checked as Trainer.fit checks them, once for all the jobs
-    that share them (one converted y for all: their rows are one), and
-    marked as found finite for this thread's fit."""
+    """(X, y, checked): X and y checked as Trainer.fit checks them, once for
+    all the jobs that share them (one converted y for all: their rows are
+    one), and marked as found finite for this thread's fit; checked is
+    False when a check failed (then the originals are given back: fit()
+    reports it)."""
     FOUND_FINITE.arrays = fuser.finite
-    dtype = np.dtype(model.dtype).str
+    dtype = model.dtype.str
+    pair = (id(X), id(y), dtype, model.n_inputs, model.n_outputs, loss)
+    hit = fuser.pairs.get(pair)        # the same X and y objects as an earlier job's: its checked arrays
+    if hit is not None and hit[0] is X and hit[1] is y:
+        return hit[2], hit[3], True
     try:
-        X = _once(fuser, ("X", id(X), dtype, model.n_inputs), X,
-                  lambda: check_X(X, model.n_inputs, model.dtype))
-        y = _once(fuser, ("y", id(y), id(X), dtype, loss, model.n_outputs), y,
-                  lambda: check_targets(y, X.shape[0], model, loss))
+        Xc = _once(fuser, ("X", id(X), dtype, model.n_inputs), X,
+                   lambda: check_X(X, model.n_inputs, model.dtype))
+        yc = _once(fuser, ("y", id(y), id(Xc), dtype, loss, model.n_outputs), y,
+                   lambda: check_targets(y, Xc.shape[0], model, loss))
     except (TypeError, ValueError):
-        pass                        # fit() reports it
-    return X, y
+        return X, y, False
+    with fuser.cond:
+        fuser.pairs[pair] = (X, y, Xc, yc)
+    return Xc, yc, True
 
 
 def _once(fuser, key, original, check):

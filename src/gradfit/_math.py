@@ -197,9 +197,35 @@ def loss_surely_finite(weights, biases, activations, loss, x_max, y_max):
     f = float(np.finfo(weights[0].dtype).max)
     bound, largest = float(x_max), float(x_max)
     for W, b, act in zip(weights, biases, activations):
-        with np.errstate(over="ignore", invalid="ignore"):
-            z = bound * float(np.abs(W).sum(axis=0, dtype=np.float64).max(initial=0.0)) + float(
-                np.abs(b).max(initial=0.0))
+        z = bound * _largest_column_sum(W) + _largest_abs(b)
         bound = float(_ACTIVATION_BOUNDS[act](z))
         largest = max(largest, z, bound)
     return bool(np.isfinite(largest) and largest < f * 1e-12 and _FINITE_WHEN[loss](f, bound, float(y_max)))
+
+
+#: Up to this many values, a layer's bound is taken in Python floats: fewer steps than NumPy's calls.
+_SMALL_LAYER = 64
+
+
+def _largest_column_sum(W):
+    """max_j sum_i |W_ij| in float64 (0 for no columns; NaN if any is NaN);
+    an overflow gives inf. Under 8 rows, NumPy's sum over axis 0 adds the
+    rows in order (from 8 on, pairwise), so Python's sum in order gives the
+    same bits."""
+    if W.size <= _SMALL_LAYER and W.shape[0] < 8:
+        return _max_or_nan([sum(abs(v) for v in column) for column in zip(*W.tolist())])
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.abs(W).sum(axis=0, dtype=np.float64).max(initial=0.0))
+
+
+def _largest_abs(b):
+    """max |b_j| (0 for an empty b; NaN if any is NaN)."""
+    if b.size <= _SMALL_LAYER:
+        return _max_or_nan([abs(v) for v in b.tolist()])
+    return float(np.abs(b).max(initial=0.0))
+
+
+def _max_or_nan(values):
+    """NumPy's max(initial=0.0) of values >= 0 or NaN: NaN wins, wherever it is."""
+    top = max(values, default=0.0)
+    return top if top == top and all(v == v for v in values) else float("nan")

@@ -17,6 +17,7 @@ from ._sparse import check_rows_shape, check_sparse_X, is_sparse
 # which its size arithmetic stays exact in int64, far above these.
 MAX_WIDTH = 2**31 - 1
 MAX_PARAMS = 2**40
+_INF = float("inf")
 
 
 def _describe(a):
@@ -84,6 +85,8 @@ def as_float_array(value, argument, dtype):
     of a DataFrame), and ValueError for finite values that overflow `dtype`
     (e.g. 1e39 into float32), and for a scipy.sparse matrix (taken only where
     check_X is called with sparse=True)."""
+    if type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous and value.flags.aligned:
+        return value                 # what the steps below return for it, without them (the common case)
     if is_sparse(value):
         raise TypeError(f"{argument}: a scipy.sparse matrix is not accepted here; expected a dense array "
                         f"(convert it with .toarray())")
@@ -201,6 +204,8 @@ def check_int(value, argument, minimum, allow_none=False):
     """An integer >= minimum (bools are refused), or None when allowed."""
     if value is None and allow_none:
         return None
+    if type(value) is int and value >= minimum:
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         expected = f"an integer >= {minimum}" + (" or None" if allow_none else "")
         raise TypeError(f"{argument}: expected {expected}, got {type(value).__name__} {value!r}")
@@ -213,6 +218,8 @@ def check_positive(value, argument, allow_none=False):
     """A finite real number > 0."""
     if value is None and allow_none:
         return None
+    if type(value) is float and 0.0 < value < _INF:
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{argument}: expected a positive finite number, got {type(value).__name__} {value!r}")
     value = float(value)
@@ -223,6 +230,8 @@ def check_positive(value, argument, allow_none=False):
 
 def check_threads(n_threads, argument="n_threads"):
     """An int in [1, 64]: the threads the C core may use for one call's products."""
+    if type(n_threads) is int and 1 <= n_threads <= 64:
+        return n_threads
     if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
         raise TypeError(f"{argument}: expected an integer in [1, 64], got {type(n_threads).__name__} {n_threads!r}")
     if not 1 <= n_threads <= 64:
@@ -239,6 +248,8 @@ def check_seed(seed, argument="seed"):
 
 def check_non_negative(value, argument):
     """A finite real number >= 0."""
+    if type(value) is float and 0.0 <= value < _INF:
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{argument}: expected a finite number >= 0, got {type(value).__name__} {value!r}")
     value = float(value)

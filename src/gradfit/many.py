@@ -288,10 +288,10 @@ class _Shared:
         self.lock = threading.Lock()
 
     def get(self, value: Any, dtype: np.dtype[Any], argument: str) -> Any:
-        if value is None or _is_path(value):
-            return value
         if isinstance(value, np.ndarray) and value.dtype == dtype and value.flags.c_contiguous \
                 and value.flags.aligned:
+            return value
+        if value is None or _is_path(value):
             return value
         key = (id(value), dtype.str)
         with self.lock:

@@ -522,8 +522,12 @@ def _check_finite(params, weights, biases):
     """Raises ValueError if NaN or inf was written into the parameters
     (through model.params[...] or a weights/biases view)."""
     p = params
-    # min and max propagate NaN and show an inf, without a temporary as large as params
-    if p.size == 0 or (np.isfinite(p.min()) and np.isfinite(p.max())):
+    # min and max propagate NaN and show an inf, without a temporary as large as params (one small
+    # temporary is cheaper than the two reductions)
+    if p.size <= 4096:
+        if np.isfinite(p).all():
+            return
+    elif np.isfinite(p.min()) and np.isfinite(p.max()):
         return
     finite = np.isfinite(p)
     first = int(np.flatnonzero(~finite)[0])

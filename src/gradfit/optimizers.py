@@ -28,6 +28,8 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "as_optimizer"]
 
 def _unit_interval(value, argument):
     """A number in [0, 1)."""
+    if type(value) is float and 0.0 <= value < 1.0:
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{argument}: expected a number in [0, 1), got {type(value).__name__} {value!r}")
     value = float(value)

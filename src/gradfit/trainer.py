@@ -26,6 +26,7 @@ from ._out_of_core import block_run
 from ._targets import check_loss_fits_model, check_sample_weight, check_targets, labels_of, validation_split
 from ._validate import check_int, check_non_negative, check_positive, check_seed, check_threads, check_X
 from .callbacks import as_callbacks
+from .data import Chunks
 from .model import MLP
 from .optimizers import Optimizer, as_optimizer
 from .result import DivergenceWarning, TrainResult
@@ -50,6 +51,33 @@ def check_bool(value, argument):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{argument}: expected True or False, got {type(value).__name__} {value!r}")
     return bool(value)
+
+
+# The validation split's seed drawn from a spawned child, by the child's seed sequence (a few hundred kept)
+_SPLIT_SEEDS: dict = {}
+
+
+def _split_seed(rng):
+    """int(rng.spawn(1)[0].integers(1 << 62)): the seed of the validation
+    split. The spawn is made (it advances the generator's seed sequence as
+    before); the child's draw is remembered by the child's entropy and
+    spawn key, since building a generator for it costs more than the rest
+    of a Trainer's checks."""
+    bg = rng.bit_generator
+    ss = bg.seed_seq
+    if type(rng) is not np.random.Generator or type(bg) is not np.random.PCG64 \
+            or type(ss) is not np.random.SeedSequence:
+        return int(rng.spawn(1)[0].integers(1 << 62))
+    child = ss.spawn(1)[0]
+    key = (child.entropy, child.spawn_key, child.pool_size)
+    hit = _SPLIT_SEEDS.get(key) if isinstance(child.entropy, int) else None
+    if hit is None:
+        hit = int(np.random.Generator(np.random.PCG64(child)).integers(1 << 62))
+        if isinstance(child.entropy, int):
+            if len(_SPLIT_SEEDS) >= 256:
+                _SPLIT_SEEDS.clear()
+            _SPLIT_SEEDS[key] = hit
+    return hit
 
 
 # Per thread: the Run class gradfit._fused has a thread's Trainers use (unset: ArrayRun).
@@ -195,7 +223,7 @@ class Trainer:
         self.window_chunks = check_int(window_chunks, "window_chunks", 1)
         check_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self._split_seed = int(self.rng.spawn(1)[0].integers(1 << 62))
+        self._split_seed = _split_seed(self.rng)
         self.schedule = as_schedule(lr_schedule)
         if isinstance(self.schedule, Cosine) and self.schedule.min_lr > self.optimizer.lr:
             raise ValueError(f"lr_schedule: Cosine's min_lr is the rate it decays to, at most the optimizer's "
@@ -324,7 +352,6 @@ class Trainer:
         """
         start_time = time.perf_counter()
         epochs, max_steps, grad_tol = self._fit_limits(epochs, max_steps, grad_tol)
-        from .data import Chunks
         # a memmap in full-batch mode takes the in-memory path (the C core reads the file in place)
         if isinstance(X, Chunks) or (isinstance(X, np.memmap) and self.batch_size is not None):
             run = block_run(self, X, y, sample_weight, epochs, max_steps, grad_tol, start_time)
@@ -341,13 +368,17 @@ class Trainer:
             check_destination(self.checkpoint, "checkpoint")
         return epochs, max_steps, grad_tol
 
-    def _array_run(self, X, y, sample_weight, epochs, max_steps, grad_tol, start_time, run_class=None):
+    def _array_run(self, X, y, sample_weight, epochs, max_steps, grad_tol, start_time, run_class=None,
+                   checked=False):
         """Checks X, y and the weights (and splits off the validation rows);
         returns a function that makes fit()'s Run on them (to call while
-        holding the model's lock)."""
+        holding the model's lock). checked: X and y are already what the
+        checks of X and y return for this model and loss (gradfit._fused
+        checks the data its jobs share once)."""
         model = self.model
-        X = check_X(X, model.n_inputs, model.dtype, sparse=True)
-        y = check_targets(y, X.shape[0], model, self.loss)
+        if not checked:
+            X = check_X(X, model.n_inputs, model.dtype, sparse=True)
+            y = check_targets(y, X.shape[0], model, self.loss)
         sw = check_sample_weight(sample_weight, X.shape[0], model.dtype, loss=self.loss)
         val = self.validation_data
         if self.validation_fraction is not None:
