@@ -5,7 +5,7 @@ this CPU runs.
 The matrix:
 
 - Configurations: ``gradfit._tuning.choose(cpu, isa)`` for each recorded CPU
-  of test_cpu_tuning.RECORDED and a CPU whose caches are unknown, on each
+  of test_cpu_tuning.RECORDED and an x86-64 CPU whose caches are unknown, on each
   ISA path the CPU can run (its best path and the lower ones GRADFIT_SIMD
   forces; the NEON CPUs' choices run on the baseline path, whose vectors
   are as wide). The distinct (path, kc, matmul_kc, a_cols_span) tuples are
@@ -48,7 +48,7 @@ import dataclasses
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from test_cpu_tuning import RECORDED
+from test_cpu_tuning import AVX512, RECORDED
 
 import gradfit as gf
 from gradfit import _core, _tuning, reference
@@ -78,7 +78,8 @@ def _configs():
     """The distinct configurations choose() gives the recorded CPUs (and an
     unknown one) on the paths each can run, for the paths this CPU runs."""
     found = {}
-    cpus = dict(RECORDED, unknown=_tuning.Cpu(arch="x86_64"))
+    # and an x86-64 CPU whose caches the OS does not report (tuning.h's defaults)
+    cpus = dict(RECORDED, unknown=_tuning.Cpu(flags=AVX512, arch="x86_64"))
     for name, cpu in cpus.items():
         best = _tuning.isa_for(cpu)
         for isa in ORDER:
@@ -272,7 +273,7 @@ def test_the_configurations_cover_each_choice_and_path():
     every kc the recorded CPUs get, and each is forced as asked."""
     assert {c.isa for c in CONFIGS} == set(PATHS) & set(ORDER)
     kcs = {c.kc for c in CONFIGS}
-    assert {128, 192, 256} <= kcs
+    assert {128, 192, 224, 256} <= kcs
     assert len({(c.kc, c.matmul_kc, c.a_cols_span) for c in CONFIGS}) >= 6
     for cfg in CONFIGS:
         with in_config(cfg):
@@ -387,3 +388,84 @@ def test_training_in_each_configuration(cfg, dtype):
         np.testing.assert_allclose(dense[1], ref_hist, rtol=rtol, err_msg=what)
         ref_sparse = fit(sizes, batch, dtype, backend="numpy", sparse="csr")
         assert np.linalg.norm(sparse[0] - ref_sparse[0]) <= rtol * np.linalg.norm(ref_sparse[0]), what
+
+
+# -- threads: 1-5 give the one-thread bits, with the split thresholds forced ----------------------------
+
+def _thread_net(cfg, dtype):
+    """A net whose first-layer products have 3 panels of columns (so they
+    split by panels) and K across cfg's kc, and a narrow (3-output) last
+    layer (split by rows and by input lines)."""
+    return [cfg.kc + 1, 2 * _jb(cfg.isa, dtype) + 1, 3], 2 * MR[cfg.isa] + 1
+
+
+def _edge_thresholds(sizes, batch, dtype, above):
+    """Thresholds at (above: one past) the sizes of the net's pieces: the
+    first layer's products (batch x IN x H multiply-adds, batch x H
+    entries), its bias gradient (batch x H elements) and the update (every
+    parameter). Full batches sit on the edge; the short last batch is below."""
+    IN, H, OUT = sizes
+    n_params = gf.MLP(sizes, dtype=dtype).n_params
+    return {"parallel_macs": batch * IN * H + above, "parallel_outs": batch * H + above,
+            "parallel_small": batch * H + above, "parallel_update": n_params + above}
+
+
+def threaded_run(sizes, batch, dtype, n_threads):
+    """Everything one net does with n_threads: training (dense with the row
+    gather, CSR X, fused), then predict and loss of the trained dense model."""
+    X, y = _data(sizes, batch, dtype)
+    m = gf.MLP(sizes, activation="tanh", dtype=dtype, seed=3)
+    r = gf.train(m, X, y, optimizer="adam", lr=1e-2, batch_size=batch, epochs=2, seed=0, n_threads=n_threads)
+    pred = m.predict(X, n_threads=n_threads)
+    loss = m._loss(X, y, "mse", n_threads=n_threads)
+    sparse = fit(sizes, batch, dtype, sparse="csr", n_threads=n_threads)
+    fused = fit_fused(sizes, batch, dtype, n_threads=n_threads)
+    return [m.params.copy(), r.history["loss"], pred, loss, *sparse, *fused[0], fused[1]]
+
+
+def other_threads_cpu_ns():
+    """CPU time (ns) of this process's threads other than the calling one,
+    from Linux's schedstat (None where it is not available): the pool's
+    workers run only when a piece is split."""
+    import os
+    import threading
+    me, total = threading.get_native_id(), 0
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            if int(tid) != me:
+                with open(f"/proc/self/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+    except OSError:
+        return None
+    return total
+
+
+@pytest.mark.parametrize("thresholds", ["zero", pytest.param("edge", marks=pytest.mark.slow),
+                                        pytest.param("above", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=_ids(CONFIGS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_threads_1_to_5_give_the_one_thread_bits(cfg, dtype, thresholds):
+    """Training (dense, CSR, fused), predict and loss on 1-5 threads give
+    the one-thread bits of tuning.h's defaults, with the thresholds at 0
+    (every piece that can split does) or at the net's own sizes (full
+    batches on the edge or one below it, the short last batch below); and
+    the pool's workers do run (Linux)."""
+    sizes, batch = _thread_net(cfg, dtype)
+    forced = dict.fromkeys(THRESHOLDS, 0) if thresholds == "zero" else \
+        _edge_thresholds(sizes, batch, dtype, thresholds == "above")
+    want = home_bits(cfg.isa, ("threads", dtype, tuple(sizes), batch),
+                     lambda: threaded_run(sizes, batch, dtype, 1))
+    with in_config(cfg, forced):
+        before = other_threads_cpu_ns()
+        for n in range(1, 6):
+            assert_same_bits(threaded_run(sizes, batch, dtype, n), want, f"{cfg.id} {dtype} n_threads={n}")
+    if before is not None:
+        # a split wakes the workers; the caller takes parts too, so on a busy
+        # machine it may finish them all before a worker is scheduled: wait
+        # (up to 5 s) for the woken workers to have run
+        import time
+        for _ in range(100):
+            if other_threads_cpu_ns() > before:
+                break
+            time.sleep(0.05)
+        assert other_threads_cpu_ns() > before, f"{cfg.id} {dtype}: no piece was split over the pool"
