@@ -220,28 +220,31 @@ def check_passes(cfg, dtype, sizes, batch, act="tanh", what=""):
 
 def _packed_shapes(cfg, dtype, full):
     """(sizes, batch, which edge) for the packed products: [IN, H, OUT] nets
-    whose products' K, M and N sit on cfg's edges."""
+    whose products' K, M and N sit on cfg's edges (the fast set: the ones
+    past an edge)."""
     kc, mr, jb = cfg.kc, MR[cfg.isa], _jb(cfg.isa, dtype)
     item = np.dtype(dtype).itemsize
-    # the forward product z1 = X W1 (K = IN), dz1 = dp W2^T (K = OUT): around kc,
-    # rows around MR, columns around JB and its half
-    shapes = [([kc - 1, jb + 1, jb // 2], 2 * mr + 1, "forward K = kc - 1"),
-              ([kc, 2 * jb, jb // 2 + 1], 2 * mr - 1, "forward K = kc"),
-              ([kc + 1, jb - 1, jb], mr, "forward K = kc + 1"),
-              ([2 * kc + 1, 2 * jb + 1, 3], mr + 1, "forward K = 2 kc + 1, narrow output")]
+    narrow = max(jb - 1, 5)           # under a panel, but not a narrow (1-3 column) product
+    # the forward product z1 = X W1 (K = IN) with its bias and tanh epilogue, dz1 = dp W2^T (K = OUT)
+    # with its f'(z) factor: K around kc, rows around MR, columns around JB and its half
+    shapes = [([kc + 1, narrow, jb], mr, "forward K = kc + 1", True),
+              ([2 * kc + 1, 2 * jb + 1, 3], mr + 1, "forward K = 2 kc + 1, narrow output", True),
+              ([kc - 1, jb + 1, jb // 2], 2 * mr + 1, "forward K = kc - 1", False),
+              ([kc, 2 * jb, jb // 2 + 1], 2 * mr - 1, "forward K = kc", False),
+              ([jb + 1, narrow, kc + 1], 2 * mr + 1, "dz1 K = OUT = kc + 1", True)]
     # dW1 = X^T dz1 (K = batch); OUT = kc keeps the packing scratch (IN*OUT
     # elements at most over the layers) at least kc panels deep for N = H
     for batch in (kc - 1, kc, kc + 1, 2 * kc + 1):
-        shapes.append(([mr + 1, jb + 3, kc], batch, "dW1 K = batch"))
+        shapes.append(([mr + 1, jb + 3, kc], batch, "dW1 K = batch", batch == kc + 1))
     # dW2 = z1^T dp (K = batch); H = kc for the scratch
-    for batch in (kc - 1, kc + 1) if full else (kc + 1,):
-        shapes.append(([jb + 1, kc, jb + 1], batch, "dW2 K = batch"))
+    for batch in (kc - 1, kc + 1):
+        shapes.append(([jb + 1, kc, jb + 1], batch, "dW2 K = batch", batch == kc + 1))
     # dW1's transposed X read in place (k block x IN within a_cols_span) or packed
     edge = cfg.a_cols_span // (kc * item)
     for n_in in (edge, edge + 1):
         if n_in >= mr:
-            shapes.append(([n_in, jb + 3, kc], kc + 5, f"a_cols_span edge IN = {n_in}"))
-    return shapes if full else shapes[::2] + shapes[-2:]
+            shapes.append(([n_in, jb + 3, kc], kc + 5, f"a_cols_span edge IN = {n_in}", True))
+    return [s[:3] for s in shapes if full or s[3]]
 
 
 def _small_shapes(cfg, dtype, full):
