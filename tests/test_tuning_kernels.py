@@ -137,12 +137,13 @@ def in_config(cfg, thresholds=None):
 _HOME_BITS = {}
 
 
-def home_bits(isa, key, compute):
-    """compute() under tuning.h's defaults on path `isa`, one thread (cached)."""
+def home_bits(isa, key, compute, *args, **kwargs):
+    """compute(*args, **kwargs) under tuning.h's defaults on path `isa`, one
+    thread (cached under `key`)."""
     full = (isa,) + key
     if full not in _HOME_BITS:
         with tuned(isa):
-            _HOME_BITS[full] = compute()
+            _HOME_BITS[full] = compute(*args, **kwargs)
     return _HOME_BITS[full]
 
 
@@ -206,7 +207,7 @@ def check_passes(cfg, dtype, sizes, batch, act="tanh", what=""):
     m, X, y = problem(sizes, batch, dtype, act)
     with in_config(cfg):
         got = c_passes(m, X, y)
-    want = home_bits(cfg.isa, ("passes", dtype, tuple(sizes), batch, act), lambda: c_passes(m, X, y))
+    want = home_bits(cfg.isa, ("passes", dtype, tuple(sizes), batch, act), c_passes, m, X, y)
     what = f"{cfg.id} {dtype} sizes={sizes} batch={batch} {what}"
     value, grad, pred = oracle(m, X, y)
     assert_close(got[1], grad, dtype, what + " gradient")
@@ -380,9 +381,9 @@ def test_training_in_each_configuration(cfg, dtype):
             fused = fit_fused(sizes, batch, dtype)
             dense_zeros = fit(sizes, batch, dtype, sparse="dense") if i == 0 else None
         key = (dtype, tuple(sizes), batch)
-        assert_same_bits(dense, home_bits(cfg.isa, ("fit",) + key, lambda: fit(sizes, batch, dtype)), what)
-        assert_same_bits(sparse, home_bits(cfg.isa, ("fit-csr",) + key,
-                                           lambda: fit(sizes, batch, dtype, sparse="csr")), what + " csr")
+        assert_same_bits(dense, home_bits(cfg.isa, ("fit",) + key, fit, sizes, batch, dtype), what)
+        assert_same_bits(sparse, home_bits(cfg.isa, ("fit-csr",) + key, fit, sizes, batch, dtype,
+                                           sparse="csr"), what + " csr")
         assert_same_bits((fused[0][0], fused[1][0]), dense, what + " fused")
         if i == 0:
             assert_same_bits(sparse, dense_zeros, what + " csr against dense")
@@ -407,7 +408,7 @@ def _edge_thresholds(sizes, batch, dtype, above):
     first layer's products (batch x IN x H multiply-adds, batch x H
     entries), its bias gradient (batch x H elements) and the update (every
     parameter). Full batches sit on the edge; the short last batch is below."""
-    IN, H, OUT = sizes
+    IN, H = sizes[:2]
     n_params = gf.MLP(sizes, dtype=dtype).n_params
     return {"parallel_macs": batch * IN * H + above, "parallel_outs": batch * H + above,
             "parallel_small": batch * H + above, "parallel_update": n_params + above}
@@ -456,12 +457,16 @@ def test_threads_1_to_5_give_the_one_thread_bits(cfg, dtype, thresholds):
     sizes, batch = _thread_net(cfg, dtype)
     forced = dict.fromkeys(THRESHOLDS, 0) if thresholds == "zero" else \
         _edge_thresholds(sizes, batch, dtype, thresholds == "above")
-    want = home_bits(cfg.isa, ("threads", dtype, tuple(sizes), batch),
-                     lambda: threaded_run(sizes, batch, dtype, 1))
+    lanes = ((4, 16, 8, 3), 2 * _jb(cfg.isa, dtype) + 3)       # the lanes path: its optimizer update splits
+    nets = ((tuple(sizes), batch), lanes)
+    want = {net: home_bits(cfg.isa, ("threads", dtype) + net, threaded_run, list(net[0]), net[1], dtype, 1)
+            for net in nets}
     with in_config(cfg, forced):
         before = other_threads_cpu_ns()
         for n in range(1, 6):
-            assert_same_bits(threaded_run(sizes, batch, dtype, n), want, f"{cfg.id} {dtype} n_threads={n}")
+            for net in nets:
+                assert_same_bits(threaded_run(list(net[0]), net[1], dtype, n), want[net],
+                                 f"{cfg.id} {dtype} {net} n_threads={n}")
     if before is not None:
         # a split wakes the workers; the caller takes parts too, so on a busy
         # machine it may finish them all before a worker is scheduled: wait
