@@ -39,8 +39,15 @@ The matrix:
   bits of tuning.h's defaults: training (dense, sparse, fused), predict and
   loss.
 
-The fast set runs every configuration on a reduced set of shapes; the slow
-set (``-m slow``) runs every shape.
+- The environment: GRADFIT_SIMD and GRADFIT_TUNING (kc, matmul_kc,
+  a_cols_span) set for a new process reach the C core and give the bits of
+  the configuration forced in this one.
+
+The fast set runs every configuration on the shapes past each edge, the
+threads with thresholds 0, and the environment for Zen 4's AVX-512
+configuration; the slow set (``-m slow``) adds the shapes below and at each
+edge, the other activations' epilogues, the thresholds at the net's sizes
+and the environment for every configuration.
 """
 import contextlib
 import dataclasses
@@ -290,8 +297,16 @@ def test_the_configurations_cover_each_choice_and_path():
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_ids(CONFIGS))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_packed_products_across_the_configurations_blocks(cfg, dtype, full):
-    for sizes, batch, what in _packed_shapes(cfg, dtype, full):
+    """The tanh epilogue (f(z) and f'(z) after the last k block, dinp times
+    f'(z)) on every shape; the full set also runs the other activations'
+    epilogues on the shapes past kc."""
+    shapes = _packed_shapes(cfg, dtype, full)
+    for sizes, batch, what in shapes:
         check_passes(cfg, dtype, sizes, batch, what=what)
+    if full:
+        for act in ("identity", "relu", "sigmoid", "softplus"):
+            for sizes, batch, what in (shapes[0], shapes[4]):
+                check_passes(cfg, dtype, sizes, batch, act, what=f"{what}, {act}")
 
 
 @pytest.mark.parametrize("full", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["fast", "full"])
@@ -477,3 +492,60 @@ def test_threads_1_to_5_give_the_one_thread_bits(cfg, dtype, thresholds):
                 break
             time.sleep(0.05)
         assert other_threads_cpu_ns() > before, f"{cfg.id} {dtype}: no piece was split over the pool"
+
+
+# -- the same configurations forced from the environment, as a user would -------------------------------
+
+_ENV_RUN = """
+import os, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+import gradfit as gf
+from gradfit import _core
+import test_tuning_kernels as t
+got = _core.tuning_get()
+tuning = gf.config()["tuning"]
+out = {{"isa": np.array(gf.simd()), "panel": np.array(got["panel_bytes"]), "mkc": np.array(got["matmul_kc"]),
+        "span": np.array(got["a_cols_span"]), "sources": np.array([tuning[k]["source"] for k in
+                                                                   ("kc", "matmul_kc", "a_cols_span")])}}
+for i, (dtype, sizes, batch) in enumerate({cases!r}):
+    m, X, y = t.problem(sizes, batch, dtype)
+    value, grad, forward_loss, pred = t.c_passes(m, X, y)
+    out[f"grad{{i}}"], out[f"pred{{i}}"], out[f"loss{{i}}"] = grad, pred, np.array([value, forward_loss])
+np.savez({path!r}, **out)
+"""
+
+
+@pytest.mark.parametrize("cfg", [pytest.param(c, marks=[] if c.cpus[0].startswith("zen4/avx512") else
+                                              [pytest.mark.slow]) for c in CONFIGS], ids=_ids(CONFIGS))
+def test_the_configuration_forced_by_the_environment_gives_the_same_bits(cfg, tmp_path):
+    """GRADFIT_SIMD and GRADFIT_TUNING (kc, matmul_kc, a_cols_span) in a
+    new process reach the C core and give the bits of the configuration
+    forced in this one, for a product past kc in each dtype."""
+    import os
+    import subprocess
+    import sys
+    cases = []
+    for dtype in ("float32", "float64"):
+        shapes = _packed_shapes(cfg, dtype, False)
+        cases += [(dtype, sizes, batch) for sizes, batch, _ in (shapes[0], shapes[3])]
+    path = str(tmp_path / "out.npz")
+    code = _ENV_RUN.format(tests=os.path.dirname(__file__), cases=cases, path=path)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), GRADFIT_SIMD=cfg.isa,
+               GRADFIT_TUNING=f"kc={cfg.kc},matmul_kc={cfg.matmul_kc},a_cols_span={cfg.a_cols_span}")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                         check=False)
+    assert run.returncode == 0, run.stderr
+    out = np.load(path)
+    assert str(out["isa"]) == cfg.isa
+    assert int(out["panel"]) == cfg.kc * 2 * _tuning.VEC_BYTES[cfg.isa]
+    assert (int(out["mkc"]), int(out["span"])) == (cfg.matmul_kc, cfg.a_cols_span)
+    assert out["sources"].tolist() == ["env"] * 3
+    for i, (dtype, sizes, batch) in enumerate(cases):
+        m, X, y = problem(sizes, batch, dtype)
+        with in_config(cfg):
+            value, grad, forward_loss, pred = c_passes(m, X, y)
+        what = f"{cfg.id} {dtype} sizes={sizes} batch={batch}"
+        np.testing.assert_array_equal(out[f"grad{i}"], grad, err_msg=what)
+        np.testing.assert_array_equal(out[f"pred{i}"], pred, err_msg=what)
+        assert out[f"loss{i}"].tolist() == [value, forward_loss], what
