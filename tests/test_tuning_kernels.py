@@ -39,6 +39,11 @@ The matrix:
   bits of tuning.h's defaults: training (dense, sparse, fused), predict and
   loss.
 
+- Beyond the recorded CPUs: every value the selector's rules can give (kc
+  64-256 in steps of 32, matmul_kc 64-1024 and a_cols_span 4-64 KiB in
+  powers of 2; test_the_selector_gives_only_values_of_the_swept_ranges
+  checks that these are all of them), one at a time, on each path
+  (RANGE_CONFIGS, slow).
 - The environment: GRADFIT_SIMD and GRADFIT_TUNING (kc, matmul_kc,
   a_cols_span) set for a new process reach the C core and give the bits of
   the configuration forced in this one.
@@ -549,3 +554,59 @@ def test_the_configuration_forced_by_the_environment_gives_the_same_bits(cfg, tm
         np.testing.assert_array_equal(out[f"grad{i}"], grad, err_msg=what)
         np.testing.assert_array_equal(out[f"pred{i}"], pred, err_msg=what)
         assert out[f"loss{i}"].tolist() == [value, forward_loss], what
+
+
+# -- every value the selector's rules can give, one tunable at a time ---------------------------------
+
+KC_RANGE = tuple(range(64, _tuning.KC_BOUND + 1, 32))
+MATMUL_KC_RANGE = (64, 128, 256, 512, 1024)
+SPAN_RANGE = (4096, 8192, 16384, 32768, 65536)
+
+
+def test_the_selector_gives_only_values_of_the_swept_ranges():
+    """Over L1d sizes of 8 KiB to 1 MiB and L2 sizes of 128 KiB to 64 MiB
+    (and unknown caches) on every path, choose() gives kc, matmul_kc and
+    a_cols_span within KC_RANGE, MATMUL_KC_RANGE and SPAN_RANGE, which the
+    test below runs one at a time; and it gives each of them somewhere."""
+    seen = {"kc": set(), "matmul_kc": set(), "a_cols_span": set()}
+    kib = 1024
+    l1ds = [0] + [k * 8 * kib for k in range(1, 17)] + [2 ** i * kib for i in range(8, 11)]
+    l2s = [0] + [k * 128 * kib for k in range(1, 17)] + [2 ** i * kib for i in range(12, 17)]
+    for isa in ("avx512", "avx2", "baseline", "neon"):
+        for l1d in l1ds:
+            for l2 in l2s:
+                v = _tuning.choose(_tuning.Cpu(l1d=l1d, l2=l2, arch="x86_64"), isa)
+                for key in seen:
+                    seen[key].add(v[key]["value"])
+    assert seen["kc"] == set(KC_RANGE)
+    assert seen["matmul_kc"] == set(MATMUL_KC_RANGE)
+    assert seen["a_cols_span"] == set(SPAN_RANGE)
+
+
+def _range_configs():
+    """Each value of the ranges on each path, the other two at tuning.h's
+    defaults; those not already in CONFIGS."""
+    known = {(c.isa, c.kc, c.matmul_kc, c.a_cols_span) for c in CONFIGS}
+    out = []
+    for isa in [p for p in ORDER if p in PATHS]:
+        home_kc = min(_tuning.KC_BOUND, 16384 // (2 * _tuning.VEC_BYTES[isa]))
+        keys = [(isa, kc, 256, 16384) for kc in KC_RANGE]
+        keys += [(isa, home_kc, mkc, 16384) for mkc in MATMUL_KC_RANGE]
+        keys += [(isa, home_kc, 256, span) for span in SPAN_RANGE]
+        for key in dict.fromkeys(keys):
+            if key not in known:
+                out.append(Config(*key, ("range",)))
+    return out
+
+
+RANGE_CONFIGS = _range_configs()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg", RANGE_CONFIGS, ids=_ids(RANGE_CONFIGS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_value_of_the_ranges(cfg, dtype):
+    """The packed and unpacked products past each edge of cfg: the float64
+    reference, and tuning.h's bits."""
+    for sizes, batch, what in _packed_shapes(cfg, dtype, False) + _small_shapes(cfg, dtype, False):
+        check_passes(cfg, dtype, sizes, batch, what=what)
