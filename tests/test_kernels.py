@@ -12,8 +12,9 @@ of the core visible in the result:
 
 The shapes cross every block edge of every path: rows of the register block
 (6 or 8) and of the small-row paths (< 4 rows), columns of a panel (4 to 32
-elements, depending on dtype and instruction set), the k block (the tuning detected on this machine; tests/test_tuning_kernels.py crosses every kc the selector gives),
-narrow outputs (1-3 columns), chunks smaller than the batch.
+elements, depending on dtype and instruction set), the k block (the run-time
+kc detected here; tests/test_tuning_kernels.py crosses every kc the selector
+gives), narrow outputs (1-3 columns), chunks smaller than the batch.
 """
 import numpy as np
 import pytest
