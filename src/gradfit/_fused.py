@@ -133,7 +133,7 @@ class _Call:
 class _FusedRunner:
     """A CRunner whose run() waits for the Fuser to make the call."""
 
-    def __init__(self, inner: CRunner, fuser: Fuser, run: ArrayRun) -> None:
+    def __init__(self, inner: CRunner, fuser: Fuser, run: FusedArrayRun) -> None:
         self.inner, self.fuser, self.job_index = inner, fuser, run.job_index
         self.static = None             # the part of fuse_key fixed for the run, made on its first call
         fuser.register(run)

@@ -7,6 +7,7 @@ divergence); gradfit._array_run (arrays in memory) and gradfit._out_of_core
 """
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import signal
@@ -14,14 +15,16 @@ import sys
 import threading
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 
 # Ctrl-C's handler is read and set through _signal, the C module under signal: the same handlers, given
 # and taken as they are (signal's own functions wrap each in an enum, through an exception raised and
 # caught: ~10 us per call, three calls per fit).
+_sig: Any
 try:
-    import _signal as _sig
+    _sig = importlib.import_module("_signal")
 except ImportError:
     _sig = signal
 
