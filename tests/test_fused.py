@@ -111,6 +111,21 @@ def test_121_nets_in_lanes_equal_training_alone(dtype, activation, batch):
     assert results[-1].stop_reason == "diverged" and results[0].stop_reason == "epochs"
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sizes, activation", [([1, 1], "identity"), ([1, 2, 1], "softplus"), ([1, 2, 1], "tanh")])
+def test_lanes_batches_of_several_rows_per_partial_sum(dtype, sizes, activation):
+    """Batches of 75 and 130 rows in the models-in-lanes steps: several rows
+    in each of the kernels' partial sums, and tails of every length."""
+    X, y = data(n=301, dtype=dtype)
+    jobs = [{"model": gf.MLP(sizes, activation=activation, seed=i, dtype=dtype), "X": X, "y": y,
+             "lr": 0.01 * (1 + i), "epochs": 3, "batch_size": batch, "seed": 4}
+            for batch in (75, 130) for i in range(9)]
+    expected = alone(jobs)
+    results = fused(jobs)
+    assert_same(jobs, results, expected)
+    assert all(len(r.fused_with) == 9 for r in results)
+
+
 ACTS = ["identity", "relu", "sigmoid", "tanh", "softplus"]
 
 
