@@ -97,6 +97,59 @@ static inline uint64_t pcg_next64(gf_u128 *state, gf_u128 inc, int dxsm)
         return (v >> rot) | (v << ((-rot) & 63u));
     }
 }
+
+/* Two outputs at a time from two LCG chains, each stepping over the
+ * other's state (s -> s * mult^2 + inc * (mult + 1), PCG's jump ahead):
+ * the same outputs in the same order as pcg_next64, but two independent
+ * multiply chains instead of one, so that they overlap. a and b are the
+ * states whose outputs come next (PCG64: the states the outputs are taken
+ * of, after the step; PCG64DXSM: before it). */
+typedef struct pcg_pair {
+    gf_u128 a, b, m2, c2;
+} pcg_pair;
+
+static inline gf_u128 pcg_mult(int dxsm)
+{
+    return dxsm ? (gf_u128)0xDA942042E4DD58B5ULL
+                : ((gf_u128)0x2360ED051FC65DA4ULL << 64) | 0x4385DF649FCCF645ULL;
+}
+
+/* the pair that continues from generator state s */
+static inline void pcg_pair_init(pcg_pair *p, gf_u128 s, gf_u128 inc, int dxsm)
+{
+    const gf_u128 m = pcg_mult(dxsm);
+    p->m2 = m * m;
+    p->c2 = inc * (m + 1);
+    p->a = dxsm ? s : s * m + inc;
+    p->b = p->a * m + inc;
+}
+
+/* the output of chain state s (see pcg_pair) */
+static inline uint64_t pcg_pair_out(gf_u128 s, int dxsm)
+{
+    if (dxsm) {
+        const uint64_t cheap = 0xDA942042E4DD58B5ULL;
+        uint64_t hi = (uint64_t)(s >> 64), lo = (uint64_t)s | 1u;
+        hi ^= hi >> 32;
+        hi *= cheap;
+        hi ^= hi >> 48;
+        return hi * lo;
+    } else {
+        const uint64_t v = (uint64_t)(s >> 64) ^ (uint64_t)s;
+        const unsigned rot = (unsigned)(s >> 122);
+        return (v >> rot) | (v << ((-rot) & 63u));
+    }
+}
+
+/* the next two outputs; *after: the generator's state once both are drawn */
+static inline void pcg_pair_next(pcg_pair *p, int dxsm, uint64_t *o1, uint64_t *o2, gf_u128 *after)
+{
+    *o1 = pcg_pair_out(p->a, dxsm);
+    *o2 = pcg_pair_out(p->b, dxsm);
+    p->a = p->a * p->m2 + p->c2;
+    *after = dxsm ? p->a : p->b;
+    p->b = p->b * p->m2 + p->c2;
+}
 #endif
 
 /* The generator as the order draws from it: inline PCG64 (kind 0),
@@ -238,9 +291,31 @@ GF_ALWAYS_INLINE void draw_ids(order_rng *r, const int kind, int64_t n, int bits
                                uint32_t (*h)[GF_ORDER_HIST4_MAX], int64_t *count)
 {
     const int shift = 16 - bits;
-    int64_t i;
+    int64_t i = 0;
     int p;
-    for (i = 0; i + 4 <= n; i += 4) {
+#if defined(__SIZEOF_INT128__)
+    if (kind != 2 && n >= 16) {        /* two outputs a step from two chains */
+        pcg_pair pp;
+        gf_u128 after = r->state;
+        pcg_pair_init(&pp, r->state, r->inc, kind);
+        for (; i + 8 <= n; i += 8) {
+            uint64_t v[2];
+            int e;
+            pcg_pair_next(&pp, kind, &v[0], &v[1], &after);
+            for (e = 0; e < 2; e++)
+                for (p = 0; p < 4; p++) {
+                    const uint16_t id = (uint16_t)(((v[e] >> (16 * p)) & 0xFFFFu) >> shift);
+                    ids[i + 4 * e + p] = id;
+                    if (h != NULL)
+                        h[p][id]++;
+                    else
+                        count[id + 1]++;
+                }
+        }
+        r->state = after;
+    }
+#endif
+    for (; i + 4 <= n; i += 4) {
         const uint64_t v = order_next64(r, kind);
         for (p = 0; p < 4; p++) {
             const uint16_t id = (uint16_t)(((v >> (16 * p)) & 0xFFFFu) >> shift);
