@@ -339,6 +339,44 @@ GF_ALWAYS_INLINE void draw_ids(order_rng *r, const int kind, int64_t n, int bits
     }
 }
 
+/* draw_ids for the inline generators, out of line: in a function of its
+ * own, the pair of chains does not take registers from steps 2 and 3 */
+#if defined(__SIZEOF_INT128__)
+static GF_NOINLINE void draw_ids_pcg64(order_rng *r, int64_t n, int bits, uint16_t *ids,
+                                       uint32_t (*h)[GF_ORDER_HIST4_MAX], int64_t *count)
+{
+    if (h != NULL)
+        draw_ids(r, 0, n, bits, ids, h, NULL);
+    else
+        draw_ids(r, 0, n, bits, ids, NULL, count);
+}
+
+static GF_NOINLINE void draw_ids_dxsm(order_rng *r, int64_t n, int bits, uint16_t *ids,
+                                      uint32_t (*h)[GF_ORDER_HIST4_MAX], int64_t *count)
+{
+    if (h != NULL)
+        draw_ids(r, 1, n, bits, ids, h, NULL);
+    else
+        draw_ids(r, 1, n, bits, ids, NULL, count);
+}
+#endif
+
+GF_ALWAYS_INLINE void draw_ids_any(order_rng *r, const int kind, int64_t n, int bits, uint16_t *ids,
+                                   uint32_t (*h)[GF_ORDER_HIST4_MAX], int64_t *count)
+{
+#if defined(__SIZEOF_INT128__)
+    if (kind == 0) {
+        draw_ids_pcg64(r, n, bits, ids, h, count);
+        return;
+    }
+    if (kind == 1) {
+        draw_ids_dxsm(r, n, bits, ids, h, count);
+        return;
+    }
+#endif
+    draw_ids(r, kind, n, bits, ids, h, count);
+}
+
 /* pos[c + 1] := the size of bucket c, c = 0..k-1 (pos[0] = 0) */
 GF_ALWAYS_INLINE void bucket_ids(order_rng *r, const int kind, int64_t n, int64_t k, int bits, uint16_t *ids,
                                  int64_t *pos)
@@ -349,11 +387,11 @@ GF_ALWAYS_INLINE void bucket_ids(order_rng *r, const int kind, int64_t n, int64_
     if (k <= GF_ORDER_HIST4_MAX && n <= (int64_t)0xFFFFFFFF) {
         uint32_t h[4][GF_ORDER_HIST4_MAX];
         memset(h, 0, sizeof h);
-        draw_ids(r, kind, n, bits, ids, h, NULL);
+        draw_ids_any(r, kind, n, bits, ids, h, NULL);
         for (c = 0; c < k; c++)
             pos[c + 1] = (int64_t)h[0][c] + h[1][c] + h[2][c] + h[3][c];
     } else {
-        draw_ids(r, kind, n, bits, ids, NULL, pos);
+        draw_ids_any(r, kind, n, bits, ids, NULL, pos);
     }
 }
 
