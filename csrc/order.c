@@ -480,23 +480,21 @@ GF_ALWAYS_INLINE void bucket_records(order_rng *r, const int kind, uint16_t *per
     int q;
     for (q = 0; q < n_arr; q++)
         dst[q] = mv->dst[q] + s * w;
-    for (i = 0; i < m; i++)
-        perm[i] = (uint16_t)i;
-    for (i = m - 1; i >= 1; i--, t++) {
-        const int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
-        const uint16_t u = perm[i];
-        perm[i] = perm[j];
-        perm[j] = u;
+    for (t = 0; t < m; t++) {
+        perm[t] = (uint16_t)t;
         for (q = 0; q < n_arr; q++)
             copy_row(rs + t * rec + q * w, dst[q] + t * w, w);
     }
-    for (q = 0; q < n_arr; q++)
-        copy_row(rs + t * rec + q * w, dst[q] + t * w, w);
-    for (i = 0; i < m; i++) {
-        const char *p = rs + (int64_t)perm[i] * rec;
+    for (i = m - 1; i >= 1; i--) {
+        const int64_t j = (int64_t)order_bounded(r, (uint64_t)i + 1, kind);
+        const uint16_t v = perm[j];
+        const char *p = rs + (int64_t)v * rec;
+        perm[j] = perm[i];
         for (q = 0; q < n_arr; q++)
             copy_row(dst[q] + i * w, p + q * w, w);
     }
+    for (q = 0; q < n_arr; q++)
+        copy_row(dst[q], rs + (int64_t)perm[0] * rec + q * w, w);
 }
 
 /* The same arrangement for any arrays and the order: then each of them
