@@ -28,8 +28,10 @@
  * (about GF_ORDER_BUCKET_ROWS rows) at a time while it sits in cache, and
  * prefetches the next bucket meanwhile. When rows move, step 3 shuffles a
  * uint16 arrangement of the bucket (in L1) with exactly the draws and swaps
- * above and then puts the bucket's rows in that arrangement once, which is
- * what the swaps in place would give. */
+ * above and puts the bucket's rows in that arrangement once, which is what
+ * the swaps in place would give (for training's rows, each slot as soon as
+ * its swap fixes it). The inline PCGs draw step 1's outputs from two chains
+ * a jump of two apart: the same outputs, in the same order. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -465,12 +467,14 @@ static void scatter(const uint16_t *ids, int64_t n, int64_t *pos, int64_t *order
 /* --- step 3: Fisher-Yates in each bucket --- */
 
 /* The bucket's Fisher-Yates on a uint16 arrangement perm[0..m) = 0..m-1,
- * the documented draws and swaps; the arrangement is then the one the swaps
- * in place give. While it runs, row t of each of the n_arr arrays (w bytes)
- * is copied side by side into record t of rs (the copies do not wait on the
- * draws, so they overlap with them); then slot t := record perm[t], one
- * random read per row instead of one per array. n_arr and w are constants
- * at the call sites. */
+ * the documented draws and swaps. First row t of each of the n_arr arrays
+ * (w bytes) is copied side by side into record t of rs (one sequential
+ * pass). Swap i (slot i with slot j <= i) fixes slot i for good: no later
+ * swap touches it. So the swap only moves perm[i] into perm[j], and slot i
+ * of every array takes the record perm[j] held, at once: one random read
+ * per row instead of one per array, and no pass over perm afterwards; slot
+ * 0 is the last one fixed. The rows end as the swaps in place would leave
+ * them. n_arr and w are constants at the call sites. */
 GF_ALWAYS_INLINE void bucket_records(order_rng *r, const int kind, uint16_t *perm, char *rs, const moved *mv,
                                      int64_t s, int64_t m, const int n_arr, const int64_t w)
 {
