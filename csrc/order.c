@@ -57,9 +57,8 @@
 #endif
 
 /* The functions that hold the hot loops start on a cache line
- * (GF_HOT_ALIGN): where they fall in the library otherwise moves their
- * loops across fetch blocks, which changed their speed by ~10% between two
- * builds of the same code. */
+ * (GF_HOT_ALIGN): otherwise where they fall in the library moves their
+ * loops across fetch blocks, and their speed with it (~10%). */
 
 /* Functions marked GF_ALWAYS_INLINE take some arguments that their callers
  * pass as constants (the generator's kind, a row width, a number of arrays,
