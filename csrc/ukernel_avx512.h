@@ -40,19 +40,7 @@ static inline GF_ALWAYS_INLINE void FN(ukernel_rows)(
                 else
                     va[r][v] = _mm512_maskz_loadu_ps(mk[v], C + r * ldc + 16 * v);
             }
-        int64_t k = 0;
-        if (ak == 1)     /* A's rows along k: 4 k steps per row address (the
-                          * addresses of R rows are a chain of R additions) */
-            for (; k + 4 <= kc; k += 4)
-                for (int kk = 0; kk < 4; kk++) {
-                    __m512 vb[NVMAX];
-                    for (int v = 0; v < NV; v++)
-                        vb[v] = _mm512_loadu_ps(Bp + (k + kk) * NB + 16 * v);
-                    for (int r = 0; r < R; r++)
-                        for (int v = 0; v < NV; v++)
-                            GF_FMA_BCAST16(va[r][v], &Ap[r * ar + k + kk], vb[v]);
-                }
-        for (; k < kc; k++) {
+        for (int64_t k = 0; k < kc; k++) {
             __m512 vb[NVMAX];
             for (int v = 0; v < NV; v++)
                 vb[v] = _mm512_loadu_ps(Bp + k * NB + 16 * v);
