@@ -13,23 +13,25 @@
     __asm__("vfmadd231ps %1%{1to16%}, %2, %0" : "+v"(acc) : "m"(*(p)), "v"(b))
 #endif
 
-static inline GF_ALWAYS_INLINE void FN(ukernel)(
+/* ukernel for R rows (a constant after inlining): R_MAX, or 2 R_MAX with
+ * one-vector panels (NB = 16: 16 accumulators, as many as R_MAX x 2) */
+static inline GF_ALWAYS_INLINE void FN(ukernel_rows)(
     real *restrict C, int64_t ldc, const real *restrict Ap, int64_t ar,
     int64_t ak, const real *restrict Bp, int64_t kc, const int NB, int nr,
-    int init, const real *restrict bias, const real *restrict mul)
+    int init, const real *restrict bias, const real *restrict mul, const int R)
 {
     /* ukernel_scalar's sums in the same order with the accumulators as named
      * vector registers: C, bias and mul move straight between memory and
      * them (masked past nr), not through a tile on the stack */
-    if (NB == 32 || NB == 16) {
+    if ((NB == 32 || NB == 16) && R * NB <= 16 * 16) {
         enum { NVMAX = 2 };
         const int NV = NB / 16;
         __mmask16 mk[NVMAX];
         mk[0] = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
         mk[1] = nr >= 32 ? (__mmask16)0xFFFF
                 : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
-        __m512 va[R_MAX][NVMAX];
-        for (int r = 0; r < R_MAX; r++)
+        __m512 va[2 * R_MAX][NVMAX];
+        for (int r = 0; r < R; r++)
             for (int v = 0; v < NV; v++) {
                 if (init == GF_INIT_ZERO)
                     va[r][v] = _mm512_setzero_ps();
@@ -42,12 +44,12 @@ static inline GF_ALWAYS_INLINE void FN(ukernel)(
             __m512 vb[NVMAX];
             for (int v = 0; v < NV; v++)
                 vb[v] = _mm512_loadu_ps(Bp + k * NB + 16 * v);
-            for (int r = 0; r < R_MAX; r++) {
+            for (int r = 0; r < R; r++) {
                 for (int v = 0; v < NV; v++)
                     GF_FMA_BCAST16(va[r][v], &Ap[r * ar + k * ak], vb[v]);
             }
         }
-        for (int r = 0; r < R_MAX; r++)
+        for (int r = 0; r < R; r++)
             for (int v = 0; v < NV; v++) {
                 __m512 c = va[r][v];
                 if (mul)
@@ -57,6 +59,44 @@ static inline GF_ALWAYS_INLINE void FN(ukernel)(
         return;
     }
     FN(ukernel_scalar)(C, ldc, Ap, ar, ak, Bp, kc, NB, nr, init, bias, mul);
+    if (R > R_MAX)
+        FN(ukernel_scalar)(C + R_MAX * ldc, ldc, Ap + R_MAX * ar, ar, ak, Bp, kc, NB, nr,
+                           init, bias, mul ? mul + R_MAX * ldc : NULL);
+}
+
+static inline GF_ALWAYS_INLINE void FN(ukernel)(
+    real *restrict C, int64_t ldc, const real *restrict Ap, int64_t ar,
+    int64_t ak, const real *restrict Bp, int64_t kc, const int NB, int nr,
+    int init, const real *restrict bias, const real *restrict mul)
+{
+    FN(ukernel_rows)(C, ldc, Ap, ar, ak, Bp, kc, NB, nr, init, bias, mul, R_MAX);
+}
+
+/* gemm_packed_nb runs one-vector panels (NB = 16) two row blocks at a time:
+ * 8 accumulators alone would wait on the multiply-add latency */
+#define GF_UKERNEL_2R_NB 16
+static inline GF_ALWAYS_INLINE void FN(ukernel_2r)(
+    real *restrict C, int64_t ldc, const real *restrict Ap, int64_t ar,
+    int64_t ak, const real *restrict Bp, int64_t kc, const int NB, int nr,
+    int init, const real *restrict bias, const real *restrict mul)
+{
+    FN(ukernel_rows)(C, ldc, Ap, ar, ak, Bp, kc, NB, nr, init, bias, mul, 2 * R_MAX);
+}
+
+#define GF_HAVE_PACK_EDGE 1
+/* dst (kc, NB) = rows of B (row stride bk) over columns 0..nr, zero past nr
+ * (nr < NB): the ragged last panel of a row-major B as masked loads, each
+ * row's vectors independent of the last row's */
+static inline GF_ALWAYS_INLINE void FN(pack_edge)(real *restrict dst, const real *restrict src,
+                                                  int64_t bk, int64_t kc, const int NB, int nr)
+{
+    const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1u);
+    const __mmask16 m1 = nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    for (int64_t k = 0; k < kc; k++) {
+        _mm512_storeu_ps(dst + k * NB, _mm512_maskz_loadu_ps(m0, src + k * bk));
+        if (NB == 32)
+            _mm512_storeu_ps(dst + k * NB + 16, _mm512_maskz_loadu_ps(m1, src + k * bk + 16));
+    }
 }
 
 #define GF_HAVE_TRANSPOSE16 1

@@ -53,3 +53,21 @@ def test_env_var_forces_baseline():
     env = dict(os.environ, GRADFIT_SIMD="baseline")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "baseline"
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("sizes,activation", [([1, 64, 64, 1], "tanh"),      # one output: 16-row dot products
+                                              ([64, 128, 10], "relu"),       # one-vector panels: 16-row blocks
+                                              ([20, 30, 10], "sigmoid")])
+def test_a_row_predicts_the_same_bits_alone_or_in_a_batch(path, sizes, activation, restore_simd):
+    """Each output entry is summed in one order whichever kernel the batch's
+    shape picks (whole or partial register blocks, 16 rows at a time, the
+    unpacked product of one row): a row's prediction does not depend on the
+    rows around it."""
+    gf.simd(path)
+    model = gf.MLP(sizes, activation=activation, dtype="float32", seed=1)
+    X = np.random.default_rng(4).normal(size=(53, sizes[0])).astype(np.float32)
+    whole = model.predict(X)
+    alone = np.concatenate([model.predict(X[i:i + 1]) for i in range(len(X))])
+    assert whole.shape == (53, sizes[-1])
+    assert np.array_equal(whole, alone)
