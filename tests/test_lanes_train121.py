@@ -1,14 +1,16 @@
-"""gf_train's one loop over an epoch's batches for 1-2-1 nets (train.inc:
-train_121_epoch, taken for plain sgd without sample weights or L2) gives the
-bits of the per-batch path (batch_loss_grad, lanes_chunk_121, optim_range).
-Unit sample weights take the per-batch path with the same arithmetic (a
-weight of 1 scales nothing, and the weight sum is the row count), so each
-run here is made twice, without and with them, and everything is compared
-exactly: params, step count, status, where the call stopped, the epoch
-sums but the loss (which FMA contraction may round differently).
-Every activation, loss and dtype, rows in place and through an order,
-calls that stop (max_batches, max_steps) and resume, a divergence rolled
-back, on each SIMD path."""
+"""gf_train's one loop over an epoch's batches for 1-2-1 nets
+(lanes_train.inc: train_121_epoch, taken for the mse and sse with plain sgd,
+no sample weights, no L2) gives the bits of the per-batch path
+(batch_loss_grad, lanes_chunk_121, optim_range). Unit sample weights take
+the per-batch path with the same arithmetic (a weight of 1 scales nothing,
+and the weight sum is the row count), so each run here is made twice,
+without and with them, and compared exactly: params, step count, status,
+where the call stopped, the epoch sums but the loss (a weighted row's loss
+is rounded before its weight multiplies it, so FMA contraction may round the
+sum differently). Every activation, loss (the others keep the per-batch
+path) and dtype, rows in place and through an order, calls that stop
+(max_batches, max_steps) and resume, a divergence rolled back, a full-data
+batch's gradient norm, on each SIMD path."""
 import numpy as np
 import pytest
 
@@ -68,8 +70,7 @@ def _run(act, loss, dtype, weighted, calls, batch=32, n=101, epochs=3, lr=0.05, 
 def _same(**kw):
     a, b = _run(weighted=False, **kw), _run(weighted=True, **kw)
     assert (a[0], a[2], a[3]) == (b[0], b[2], b[3]), kw
-    # the loss sums may differ in the last bits where FMA is contracted: a
-    # weighted row's loss is rounded before its weight multiplies it
+    # the loss sums: to rounding (see above)
     assert a[1][1:] == b[1][1:]
     np.testing.assert_allclose(a[1][0], b[1][0], rtol=1e-14, atol=0)
     return a
