@@ -351,23 +351,18 @@ GF_ALWAYS_INLINE void draw_ids(order_rng *r, const int kind, int64_t n, int bits
 /* draw_ids for the inline generators, out of line: in a function of its
  * own, the pair of chains does not take registers from steps 2 and 3 */
 #if defined(__SIZEOF_INT128__)
-static GF_NOINLINE GF_HOT_ALIGN void draw_ids_pcg64(order_rng *r, int64_t n, int bits, uint16_t *ids,
-                                       uint32_t (*h)[GF_ORDER_HIST4_MAX], int64_t *count)
-{
-    if (h != NULL)
-        draw_ids(r, 0, n, bits, ids, h, NULL);
-    else
-        draw_ids(r, 0, n, bits, ids, NULL, count);
-}
-
-static GF_NOINLINE GF_HOT_ALIGN void draw_ids_dxsm(order_rng *r, int64_t n, int bits, uint16_t *ids,
-                                      uint32_t (*h)[GF_ORDER_HIST4_MAX], int64_t *count)
-{
-    if (h != NULL)
-        draw_ids(r, 1, n, bits, ids, h, NULL);
-    else
-        draw_ids(r, 1, n, bits, ids, NULL, count);
-}
+#define GF_ORDER_DRAW_IDS_FN(NAME, KIND)                                                           \
+    static GF_NOINLINE GF_HOT_ALIGN void NAME(order_rng *r, int64_t n, int bits, uint16_t *ids,   \
+                                             uint32_t (*h)[GF_ORDER_HIST4_MAX], int64_t *count) \
+    {                                                                                              \
+        if (h != NULL)                                                                             \
+            draw_ids(r, KIND, n, bits, ids, h, NULL);                                              \
+        else                                                                                       \
+            draw_ids(r, KIND, n, bits, ids, NULL, count);                                          \
+    }
+GF_ORDER_DRAW_IDS_FN(draw_ids_pcg64, 0)
+GF_ORDER_DRAW_IDS_FN(draw_ids_dxsm, 1)
+#undef GF_ORDER_DRAW_IDS_FN
 #endif
 
 GF_ALWAYS_INLINE void draw_ids_any(order_rng *r, const int kind, int64_t n, int bits, uint16_t *ids,

@@ -19,17 +19,8 @@ from gradfit import _core
 
 from trainhelp import Run, orders
 
-PATHS = gf.config()["simd_available"]
 ACTS = ["relu", "sigmoid", "tanh", "softplus"]
 LOSSES = ["mse", "sse", "mae", "huber", "binary_cross_entropy", "poisson"]
-
-
-@pytest.fixture(params=PATHS)
-def simd(request):
-    previous = gf.simd()
-    gf.simd(request.param)
-    yield request.param
-    gf.simd(previous)
 
 
 def _data(n, loss, dtype, seed=0):
@@ -79,7 +70,7 @@ def _same(**kw):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("act", ACTS)
-def test_epoch_loop_gives_the_per_batch_bits(simd, act, loss, dtype):
+def test_epoch_loop_gives_the_per_batch_bits(simd_path, act, loss, dtype):
     lr = 0.005 if loss == "sse" else 0.05
     for ordered in (True, False):
         for batch in (32, 7, 16):
@@ -90,7 +81,7 @@ def test_epoch_loop_gives_the_per_batch_bits(simd, act, loss, dtype):
 
 
 @pytest.mark.parametrize("act", ACTS)
-def test_stopped_and_resumed_calls_match(simd, act):
+def test_stopped_and_resumed_calls_match(simd_path, act):
     # paused by max_batches inside an epoch, then stopped by max_steps, then
     # run to the end: the same stops, positions and bits either way
     calls = [{"max_batches": 5}, {"max_steps": 6}, {}]
@@ -104,7 +95,7 @@ def test_stopped_and_resumed_calls_match(simd, act):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_divergence_rolls_back_the_same_way(simd, dtype):
+def test_divergence_rolls_back_the_same_way(simd_path, dtype):
     results, _, t, params = _same(act="softplus", loss="mse", dtype=dtype, calls=[{}], lr=1e30)
     assert results[0][0] == _core.STATUS_DIVERGED
     # the divergence undoes the last update: t is the count before it
@@ -112,7 +103,7 @@ def test_divergence_rolls_back_the_same_way(simd, dtype):
     assert np.isfinite(np.frombuffer(params, dtype)).all()
 
 
-def test_a_whole_data_batch_checks_grad_tol_the_same_way(simd):
+def test_a_whole_data_batch_checks_grad_tol_the_same_way(simd_path):
     # batch >= N: the gradient norm test of every step; a tolerance above
     # the first norm converges at once, one below trains on
     for tol, status in ((1e3, _core.STATUS_CONVERGED), (1e-30, _core.STATUS_OK)):

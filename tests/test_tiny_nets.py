@@ -16,18 +16,9 @@ from gradfit import _core, reference
 
 from trainhelp import Run, orders
 
-PATHS = gf.config()["simd_available"]
 ACTS = ["identity", "relu", "sigmoid", "tanh", "softplus"]
 LOSSES = ["mse", "sse", "mae", "huber", "binary_cross_entropy", "poisson"]
 TOL = {"float64": 1e-9, "float32": 2e-4}
-
-
-@pytest.fixture(params=PATHS)
-def simd(request):
-    previous = gf.simd()
-    gf.simd(request.param)
-    yield request.param
-    gf.simd(previous)
 
 
 def _data(n, n_in, n_out, loss, dtype, seed=0):
@@ -65,7 +56,7 @@ def _train_both(sizes, act, loss, dtype, batch, weighted, epochs=3, n=37, chunk=
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("act", ACTS)
-def test_training_matches_reference(simd, act, loss, dtype):
+def test_training_matches_reference(simd_path, act, loss, dtype):
     # 3-5-2: several inputs and outputs (transposed batches); batch 7 of 37
     # rows leaves a short last batch; weighted and unweighted
     for weighted in (False, True):
@@ -79,7 +70,7 @@ def test_training_matches_reference(simd, act, loss, dtype):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("batch", [1, 2, 5, 16, 17, 31, 32, 33, 64, 37])
-def test_every_batch_size(simd, batch, dtype):
+def test_every_batch_size(simd_path, batch, dtype):
     # whole lane blocks, tails and a single batch of all rows (37); two layers
     # of softplus as in W2, with sample weights
     out = _train_both([1, 2, 3, 1], "softplus", "huber", dtype, batch, True, epochs=2)
@@ -87,7 +78,7 @@ def test_every_batch_size(simd, batch, dtype):
     np.testing.assert_allclose(out["c"][1], out["numpy"][1], rtol=TOL[dtype])
 
 
-def test_chunks_smaller_than_the_batch(simd):
+def test_chunks_smaller_than_the_batch(simd_path):
     # a batch worked through in chunks of 5 rows: the same sums as one pass
     out = _train_both([2, 4, 1], "tanh", "mse", "float64", 16, True, chunk=5)
     assert _rel(out["c"][0], out["numpy"][0]) <= 1e-9
@@ -96,7 +87,7 @@ def test_chunks_smaller_than_the_batch(simd):
 @pytest.mark.parametrize("sizes", [[1, 16, 1], [12, 12, 12], [1, 16, 9, 1],     # the lanes path's edge
                                    [1, 17, 1], [12, 13, 1], [16, 16, 1]])       # just past: packed products
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_shapes_at_and_past_the_threshold(simd, sizes, dtype):
+def test_shapes_at_and_past_the_threshold(simd_path, sizes, dtype):
     out = _train_both(sizes, "sigmoid", "mse", dtype, 8, True, n=40)
     assert _rel(out["c"][0], out["numpy"][0]) <= TOL[dtype]
 
@@ -108,7 +99,7 @@ def test_shapes_at_and_past_the_threshold(simd, sizes, dtype):
                                             ([1, 2, 1], "tanh", "huber"), ([1, 2, 1], "relu", "mae"),
                                             ([1, 2, 1], "sigmoid", "binary_cross_entropy")])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_gathered_rows_equal_the_rows_in_place(simd, sizes, act, loss, dtype, weighted):
+def test_gathered_rows_equal_the_rows_in_place(simd_path, sizes, act, loss, dtype, weighted):
     # training through an index order == training on the rows copied in that
     # order, to the bit (the other helper's cache-friendly shuffle relies on it)
     n, epochs, batch = 101, 3, 32
@@ -133,7 +124,7 @@ def test_gathered_rows_equal_the_rows_in_place(simd, sizes, act, loss, dtype, we
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("act", ACTS)
-def test_loss_grad_and_predict_match_reference(simd, act, dtype):
+def test_loss_grad_and_predict_match_reference(simd_path, act, dtype):
     # gf_loss, gf_loss_grad and gf_predict over more rows than one 4096-row chunk
     X, y, sw = _data(4500, 3, 2, "mse", dtype)
     model = gf.MLP([3, 6, 2], activation=act, dtype=dtype, seed=7)
@@ -157,7 +148,7 @@ def test_loss_grad_and_predict_match_reference(simd, act, dtype):
         assert _rel(grad, want_grad) <= TOL[dtype], loss
 
 
-def test_one_one_net_loss_and_grad_in_closed_form(simd):
+def test_one_one_net_loss_and_grad_in_closed_form(simd_path):
     # a 1-1 net (the lanes path) against the formulas: mean (p - y)^2 and
     # its gradient mean 2 (p - y) x, mean 2 (p - y)
     X = np.array([[1.0], [2.0], [3.0]])
@@ -186,7 +177,7 @@ def test_nan_input_is_caught_not_trained_on():
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("n_in", [1, 2])
-def test_one_loop_forward_keeps_the_bias_unfused(simd, n_in, dtype):
+def test_one_loop_forward_keeps_the_bias_unfused(simd_path, n_in, dtype):
     """The 1- and 2-input layers compute z, the bias and the activation in
     one loop (lanes.inc): z must still be fl(fl(x w) + b) for one input (and
     for two, fl(x0 w0) plus x1 w1 with or without a fused multiply-add, then
@@ -211,7 +202,7 @@ def test_one_loop_forward_keeps_the_bias_unfused(simd, n_in, dtype):
         # fma(x1, w1, fl(x0 w0)): the exact value, rounded once
         s = np.array([float(Fraction(float(a)) * Fraction(float(c)) + Fraction(float(d)))
                       for a, c, d in zip(X[:, 1], np.broadcast_to(w[1, 0], 203), p0)]).astype(dtype)
-        wants = [plain] if simd == "baseline" and platform.machine().lower() in ("x86_64", "amd64") \
+        wants = [plain] if simd_path == "baseline" and platform.machine().lower() in ("x86_64", "amd64") \
             else [plain, s + b[0]]
     fused = (X[:, 0].astype(wide) * wide(w[0, 0]) + wide(b[0])).astype(dtype)
     if n_in == 2:
@@ -232,7 +223,7 @@ def test_one_loop_forward_keeps_the_bias_unfused(simd, n_in, dtype):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("act", ACTS)
-def test_one_two_one_training_matches_reference(simd, act, loss, dtype):
+def test_one_two_one_training_matches_reference(simd_path, act, loss, dtype):
     for batch, weighted in ((32, False), (7, True), (37, True)):
         out = _train_both([1, 2, 1], act, loss, dtype, batch, weighted, n=101,
                           lr=0.005 if loss == "sse" else 0.05)     # sse: a sum, not a mean
@@ -244,7 +235,7 @@ def test_one_two_one_training_matches_reference(simd, act, loss, dtype):
 
 
 @pytest.mark.parametrize("act", ["softplus", "tanh", "relu", "sigmoid"])
-def test_one_two_one_gradient_over_every_row_count(simd, act):
+def test_one_two_one_gradient_over_every_row_count(simd_path, act):
     # the one-pass step's gradient over 1..70 rows (whole blocks of SIMD
     # lanes and every tail), float64, against the reference to 1e-12, and
     # every one of the 7 entries moved (none left out of the sums)
