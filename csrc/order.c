@@ -85,56 +85,15 @@ int64_t gf_order_buckets(int64_t n)
 #if defined(__SIZEOF_INT128__)
 typedef unsigned __int128 gf_u128;
 
-static inline uint64_t pcg_next64(gf_u128 *state, gf_u128 inc, int dxsm)
-{
-    const uint64_t cheap = 0xDA942042E4DD58B5ULL;
-    if (dxsm) {
-        gf_u128 old = *state;
-        uint64_t hi = (uint64_t)(old >> 64), lo = (uint64_t)old | 1u;
-        *state = old * cheap + inc;
-        hi ^= hi >> 32;
-        hi *= cheap;
-        hi ^= hi >> 48;
-        return hi * lo;
-    } else {
-        const gf_u128 mult = ((gf_u128)0x2360ED051FC65DA4ULL << 64) | 0x4385DF649FCCF645ULL;
-        uint64_t v;
-        unsigned rot;
-        *state = *state * mult + inc;
-        v = (uint64_t)(*state >> 64) ^ (uint64_t)*state;
-        rot = (unsigned)(*state >> 122);
-        return (v >> rot) | (v << ((-rot) & 63u));
-    }
-}
-
-/* Two outputs at a time from two LCG chains, each stepping over the
- * other's state (s -> s * mult^2 + inc * (mult + 1), PCG's jump ahead):
- * the same outputs in the same order as pcg_next64, but two independent
- * multiply chains instead of one, so that they overlap. a and b are the
- * states whose outputs come next (PCG64: the states the outputs are taken
- * of, after the step; PCG64DXSM: before it). */
-typedef struct pcg_pair {
-    gf_u128 a, b, m2, c2;
-} pcg_pair;
-
 static inline gf_u128 pcg_mult(int dxsm)
 {
     return dxsm ? (gf_u128)0xDA942042E4DD58B5ULL
                 : ((gf_u128)0x2360ED051FC65DA4ULL << 64) | 0x4385DF649FCCF645ULL;
 }
 
-/* the pair that continues from generator state s */
-static inline void pcg_pair_init(pcg_pair *p, gf_u128 s, gf_u128 inc, int dxsm)
-{
-    const gf_u128 m = pcg_mult(dxsm);
-    p->m2 = m * m;
-    p->c2 = inc * (m + 1);
-    p->a = dxsm ? s : s * m + inc;
-    p->b = p->a * m + inc;
-}
-
-/* the output of chain state s (see pcg_pair) */
-static inline uint64_t pcg_pair_out(gf_u128 s, int dxsm)
+/* the output of state s: PCG64's XSL-RR (of the state after a step),
+ * PCG64DXSM's DXSM (of the state before it) */
+static inline uint64_t pcg_out(gf_u128 s, int dxsm)
 {
     if (dxsm) {
         const uint64_t cheap = 0xDA942042E4DD58B5ULL;
@@ -150,11 +109,39 @@ static inline uint64_t pcg_pair_out(gf_u128 s, int dxsm)
     }
 }
 
+/* one output, the generator stepped */
+static inline uint64_t pcg_next64(gf_u128 *state, gf_u128 inc, int dxsm)
+{
+    const gf_u128 old = *state;
+    *state = old * pcg_mult(dxsm) + inc;
+    return pcg_out(dxsm ? old : *state, dxsm);
+}
+
+/* Two outputs at a time from two LCG chains, each stepping over the
+ * other's state (s -> s * mult^2 + inc * (mult + 1), PCG's jump ahead):
+ * the same outputs in the same order as pcg_next64, but two independent
+ * multiply chains instead of one, so that they overlap. a and b are the
+ * states whose outputs come next (PCG64: the states the outputs are taken
+ * of, after the step; PCG64DXSM: before it). */
+typedef struct pcg_pair {
+    gf_u128 a, b, m2, c2;
+} pcg_pair;
+
+/* the pair that continues from generator state s */
+static inline void pcg_pair_init(pcg_pair *p, gf_u128 s, gf_u128 inc, int dxsm)
+{
+    const gf_u128 m = pcg_mult(dxsm);
+    p->m2 = m * m;
+    p->c2 = inc * (m + 1);
+    p->a = dxsm ? s : s * m + inc;
+    p->b = p->a * m + inc;
+}
+
 /* the next two outputs; *after: the generator's state once both are drawn */
 static inline void pcg_pair_next(pcg_pair *p, int dxsm, uint64_t *o1, uint64_t *o2, gf_u128 *after)
 {
-    *o1 = pcg_pair_out(p->a, dxsm);
-    *o2 = pcg_pair_out(p->b, dxsm);
+    *o1 = pcg_out(p->a, dxsm);
+    *o2 = pcg_out(p->b, dxsm);
     p->a = p->a * p->m2 + p->c2;
     *after = dxsm ? p->a : p->b;
     p->b = p->b * p->m2 + p->c2;
