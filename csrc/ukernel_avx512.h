@@ -1,8 +1,8 @@
 /* Typed body (see dtype.h), included by gemm.inc for float32 on the AVX-512
  * path: the micro-kernel (ukernel's contract, gemm.inc) with its
  * accumulators as named 512-bit registers for the panel widths of this path
- * (NB = 32, 16; R_MAX rows, tuning.h GF_TUNE_MR), the ragged edge by masked loads and stores; other widths
- * through ukernel_scalar. And transpose16, with which pack_b packs 16 x 16
+ * (NB = 32, 16; R_MAX rows, tuning.h GF_TUNE_MR), the ragged edge by
+ * masked loads and stores; other widths through ukernel_scalar. And transpose16, with which pack_b packs 16 x 16
  * blocks of a transposed B. */
 #ifndef GF_FMA_BCAST16
 /* acc = fma(*p broadcast to 16 lanes, b, acc): the broadcast as the FMA's
@@ -17,12 +17,16 @@
  * leaving the B row pieces (2) and a spare pair; the broadcast A values are
  * memory operands of the multiply-adds (GF_FMA_BCAST16) */
 enum { GF_AVX512_ACC = 28 };
+/* R_MAX x 2 vectors, and 2 R_MAX x 1 (ukernel_2r), within them; the last
+ * rows' 8-row block (gemm.inc, ukernel_edge) within the packed R_MAX rows */
+_Static_assert(2 * R_MAX <= GF_AVX512_ACC && R_MAX >= 8, "GF_MR512_F32 must be in [8, 14]");
 
 /* ukernel for R rows (a constant after inlining): R_MAX, or 2 R_MAX with
  * one-vector panels (NB = 16), or a smaller block for the last rows of C;
  * of those R rows only the first `rows` of C are read and written (rows =
- * R, a constant, except for the last rows, whose A micro-panel is packed
- * with zero rows up to R_MAX) */
+ * R, a constant, except for the last rows; R rows of A are read all the
+ * same, which gemm.inc makes safe: A packed with zero rows up to R_MAX, or
+ * in place only when rows = R) */
 static inline GF_ALWAYS_INLINE void FN(ukernel_rows)(
     real *restrict C, int64_t ldc, const real *restrict Ap, int64_t ar,
     int64_t ak, const real *restrict Bp, int64_t kc, const int NB, int nr,
