@@ -53,15 +53,24 @@ static inline GF_ALWAYS_INLINE void FN(ukernel_rows)(
             __m512 vb[NVMAX];
             for (int v = 0; v < NV; v++)
                 vb[v] = _mm512_loadu_ps(Bp + k * NB + 16 * v);
+            const real *ap = Ap + k * ak;  /* A(r, k), r = 0, 1, ... */
             for (int r = 0; r < R; r++) {
                 if (NV == 2) {             /* one broadcast, two FMAs */
                     __m512 x;
-                    GF_BCAST16(x, &Ap[r * ar + k * ak]);
+                    GF_BCAST16(x, ap);
                     va[r][0] = _mm512_fmadd_ps(x, vb[0], va[r][0]);
                     va[r][1] = _mm512_fmadd_ps(x, vb[1], va[r][1]);
                 } else {
-                    GF_FMA_BCAST16(va[r][0], &Ap[r * ar + k * ak], vb[0]);
+                    GF_FMA_BCAST16(va[r][0], ap, vb[0]);
                 }
+                ap += ar;
+                /* rows of A in place (ak = 1, ar its row stride): one
+                 * pointer stepped row to row, which the empty asm keeps
+                 * the compiler from splitting into R pointers (with R =
+                 * 16 they did not fit the integer registers and were
+                 * reloaded every k) */
+                if (ak == 1)
+                    __asm__("" : "+r"(ap));
             }
         }
         for (int r = 0; r < R; r++)
