@@ -637,13 +637,14 @@ def _renumber(results, jobs):
             r.fused_with = hit
 
 
-def run_fused(jobs, n_threads, progress, shared):
+def run_fused(jobs, n_threads, progress, shared, keys=None):
     """Trains train_many's `jobs` (two or more) together; returns their
     results (TrainResult or Exception) in order, each result's fused_with
-    naming the jobs' own indices. Ctrl-C: as run_together."""
+    naming the jobs' own indices. keys: each job's fused_key, if known.
+    Ctrl-C: as run_together."""
     fuser = Fuser(len(jobs), n_threads)
     try:
-        sets = _train_sets(jobs, shared, fuser, n_threads)
+        sets = _train_sets(jobs, shared, fuser, n_threads, keys)
         results = _fused_results(_drive(jobs, shared, fuser, lambda r: progress.update(not isinstance(r, BaseException)),
                                         sets), fuser)
     except KeyboardInterrupt as stop:        # (a second Ctrl-C's has no results)
@@ -653,14 +654,15 @@ def run_fused(jobs, n_threads, progress, shared):
     return results
 
 
-def _train_sets(jobs, shared, fuser, n_threads):
-    """The plain jobs (gradfit._fused_set.plain_job) that share a fused_key,
-    trained as sets: ({position: TrainResult}, {position: Adopt}); each
-    set's jobs are recorded as fused together."""
+def _train_sets(jobs, shared, fuser, n_threads, keys=None):
+    """The plain jobs (gradfit._fused_set.plain_job) that share a fused_key
+    (keys[i]: job i's, if known), trained as sets: ({position:
+    TrainResult}, {position: Adopt}); each set's jobs are recorded as fused
+    together."""
     by_key: dict = {}
     for pos, job in enumerate(jobs):
         if _fused_set.plain_job(job):
-            key = fused_key(job)
+            key = fused_key(job) if keys is None else keys[pos]
             if key is not None:
                 by_key.setdefault(key, []).append((pos, job))
     finished: dict = {}
