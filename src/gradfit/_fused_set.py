@@ -260,13 +260,19 @@ def _conclude(t0, model0, X, y, jobs, models, lrs, initial, ran, plan, start):
     loss_id, delta, no_weights = LOSSES[t0.loss], t0.huber_delta, np.empty(0, dtype=params.dtype)
     reader = model0._net.loss
     loss_rows, lr_lists = losses.tolist(), lr_rows.tolist()
+    # every field but history, steps, lr and final_loss is the set's: each result is the set's fields
+    # with its own (TrainResult's __init__ per job would cost as much as the rest of its bookkeeping)
+    common = vars(TrainResult(epochs=epochs, seconds=seconds, samples_per_second=rate, stop_reason="epochs",
+                              grad_norm=None, loss_name=t0.loss, backend="c", n_samples=N, batch_size=batch,
+                              restored=None))
     results = {}
+    steps_list = steps.tolist()
     for k in np.flatnonzero(plain).tolist():
-        final = functools.partial(reader, loss_id, params[k], X, y, no_weights, huber_delta=delta, n_threads=1)
-        results[jobs[k][0]] = TrainResult(
-            history={"loss": loss_rows[k], "lr": lr_lists[k]}, steps=int(steps[k]), epochs=epochs, seconds=seconds,
-            samples_per_second=rate, stop_reason="epochs", final_loss=final, grad_norm=None, loss_name=t0.loss,
-            backend="c", n_samples=N, batch_size=batch, lr=lrs[k], restored=None)
+        r = object.__new__(TrainResult)
+        vars(r).update(common, history={"loss": loss_rows[k], "lr": lr_lists[k]}, steps=steps_list[k], lr=lrs[k])
+        r.final_loss = functools.partial(reader, loss_id, params[k], X, y, no_weights, huber_delta=delta,
+                                         n_threads=1)
+        results[jobs[k][0]] = r
     return results, adopt
 
 
