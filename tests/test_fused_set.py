@@ -53,7 +53,7 @@ def test_a_plain_grid_is_one_stacked_call_equal_to_training_alone(monkeypatch, d
 
 
 def test_mixed_grid_plain_jobs_a_set_the_others_beside_it(monkeypatch):
-    """Jobs with a callback, a step limit or momentum take the general path;
+    """Jobs with a callback, a step limit, momentum or early stopping take the general path;
     the plain ones train as a set, one of them diverging (concluded by the
     general machinery, still in the set)."""
     X, y = data(n=301)
@@ -70,17 +70,19 @@ def test_mixed_grid_plain_jobs_a_set_the_others_beside_it(monkeypatch):
     jobs[2]["callbacks"] = [Spy()]
     jobs[7]["max_steps"] = 17
     jobs[9]["momentum"] = 0.5
+    jobs[10].update(early_stopping=True, patience=1, min_delta=1.0)
     expected = alone(jobs)
     seen.clear()
     stacked, general = spy_calls(monkeypatch)
     adopted = spy_adopted(monkeypatch)
     results = fused(jobs)
     assert_same(jobs, results, expected, together=False)
-    assert stacked == [9] and all(k <= 3 for k in general)      # the other three beside the set
+    assert stacked == [8] and all(k <= 4 for k in general)      # the other four beside the set
     assert results[5].stop_reason == "diverged" and results[5].restored is not None
     assert results[7].stop_reason == "max_steps" and results[7].steps == 17
     assert seen == results[2].history["loss"]
-    plain = (0, 1, 3, 4, 5, 6, 8, 10, 11)
+    assert results[10].stop_reason == "early_stopping"
+    plain = (0, 1, 3, 4, 5, 6, 8, 11)
     assert all(results[i].fused_with == plain for i in plain)
     assert adopted == [5]
 
