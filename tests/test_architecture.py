@@ -27,7 +27,7 @@ LAYERS = [
     # the Trainer and train()
     {"trainer"},
     # what is built on training: files, explanations, figures, many models, the demo
-    {"io", "explain", "plot", "many", "_fused", "demo"},
+    {"io", "explain", "plot", "many", "_fused", "_fused_set", "demo"},
     # front ends (sklearn._lbfgs: the estimators' L-BFGS-B driver, the only scipy user); bench (the
     # benchmark suite) is imported by cli alone
     {"sklearn", "sklearn._lbfgs", "cli", "__main__", "__init__", "bench"},

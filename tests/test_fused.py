@@ -58,6 +58,16 @@ def assert_same(jobs, results, expected, together=True):
         assert all(len(r.fused_with) > 1 for r in results if isinstance(r, gf.TrainResult))
 
 
+def spy_fused_calls(monkeypatch):
+    """A list that gets the number of models of every fused C call (the
+    general one, train_fused, and the plain sets', train_fused_stack)."""
+    calls = []
+    general, stacked = _core.train_fused, _core.train_fused_stack
+    monkeypatch.setattr(_core, "train_fused", lambda *a, **k: calls.append(len(a[12])) or general(*a, **k))
+    monkeypatch.setattr(_core, "train_fused_stack", lambda *a, **k: calls.append(a[10].shape[0]) or stacked(*a, **k))
+    return calls
+
+
 def grid(X, y, sizes, lrs, seeds=(0,), **common):
     model_kw = common.pop("model_kw", {})
     return [{"model": gf.MLP(sizes, seed=s, dtype=X.dtype, **model_kw), "X": X, "y": y,
@@ -66,9 +76,7 @@ def grid(X, y, sizes, lrs, seeds=(0,), **common):
 
 def test_fused_calls_are_made_and_each_model_equals_training_it_alone(monkeypatch):
     X, y = data()
-    calls = []
-    real = _core.train_fused
-    monkeypatch.setattr(_core, "train_fused", lambda *a, **k: calls.append(len(a[12])) or real(*a, **k))
+    calls = spy_fused_calls(monkeypatch)
     jobs = grid(X, y, [1, 1], lrs=[0.001 * 2 ** i for i in range(6)], epochs=3, batch_size=32)
     expected = alone(jobs)
     results = fused(jobs)
@@ -306,9 +314,7 @@ def test_grid_helper_builds_the_jobs():
 
 def test_sklearn_grid_search_equals_gridsearchcv(monkeypatch):
     pytest.importorskip("sklearn")
-    calls = []
-    real = _core.train_fused
-    monkeypatch.setattr(_core, "train_fused", lambda *a, **k: calls.append(len(a[12])) or real(*a, **k))
+    calls = spy_fused_calls(monkeypatch)
     from sklearn.model_selection import GridSearchCV
 
     from gradfit.sklearn import GradfitClassifier, GradfitRegressor, grid_search

@@ -126,6 +126,25 @@ def test_products_in_chunks_match_numpy(simd_path, chunk, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("chunk", [64, 5])
+@pytest.mark.parametrize("OUT", [1, 3, 10, 64, 70, 130])
+def test_bias_gradient_is_each_column_summed_in_row_order(simd_path, OUT, chunk, dtype):
+    """The output layer's bias gradient is each column of dp = 2 (p - y)
+    summed over the rows in order in the dtype, from the first row: column
+    blocks whose sums stay in registers and the columns left over (a 1-wide
+    layer's one) give those bits, and chunks of 5 rows add on in the same
+    order."""
+    m, X, y = _problem((64, 7, 24, OUT), dtype, seed=5)  # wider than the lanes path
+    _, grad = _c_loss_grad(m, X, y, chunk=chunk)
+    dp = 2 * (m.predict(X) - y)
+    assert dp.dtype == np.dtype(dtype)
+    expect = dp[0].copy()
+    for row in dp[1:]:
+        expect = expect + row
+    assert grad[-OUT:].tobytes() == expect.tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_nan_in_one_row_stays_in_that_row(simd_path, dtype):
     """A NaN in one input row makes that row's prediction NaN and no other:
     the zero padding of the packed panels must not spread it."""

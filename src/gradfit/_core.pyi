@@ -61,6 +61,10 @@ def train(sizes: _I64, acts: _I32, loss_id: int, optim_id: int, batch: int, chun
 def train_fused(sizes: _I64, acts: _I32, loss_id: int, optim_id: int, batch: int, chunk: int, max_batches: int,
                 X: _Real, y: _Real, idx: _I64, n_epochs: int, start_batch: int, models: list[Any],
                 n_threads: int = ...) -> list[tuple[int, int, int, int, float]]: ...
+def train_fused_stack(sizes: _I64, acts: _I32, loss_id: int, batch: int, chunk: int, max_batches: int,
+                      X: _Real, y: _Real, idx: _I64, n_epochs: int, params: _Real, lrs: _F64, l_acc: _F64,
+                      p_acc: _F64, w_acc: _F64, seen: _I64, step_count: _I64, hyper: dict[str, Any],
+                      n_threads: int = ...) -> tuple[_I64, _I64, _I64, _I64]: ...
 PASS_ROWS: int
 
 class Net:

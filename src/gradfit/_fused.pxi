@@ -104,3 +104,82 @@ def train_fused(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_
                 for i in range(K)]
     finally:
         free(ms)
+
+
+def train_fused_stack(const int64_t[::1] sizes, const int32_t[::1] acts, int32_t loss_id, int64_t batch,
+                      int64_t chunk, int64_t max_batches, const real[:, ::1] X, const real[:, ::1] y,
+                      const int64_t[::1] idx, int64_t n_epochs, real[:, ::1] params, const double[:, ::1] lrs,
+                      double[:, ::1] l_acc, double[:, ::1] p_acc, double[:, ::1] w_acc, int64_t[:, ::1] seen,
+                      int64_t[::1] step_count, dict hyper, n_threads=1):
+    """train_fused for K models of plain sgd (no optimizer state, no sample
+    weights, no step limit, no grad_tol) held as rows of one array each:
+    params (K, P), lrs and the epoch sums (K, n_epochs), step_count (K,),
+    from batch 0 with `hyper` (Trainer._hyper) for every model. The
+    workspaces (each with its rollback point at the given params) live for
+    the call only. Returns (status, steps, epochs_completed, next_batch),
+    int64 arrays of K: train()'s answer for each model, bit for bit."""
+    cdef gf_net net = _net(sizes, acts)
+    cdef int64_t N = X.shape[0], P = gf_n_params(&net), K = params.shape[0], i
+    cdef int64_t IN = sizes[0], OUT = sizes[sizes.shape[0] - 1]
+    cdef int64_t S = gf_state_len(GF_OPT_SGD, P)       # (the room momentum's v would take, as a Session's)
+    cdef int64_t W = gf_workspace_len_kind(&net, chunk, GF_WS_TRAIN, S)
+    cdef const int64_t *ip = NULL
+    cdef int status = GF_OK, nt
+    if K < 1 or N < 1 or batch < 1 or n_epochs < 1 or chunk < 1:
+        raise ValueError("internal: train_fused_stack needs models, rows, a batch, a chunk and epochs")
+    if W < 0:
+        raise _too_large(sizes, chunk)
+    if params.shape[1] != P or y.shape[0] != N or y.shape[1] != OUT or X.shape[1] != IN:
+        raise ValueError(f"params, X or y: expected (K, {P}), ({N}, {IN}) and ({N}, {OUT})")
+    if min(lrs.shape[0], l_acc.shape[0], p_acc.shape[0], w_acc.shape[0]) != K or \
+            max(lrs.shape[0], l_acc.shape[0], p_acc.shape[0], w_acc.shape[0]) != K or \
+            min(lrs.shape[1], l_acc.shape[1], p_acc.shape[1], w_acc.shape[1]) < n_epochs:
+        raise ValueError(f"lrs and sums: expected ({K}, {n_epochs}) entries")
+    if seen.shape[0] != K or seen.shape[1] < n_epochs or step_count.shape[0] != K:
+        raise ValueError(f"seen and step_count: expected ({K}, {n_epochs}) and ({K},) entries")
+    if idx.shape[0] > 0:
+        if idx.shape[0] != n_epochs * N:
+            raise ValueError(f"idx: expected 0 or n_epochs * N = {n_epochs * N} row numbers, got {idx.shape[0]}")
+        ip = &idx[0]
+    dt = _np.float32 if real is float else _np.float64
+    gbuf = _np.empty(gf_fused_block(batch, N, IN, OUT) * min(batch, N) * (IN + OUT + 1), dtype=dt)
+    grad_a, ws_a = _np.empty((K, P), dtype=dt), _np.empty((K, W), dtype=dt)
+    out = _np.empty((4, K), dtype=_np.int64)
+    cdef real[::1] gb = gbuf
+    cdef real[:, ::1] grad = grad_a, ws = ws_a
+    cdef int64_t[:, ::1] o = out
+    cdef gf_fused_model *ms = <gf_fused_model *>malloc(K * sizeof(gf_fused_model))
+    if ms == NULL:
+        raise MemoryError("train_fused_stack: no memory for the models' descriptions")
+    try:
+        _fused_cfg(&ms[0].cfg, loss_id, GF_OPT_SGD, batch, chunk, -1, 0.0, max_batches, hyper)
+        if ms[0].cfg.momentum != 0:
+            raise ValueError("hyper: train_fused_stack takes plain sgd (momentum 0)")
+        nt = _threads(n_threads)
+        with nogil:
+            for i in range(K):
+                ms[i].cfg = ms[0].cfg
+                ms[i].params, ms[i].grad, ms[i].ws = &params[i, 0], &grad[i, 0], &ws[i, 0]
+                ms[i].state, ms[i].sw = NULL, NULL
+                ms[i].epoch_lr, ms[i].step_count = &lrs[i, 0], &step_count[i]
+                ms[i].sums.loss, ms[i].sums.penalty = &l_acc[i, 0], &p_acc[i, 0]
+                ms[i].sums.weight, ms[i].sums.seen = &w_acc[i, 0], &seen[i, 0]
+                if status == GF_OK:
+                    if real is float:
+                        status = gf_reset_prev_f32(&net, chunk, &params[i, 0], NULL, S, step_count[i], &ws[i, 0])
+                    else:
+                        status = gf_reset_prev_f64(&net, chunk, &params[i, 0], NULL, S, step_count[i], &ws[i, 0])
+            if status == GF_OK:
+                gf_threads_set(nt)
+                if real is float:
+                    status = gf_train_fused_f32(&net, ms, K, &gb[0], &X[0, 0], &y[0, 0], N, ip, n_epochs, 0)
+                else:
+                    status = gf_train_fused_f64(&net, ms, K, &gb[0], &X[0, 0], &y[0, 0], N, ip, n_epochs, 0)
+            if status == GF_OK:
+                for i in range(K):
+                    o[0, i], o[1, i], o[2, i], o[3, i] = ms[i].status, ms[i].out.steps, ms[i].out.epochs, \
+                        ms[i].out.next_batch
+        _check(status, "train_fused_stack", sizes, chunk)
+        return out[0], out[1], out[2], out[3]
+    finally:
+        free(ms)

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from . import _core
+from . import _core, _fused_set
 from ._array_run import ArrayRun
 from ._loop import Interrupted
 from ._runners import CRunner
@@ -384,12 +384,15 @@ class _Driven:
     """One job driven by run_fused: its Trainer, its Run, the Run's C calls
     (ArrayRun._calls) and the arguments of the call it waits on."""
 
-    __slots__ = ("index", "job", "start", "trainer", "run", "calls", "args", "locked")
+    __slots__ = ("index", "job", "start", "trainer", "run", "calls", "args", "locked", "adopt")
 
-    def __init__(self, index, job, shared, fuser):
+    def __init__(self, index, job, shared, fuser, adopt=None):
         self.index, self.job, self.start = index, job, time.perf_counter()
         self.run = self.calls = None
         self.locked = False
+        self.adopt = adopt             # trained in a set (gradfit._fused_set): its answer, taken by _adopt
+        if adopt is not None:
+            job.model.params[...] = adopt.initial      # the run starts from the parameters the set started from
         dtype = job.model.dtype
         X, y = shared.get(job.X, dtype, "X"), shared.get(job.y, dtype, "y")
         o = job.options
@@ -445,13 +448,15 @@ class _Driven:
             self.trainer._unlock()
 
 
-def _drive(jobs, shared, fuser, done):
+def _drive(jobs, shared, fuser, done, sets=None):
     """Trains `jobs` in this thread: each Run runs until it waits on a C
     call, then the Fuser makes every waiting call (fused by group) and each
-    Run goes on with its answer, until every Run has ended. Returns the
-    results (TrainResult or exception) in order."""
+    Run goes on with its answer, until every Run has ended. sets: the jobs
+    trained as sets ({position: TrainResult}, {position: Adopt}). Returns
+    the results (TrainResult or exception) in order."""
     results: list = [None] * len(jobs)
     live: list[_Driven] = []
+    finished, adopt = sets if sets is not None else ({}, {})
 
     def end(d, result):
         results[d.index] = result
@@ -462,11 +467,15 @@ def _drive(jobs, shared, fuser, done):
     FOUND_FINITE.arrays = fuser.finite
     try:
         for i, job in enumerate(jobs):
+            if i in finished:
+                end(_Skipped(i), finished[i])
+                continue
             try:
-                live.append(_Driven(i, job, shared, fuser))
+                live.append(_Driven(i, job, shared, fuser, adopt.get(i)))
             except Exception as exc:       # noqa: BLE001 - the job's error is its result
                 end(_Skipped(i), exc)
         live = _advance(live, [None] * len(live), [None] * len(live), end)
+        live = _adopt(live, end)
         live = _serve_driven(live, fuser, end)
     finally:
         FOUND_FINITE.arrays = None
@@ -475,6 +484,36 @@ def _drive(jobs, shared, fuser, done):
         for d in live:                 # a second Ctrl-C: every model stays at its last completed step
             d.close()
     return results
+
+
+def _adopt(waiting, end):
+    """The Runs of jobs a set trained take the set's answer to their first
+    call (their model, step count and epoch sums set to what the call left),
+    as if they had made it; a Run whose first call is not the set's trains
+    as any other, from the set's starting parameters. Returns the Runs
+    waiting on a call."""
+    taken, answers, rest = [], [], []
+    for d in waiting:
+        a, d.adopt = d.adopt, None
+        if a is None or not _is_set_call(d.args, a):
+            rest.append(d)
+            continue
+        acc = d.args[7]
+        d.job.model.params[...] = a.params
+        d.trainer.step_count[0] = a.count
+        for column_, value in zip(acc, a.sums):
+            column_[...] = value
+        d.run.interrupted = a.interrupted
+        taken.append(d)
+        answers.append(a.answer)
+    return rest + _advance(taken, answers, [None] * len(taken), end)
+
+
+def _is_set_call(args, a):
+    """Whether a Run's call `args` is the one the set made for it (Adopt `a`)."""
+    idx, n_epochs, start_batch, lrs, max_batches, max_steps, grad_tol, acc, data = args
+    return (data is None and start_batch == 0 and max_steps == -1 and not grad_tol and n_epochs == len(a.lrs)
+            and max_batches == a.max_batches and np.array_equal(lrs, a.lrs) and len(acc[0]) == n_epochs)
 
 
 def _serve_driven(waiting, fuser, end):
@@ -598,19 +637,47 @@ def _renumber(results, jobs):
             r.fused_with = hit
 
 
-def run_fused(jobs, n_threads, progress, shared):
+def run_fused(jobs, n_threads, progress, shared, keys=None):
     """Trains train_many's `jobs` (two or more) together; returns their
     results (TrainResult or Exception) in order, each result's fused_with
-    naming the jobs' own indices. Ctrl-C: as run_together."""
+    naming the jobs' own indices. keys: each job's fused_key, if known.
+    Ctrl-C: as run_together."""
     fuser = Fuser(len(jobs), n_threads)
     try:
-        results = _fused_results(_drive(jobs, shared, fuser, lambda r: progress.update(not isinstance(r, BaseException))),
-                                 fuser)
+        sets = _train_sets(jobs, shared, fuser, n_threads, keys)
+        results = _fused_results(_drive(jobs, shared, fuser, lambda r: progress.update(not isinstance(r, BaseException)),
+                                        sets), fuser)
     except KeyboardInterrupt as stop:        # (a second Ctrl-C's has no results)
         _renumber(getattr(stop, "results", ()), jobs)
         raise
     _renumber(results, jobs)
     return results
+
+
+def _train_sets(jobs, shared, fuser, n_threads, keys=None):
+    """The plain jobs (gradfit._fused_set.plain_job) that share a fused_key
+    (keys[i]: job i's, if known), trained as sets: ({position:
+    TrainResult}, {position: Adopt}); each set's jobs are recorded as fused
+    together."""
+    by_key: dict = {}
+    for pos, job in enumerate(jobs):
+        if _fused_set.plain_job(job):
+            key = fused_key(job) if keys is None else keys[pos]
+            if key is not None:
+                by_key.setdefault(key, []).append((pos, job))
+    finished: dict = {}
+    adopt: dict = {}
+    for group in by_key.values():
+        if len(group) < 2:
+            continue
+        out, adopted, _left = _fused_set.train_set(group, shared, n_threads)
+        together = frozenset(list(out) + [a.pos for a in adopted])
+        if len(together) > 1:
+            for i in together:
+                fuser.groups.setdefault(i, set()).add(together)
+        finished.update(out)
+        adopt.update((a.pos, a) for a in adopted)
+    return finished, adopt
 
 
 def _shared_targets(fuser, X, y, model, loss):

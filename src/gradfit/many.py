@@ -471,14 +471,16 @@ def _run_fusable(jobs, n_jobs, progress, shared, results):
     """Trains together (gradfit._fused) the jobs that share a fused_key with
     another; returns the jobs left to run one by one."""
     by_key: dict[Any, list[_Job]] = {}
+    keys = {}
     for job in jobs:
-        key = _fused.fused_key(job)
+        key = keys[job.index] = _fused.fused_key(job)
         if key is not None:
             by_key.setdefault(key, []).append(job)
     together = sorted((j for group in by_key.values() if len(group) > 1 for j in group), key=lambda j: j.index)
     if not together:
         return jobs
-    for job, r in zip(together, _fused.run_fused(together, n_jobs, progress, shared)):
+    for job, r in zip(together, _fused.run_fused(together, n_jobs, progress, shared,
+                                                 [keys[j.index] for j in together])):
         results[job.index] = r
     chosen = {j.index for j in together}
     return [j for j in jobs if j.index not in chosen]
