@@ -11,24 +11,10 @@
 
 /* ---- products (gemm.inc, gemm_small.inc, ukernel_*.h) ------------------ */
 
-/* Rows of the packed products' register block (MR). float32 on AVX-512:
- * 14 rows x 2 vectors name 28 of the 32 vector registers (the B row pieces
- * take 2): each B row piece loaded feeds 14 multiply-adds, so the packed B
- * panel, streamed from L2 once per row block, costs 4.6 bytes per
- * multiply-add instead of 8 with 8 rows (BLIS's skx and zen4 sgemm blocks
- * hold 24 accumulators for the same reason). float64 on AVX-512 (the
- * portable micro-kernel) keeps 8 x 2, and SSE2 / AVX2 / NEON 6 x 2: 12 of
- * their 16 registers. MR only groups rows: every C element's sum and its
- * order are the same whatever it is. */
-#ifndef GF_MR512_F32
-#define GF_MR512_F32 14
-#endif
-#define GF_TUNE_MR(vec_bytes, elem_bytes) \
-    ((vec_bytes) == 64 ? ((elem_bytes) == 4 ? GF_MR512_F32 : 8) : 6)
-/* Rows of the unpacked products' register blocks (gemm_small.inc's
- * matmul_acc, a compiler-vectorized block on every path): 8 on AVX-512, 6
- * elsewhere */
-#define GF_TUNE_MR_SMALL(vec_bytes) ((vec_bytes) == 64 ? 8 : 6)
+/* Rows of the micro-kernel's register block: 8 rows x 2 vectors use 16 of
+ * AVX-512's 32 vector registers, 6 x 2 use 12 of the 16 of SSE2 / AVX2 /
+ * NEON, leaving room for the B row pieces and the broadcast A values. */
+#define GF_TUNE_MR(vec_bytes) ((vec_bytes) == 64 ? 8 : 6)
 /* Columns of the register block: two vectors per row, so each broadcast A
  * value feeds two multiply-adds. */
 #define GF_TUNE_NR(vec_bytes, elem_bytes) (2 * (vec_bytes) / (elem_bytes))

@@ -1,8 +1,8 @@
 /* Typed body (see dtype.h), included by gemm.inc for float32 on the AVX-512
  * path: the micro-kernel (ukernel's contract, gemm.inc) with its
  * accumulators as named 512-bit registers for the panel widths of this path
- * (NB = 32, 16; R_MAX rows, tuning.h GF_TUNE_MR), the ragged edge by
- * masked loads and stores; other widths through ukernel_scalar. And transpose16, with which pack_b packs 16 x 16
+ * (NB = 32, 16), the ragged edge by masked loads and stores; other widths
+ * through ukernel_scalar. And transpose16, with which pack_b packs 16 x 16
  * blocks of a transposed B. */
 #ifndef GF_FMA_BCAST16
 /* acc = fma(*p broadcast to 16 lanes, b, acc): the broadcast as the FMA's
@@ -22,30 +22,17 @@
 #define GF_BCAST16(x, p) __asm__("vbroadcastss %1, %0" : "=v"(x) : "m"(*(p)))
 #endif
 
-/* Accumulator registers the micro-kernel may name: 28 of AVX-512's 32,
- * leaving the B row pieces (2) and the broadcast A value (GF_BCAST16) */
-enum { GF_AVX512_ACC = 28 };
-/* R_MAX x 2 vectors, and 2 R_MAX x 1 (ukernel_2r), within them; the last
- * rows' 8-row block (gemm.inc, ukernel_edge) within the packed R_MAX rows */
-_Static_assert(2 * R_MAX <= GF_AVX512_ACC && R_MAX >= 8, "GF_MR512_F32 must be in [8, 14]");
-
 /* ukernel for R rows (a constant after inlining): R_MAX, or 2 R_MAX with
- * one-vector panels (NB = 16), or a smaller block for the last rows of C;
- * of those R rows only the first `rows` of C are read and written (rows =
- * R, a constant, except for the last rows; R rows of A are read all the
- * same, which gemm.inc makes safe: A packed with zero rows up to R_MAX, or
- * in place only when rows = R) */
+ * one-vector panels (NB = 16: 16 accumulators, as many as R_MAX x 2) */
 static inline GF_ALWAYS_INLINE void FN(ukernel_rows)(
     real *restrict C, int64_t ldc, const real *restrict Ap, int64_t ar,
     int64_t ak, const real *restrict Bp, int64_t kc, const int NB, int nr,
-    int init, const real *restrict bias, const real *restrict mul, const int R, int rows)
+    int init, const real *restrict bias, const real *restrict mul, const int R)
 {
     /* ukernel_scalar's sums in the same order with the accumulators as named
      * vector registers: C, bias and mul move straight between memory and
-     * them (masked past nr), not through a tile on the stack. The unroll
-     * pragmas keep every accumulator a register (GCC's default unrolling
-     * stops short of R = R_MAX rows x 2 vectors). */
-    if ((NB == 32 || NB == 16) && R * (NB / 16) <= GF_AVX512_ACC) {
+     * them (masked past nr), not through a tile on the stack */
+    if ((NB == 32 || NB == 16) && R * NB <= 16 * 16) {
         enum { NVMAX = 2 };
         const int NV = NB / 16;
         __mmask16 mk[NVMAX];
@@ -53,10 +40,9 @@ static inline GF_ALWAYS_INLINE void FN(ukernel_rows)(
         mk[1] = nr >= 32 ? (__mmask16)0xFFFF
                 : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
         __m512 va[2 * R_MAX][NVMAX];
-#pragma GCC unroll 32
         for (int r = 0; r < R; r++)
             for (int v = 0; v < NV; v++) {
-                if (init == GF_INIT_ZERO || r >= rows)
+                if (init == GF_INIT_ZERO)
                     va[r][v] = _mm512_setzero_ps();
                 else if (init == GF_INIT_BIAS)
                     va[r][v] = _mm512_maskz_loadu_ps(mk[v], bias + 16 * v);
@@ -68,7 +54,6 @@ static inline GF_ALWAYS_INLINE void FN(ukernel_rows)(
             for (int v = 0; v < NV; v++)
                 vb[v] = _mm512_loadu_ps(Bp + k * NB + 16 * v);
             const real *ap = Ap + k * ak;  /* A(r, k), r = 0, 1, ... */
-#pragma GCC unroll 32
             for (int r = 0; r < R; r++) {
                 if (NV == 2) {             /* one broadcast, two FMAs */
                     __m512 x;
@@ -88,11 +73,8 @@ static inline GF_ALWAYS_INLINE void FN(ukernel_rows)(
                     __asm__("" : "+r"(ap));
             }
         }
-#pragma GCC unroll 32
         for (int r = 0; r < R; r++)
             for (int v = 0; v < NV; v++) {
-                if (r >= rows)
-                    continue;
                 __m512 c = va[r][v];
                 if (mul)
                     c = _mm512_mul_ps(c, _mm512_maskz_loadu_ps(mk[v], mul + r * ldc + 16 * v));
@@ -106,13 +88,12 @@ static inline GF_ALWAYS_INLINE void FN(ukernel_rows)(
                            init, bias, mul ? mul + R_MAX * ldc : NULL);
 }
 
-#define GF_HAVE_UKERNEL_ROWS 1
 static inline GF_ALWAYS_INLINE void FN(ukernel)(
     real *restrict C, int64_t ldc, const real *restrict Ap, int64_t ar,
     int64_t ak, const real *restrict Bp, int64_t kc, const int NB, int nr,
     int init, const real *restrict bias, const real *restrict mul)
 {
-    FN(ukernel_rows)(C, ldc, Ap, ar, ak, Bp, kc, NB, nr, init, bias, mul, R_MAX, R_MAX);
+    FN(ukernel_rows)(C, ldc, Ap, ar, ak, Bp, kc, NB, nr, init, bias, mul, R_MAX);
 }
 
 /* gemm_packed_nb runs one-vector panels (NB = 16) two row blocks at a time:
@@ -123,7 +104,7 @@ static inline GF_ALWAYS_INLINE void FN(ukernel_2r)(
     int64_t ak, const real *restrict Bp, int64_t kc, const int NB, int nr,
     int init, const real *restrict bias, const real *restrict mul)
 {
-    FN(ukernel_rows)(C, ldc, Ap, ar, ak, Bp, kc, NB, nr, init, bias, mul, 2 * R_MAX, 2 * R_MAX);
+    FN(ukernel_rows)(C, ldc, Ap, ar, ak, Bp, kc, NB, nr, init, bias, mul, 2 * R_MAX);
 }
 
 #define GF_HAVE_PACK_EDGE 1

@@ -50,7 +50,7 @@ def test_recorded_cpus_get_blocks_that_fit_their_caches(name):
     v = values(choices)
     assert v["microarch"] == name
     vec = _tuning.VEC_BYTES[isa]
-    mr = 14 if vec == 64 else 6                  # tuning.h GF_TUNE_MR, float32
+    mr = 8 if vec == 64 else 6
     assert v["mr_nr_float32"] == f"{mr}x{2 * vec // 4}"
     # the B panel and the A micro-panel a micro-kernel call reads fit in L1, with a third of it spare
     assert 64 <= v["kc"] <= _tuning.KC_BOUND and v["kc"] % 32 == 0

@@ -22,9 +22,8 @@ The matrix:
   the fused grid (fused.inc); predict and loss.
 - Shapes from each configuration's own edges (_packed_shapes, _small_shapes):
   K (the layer input, or the batch for dW) just below, at and above kc and
-  past two blocks; row counts around the register block's MR (14 for float32
-  and 8 for float64 on AVX-512, 6 elsewhere), the last rows' 4- and 8-row
-  blocks and below GF_SMALL_M; column counts around the panel width
+  past two blocks; row counts around the register block's MR (8 on AVX-512,
+  6 elsewhere) and below GF_SMALL_M; column counts around the panel width
   JB (2 vectors: 32/16 float32/float64 on AVX-512, 16/8 on AVX2, 8/4 on
   the baseline) and its half; the first layer's width on both sides of the
   a_cols_span bound; K around matmul_kc for the unpacked products; rows
@@ -69,12 +68,7 @@ from gradfit import _core, _tuning, reference
 
 PATHS = gf.config()["simd_available"]
 ORDER = ("baseline", "avx2", "avx512")
-#: rows of the packed products' register block (tuning.h GF_TUNE_MR): (isa, dtype) -> MR
-_MR = {("avx512", "float32"): 14, ("avx512", "float64"): 8}
-
-
-def _mr(isa, dtype):
-    return _MR.get((isa, np.dtype(dtype).name), 6)
+MR = {"avx512": 8, "avx2": 6, "baseline": 6}
 #: the lanes path's rows per forward block (tuning.h GF_LANES_FORWARD_ROWS)
 LANES_FORWARD_ROWS = 256
 NO_ROWS = np.empty(0, np.int64)
@@ -241,7 +235,7 @@ def _packed_shapes(cfg, dtype, full):
     """(sizes, batch, which edge) for the packed products: [IN, H, OUT] nets
     whose products' K, M and N sit on cfg's edges (the fast set: the ones
     past an edge)."""
-    kc, mr, jb = cfg.kc, _mr(cfg.isa, dtype), _jb(cfg.isa, dtype)
+    kc, mr, jb = cfg.kc, MR[cfg.isa], _jb(cfg.isa, dtype)
     item = np.dtype(dtype).itemsize
     narrow = max(jb - 1, 5)           # under a panel, but not a narrow (1-3 column) product
     # the forward product z1 = X W1 (K = IN) with its bias and tanh epilogue, dz1 = dp W2^T (K = OUT)
@@ -250,10 +244,7 @@ def _packed_shapes(cfg, dtype, full):
               ([2 * kc + 1, 2 * jb + 1, 3], mr + 1, "forward K = 2 kc + 1, narrow output", True),
               ([kc - 1, jb + 1, jb // 2], 2 * mr + 1, "forward K = kc - 1", False),
               ([kc, 2 * jb, jb // 2 + 1], 2 * mr - 1, "forward K = kc", False),
-              ([jb + 1, narrow, kc + 1], 2 * mr + 1, "dz1 K = OUT = kc + 1", True),
-              # the last rows' register blocks of 4 and 8 rows (AVX-512 float32), partly used
-              ([kc + 1, jb + 1, jb // 2 + 1], mr + 4, "forward, last rows: a 4-row block", True),
-              ([kc - 1, 2 * jb, 3], mr + 6, "forward, last rows: 6 of an 8-row block", False)]
+              ([jb + 1, narrow, kc + 1], 2 * mr + 1, "dz1 K = OUT = kc + 1", True)]
     # dW1 = X^T dz1 (K = batch); OUT = kc keeps the packing scratch (IN*OUT
     # elements at most over the layers) at least kc panels deep for N = H
     for batch in (kc - 1, kc, kc + 1, 2 * kc + 1):
@@ -298,7 +289,7 @@ def test_the_configurations_cover_each_choice_and_path():
     every kc the recorded CPUs get, and each is forced as asked."""
     assert {c.isa for c in CONFIGS} == set(PATHS) & set(ORDER)
     kcs = {c.kc for c in CONFIGS}
-    assert {128, 160, 224, 256} <= kcs             # AVX-512 ones with its 14-row float32 block
+    assert {128, 192, 224, 256} <= kcs
     assert len({(c.kc, c.matmul_kc, c.a_cols_span) for c in CONFIGS}) >= 6
     for cfg in CONFIGS:
         with in_config(cfg):
@@ -357,7 +348,7 @@ def test_lanes_path_in_each_configuration(cfg, dtype, full):
 def _train_nets(cfg, dtype):
     """(sizes, batch): a net whose products cross cfg's k block, register
     block rows and panels (the last layer narrow), and two lanes nets."""
-    kc, mr, jb = cfg.kc, _mr(cfg.isa, dtype), _jb(cfg.isa, dtype)
+    kc, mr, jb = cfg.kc, MR[cfg.isa], _jb(cfg.isa, dtype)
     return [([kc + 1, 2 * jb + 1, 3], 2 * mr + 1), ([1, 2, 1], jb + 1), ([4, 16, 8, 3], 2 * jb + 3)]
 
 
@@ -429,7 +420,7 @@ def _thread_net(cfg, dtype):
     """A net whose first-layer products have 3 panels of columns (so they
     split by panels) and K across cfg's kc, and a narrow (3-output) last
     layer (split by rows and by input lines)."""
-    return [cfg.kc + 1, 2 * _jb(cfg.isa, dtype) + 1, 3], 2 * _mr(cfg.isa, dtype) + 1
+    return [cfg.kc + 1, 2 * _jb(cfg.isa, dtype) + 1, 3], 2 * MR[cfg.isa] + 1
 
 
 def _edge_thresholds(sizes, batch, dtype, above):

@@ -33,13 +33,6 @@ KIB = 1024
 #: bytes of a vector register on each ISA path
 VEC_BYTES = {"avx512": 64, "avx2": 32, "baseline": 16, "neon": 16}
 
-
-def mr_float32(isa: str) -> int:
-    """Rows of the packed products' float32 register block on path `isa`
-    (tuning.h GF_TUNE_MR): 14 on AVX-512 (28 accumulator registers of 32),
-    6 elsewhere (12 of 16)."""
-    return 14 if VEC_BYTES.get(isa, 16) == 64 else 6
-
 #: tuning.h's defaults (what the C core uses when nothing is set)
 DEFAULTS = {"kc_panel_bytes": 16384, "matmul_kc": 256, "a_cols_span": 16384, "spin_ns": 200000,
             "parallel_macs": 1 << 21, "parallel_outs": 1 << 16, "parallel_small": 1 << 14,
@@ -248,7 +241,7 @@ def _blocks(cpu, isa, out):
     row = 2 * vec                           # bytes of one k row of a packed NR panel (any dtype)
     if l1d:
         # the B panel (kc rows of NR) and the A micro-panel (MR x kc, float32) in 2/3 of L1
-        mr = mr_float32(isa)
+        mr = 8 if vec == 64 else 6
         kc = (l1d * 2 // 3) // (row + mr * 4) // 32 * 32
         if l2:                              # a 512-wide B's packed k block in half of L2
             kc = min(kc, (l2 // 2) // (512 * 4) // 32 * 32)
@@ -275,7 +268,7 @@ def choose(cpu: Cpu, isa: str, env: str | None = None) -> dict[str, dict[str, An
     out: dict[str, dict[str, Any]] = {}
     arch = microarch(cpu)
     vec = VEC_BYTES.get(isa, 16)
-    mr, nr = mr_float32(isa), 2 * vec // 4
+    mr, nr = (8 if vec == 64 else 6), 2 * vec // 4
     why = (f"the {isa} path's register block ({mr} rows x 2 vectors)"
            + ("; 512-bit operations run as two halves on Zen 4, which the AVX2 path matches in speed"
               " (issue #21), and the AVX-512 path keeps its bits" if arch == "zen4" and isa == "avx512" else ""))
