@@ -338,6 +338,35 @@ def test_fused_activation_epilogue_matches_numpy(simd_path, shape, act, dtype):
     np.testing.assert_allclose(pred, ref_pred, rtol=rtol, atol=atol * np.abs(ref_pred).max() * 10)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("act", sorted(_ACTS))
+def test_activation_loop_gives_an_element_the_same_value_at_any_position(simd_path, act, dtype):
+    """act_forward's loops take a run of values in steps of several vectors,
+    then narrower steps and a masked tail (float32 tanh on AVX-512: 4, 2, 1
+    vectors of 16, then the tail): an element's value and derivative are the
+    same bits whichever step it falls in, and both are the function's."""
+    from gradfit._names import ACTIVATIONS
+    rng = np.random.default_rng(7)
+    z = (rng.standard_normal(160) * 3).astype(dtype)
+    z[::13] = [0.0, -0.0, 9.5, -10.5, 30.0, -30.0, 1e-6, -1e-6, 0.5, -0.5, 2.0, -2.0, 4.0]
+    a_all, d_all = np.empty_like(z), np.empty_like(z)
+    _core._activation(ACTIVATIONS[act], z, a_all, d_all)
+    f, fprime = _ACTS[act]
+    z64 = z.astype(np.float64)
+    rtol = 8 * np.finfo(dtype).eps
+    np.testing.assert_allclose(a_all, f(z64), rtol=rtol, atol=4 * np.finfo(dtype).eps)
+    np.testing.assert_allclose(d_all, fprime(z64, f(z64)), rtol=rtol, atol=16 * np.finfo(dtype).eps)
+    for start in (0, 1, 17):
+        for n in range(0, 140):
+            part = z[start:start + n]
+            a, d = np.full_like(part, np.nan), np.full_like(part, np.nan)
+            _core._activation(ACTIVATIONS[act], part, a, d)
+            np.testing.assert_array_equal(a, a_all[start:start + n], err_msg=f"value, {start}+{n}")
+            np.testing.assert_array_equal(d, d_all[start:start + n], err_msg=f"f', {start}+{n}")
+            a_only = np.full_like(part, np.nan)
+            _core._activation(ACTIVATIONS[act], part, a_only, np.empty(0, part.dtype))
+            np.testing.assert_array_equal(a_only, a, err_msg=f"value without f', {start}+{n}")
+
 # (rows, classes): the softmax cross-entropy kernel (ce_rows in ops.inc) runs
 # the exponentials of a block of rows as one flat loop, in blocks of 1024
 # values without a gradient buffer and of 1024 rows with one; rows wider than
