@@ -106,6 +106,11 @@
  * most GF_PROBE_WAIT_NS for a worker (the least time counts). */
 #define GF_PROBE_RUNS 9
 #define GF_PROBE_WAIT_NS 2000000
+/* ... repeated (pool.c, gf_pool_reprobe) by up to GF_PROBE_ROUNDS later
+ * calls, each at least GF_PROBE_GAP_NS after the last round, so that one
+ * busy moment does not decide the thresholds. */
+#define GF_PROBE_ROUNDS 16
+#define GF_PROBE_GAP_NS 10000000
 /* (run time) How long a pool thread spins before it sleeps (nanoseconds):
  * longer than the gap between two products of one step, so workers stay
  * awake within a step and sleep between calls. */
