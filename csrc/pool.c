@@ -363,7 +363,7 @@ static void gf_probe_part(void *arg, int part, int n_parts)
     }
 }
 
-/* The pool's wake-up cost: the least time, over GF_PROBE_RUNS empty
+/* The pool's wake-up cost: the median time, over GF_PROBE_RUNS empty
  * two-part tasks, from handing out a task to having it back, with a worker
  * taking one part. Measured once, when the workers start (a few tens of
  * microseconds); then the thresholds are derived from it if asked.
@@ -385,15 +385,21 @@ static void gf_pool_measure(void)
     while (__atomic_load_n(&gf_pool.sleeping, __ATOMIC_ACQUIRE) < gf_pool.n_workers && gf_now_ns() < until)
         sched_yield();
     __atomic_store_n(&gf_pool.no_spin, 0, __ATOMIC_RELEASE);
-    int64_t best = -1;
+    int64_t dt[GF_PROBE_RUNS];
     for (int i = 0; i < GF_PROBE_RUNS; i++) {
         arrived = 0;
         const int64_t t0 = gf_now_ns();
         gf_pool_dispatch(gf_probe_part, &arrived, 2);
-        const int64_t dt = gf_now_ns() - t0;
-        if (best < 0 || dt < best)
-            best = dt;
+        dt[i] = gf_now_ns() - t0;
+        for (int j = i; j > 0 && dt[j] < dt[j - 1]; j--) {     /* kept sorted */
+            const int64_t x = dt[j];
+            dt[j] = dt[j - 1];
+            dt[j - 1] = x;
+        }
     }
+    /* the round's median: neither the first probe's wake-up from sleep nor
+     * one lucky round trip decides it */
+    const int64_t best = dt[GF_PROBE_RUNS / 2];
     const int64_t known = GF_T_LOAD(gf_wake_ns);
     if (known == 0 || (best > 0 && best < known))
         GF_T_STORE(gf_wake_ns, best > 0 ? best : 1);

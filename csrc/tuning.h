@@ -103,7 +103,7 @@
 #define GF_RATE_MACS_PER_NS 64.0
 #define GF_RATE_ELEMS_PER_NS 8.0
 /* The wake-up probe: GF_PROBE_RUNS empty two-part tasks, each waiting at
- * most GF_PROBE_WAIT_NS for a worker (the least time counts). */
+ * most GF_PROBE_WAIT_NS for a worker (their median counts). */
 #define GF_PROBE_RUNS 9
 #define GF_PROBE_WAIT_NS 2000000
 /* ... repeated (pool.c, gf_pool_reprobe) by up to GF_PROBE_ROUNDS later
