@@ -95,10 +95,11 @@
  * between the cores' caches for the next product, the join, uneven parts.
  * With 4, a 261 ns wake-up split W3's 64x64x64 products (0.26M
  * multiply-adds), and 2 threads ran W3 at 0.90-0.94x one thread. 16 was
- * set against a probe made once, on workers just created (230-350 ns on
- * the Zen 5 VM); the probe repeated on warm workers reads about half that
- * (110-200 ns), which with 16 split W4's 64x128x64 products (0.52M) and ran
- * W4 at 0.88x: 32 keeps the thresholds where they were measured not to lose. */
+ * set against a probe made once, on workers just created (most often
+ * 200-350 ns on the Zen 5 VM); the probe repeated on warm workers settles
+ * at 110-220 ns, which with 16 split W4's 64x128x64 products (0.52M) and
+ * ran W4 at 0.88x: 32 keeps the thresholds where they were measured not to
+ * lose. */
 #define GF_SPLIT_MARGIN 32
 #define GF_PARALLEL_FLOOR ((int64_t)1 << 12)
 /* One thread's rates the thresholds assume when gradfit._tuning does not
