@@ -26,9 +26,15 @@ static __declspec(thread) int gf_n_threads = 1;
 static _Thread_local int gf_n_threads = 1;
 #endif
 
+static void gf_pool_reprobe(void);
+
+/* Called at the start of every C entry point: with more than one thread it
+ * may also probe the pool again (gf_pool_reprobe). */
 int gf_threads_set(int n)
 {
     gf_n_threads = n < 1 ? 1 : (n > GF_MAX_THREADS ? GF_MAX_THREADS : n);
+    if (gf_n_threads > 1)
+        gf_pool_reprobe();
     return gf_n_threads;
 }
 
@@ -148,9 +154,15 @@ static struct {
     int next_part;                  /* the next part a worker takes */
     unsigned long pending;          /* parts not finished yet */
     int64_t t_dispatch;             /* when the task was handed out; 0 once a worker took a part */
+    int no_spin;                    /* set by the probe: workers sleep at once after a task */
+    int sleeping;                   /* workers waiting on cv */
 } gf_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
              PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0,
-             0, 0, 0, 0, 0, 0};
+             0, 0, 0, 0, 0, 0, 0, 0};
+
+/* the last probe round's end and the rounds made (gf_pool_reprobe) */
+static int64_t gf_probe_last = 0;           /* written with `busy` held */
+static int gf_probe_rounds = 0;
 
 /* How long a thread spins before it sleeps: GF_SPIN_NS (tuning.h, set at
  * run time through gf_tuning_set) */
@@ -220,10 +232,14 @@ static void *gf_worker(void *unused)
         while (gf_pool.generation == seen || gf_pool.next_part >= gf_pool.n_parts) {
             seen = gf_pool.generation;
             pthread_mutex_unlock(&gf_pool.mu);
-            gf_spin_while_equal(&gf_pool.generation, seen);
+            if (!__atomic_load_n(&gf_pool.no_spin, __ATOMIC_ACQUIRE))
+                gf_spin_while_equal(&gf_pool.generation, seen);
             pthread_mutex_lock(&gf_pool.mu);
-            if (gf_pool.generation == seen)
+            if (gf_pool.generation == seen) {
+                __atomic_store_n(&gf_pool.sleeping, gf_pool.sleeping + 1, __ATOMIC_RELEASE);
                 pthread_cond_wait(&gf_pool.cv, &gf_pool.mu);
+                __atomic_store_n(&gf_pool.sleeping, gf_pool.sleeping - 1, __ATOMIC_RELEASE);
+            }
         }
         seen = gf_pool.generation;
         while (gf_pool.next_part < gf_pool.n_parts) {
@@ -259,6 +275,9 @@ static void gf_pool_after_fork_child(void)
     gf_pool.generation = 0;
     gf_pool.n_parts = gf_pool.next_part = gf_pool.pending = 0;
     gf_pool.t_dispatch = 0;
+    gf_pool.no_spin = gf_pool.sleeping = 0;
+    gf_probe_last = 0;
+    gf_probe_rounds = 0;
 }
 
 /* Workers up to `want` (called with `busy` held); returns how many exist. */
@@ -344,26 +363,74 @@ static void gf_probe_part(void *arg, int part, int n_parts)
     }
 }
 
-/* The pool's wake-up cost: the least time, over GF_PROBE_RUNS empty
+/* The pool's wake-up cost: the median time, over GF_PROBE_RUNS empty
  * two-part tasks, from handing out a task to having it back, with a worker
  * taking one part. Measured once, when the workers start (a few tens of
- * microseconds); then the thresholds are derived from it if asked. */
+ * microseconds); then the thresholds are derived from it if asked.
+ *
+ * A new thread starts on whichever CPU the scheduler chose at its creation,
+ * often the caller's own; probed there, a worker that spins only runs when
+ * the caller yields, and the probe measures that queueing (some 15 us on a
+ * 2-vCPU VM, against 0.3 us with a CPU each), not what the pool costs once
+ * the scheduler has spread the threads. Waking a sleeping thread is where
+ * the scheduler looks for an idle CPU, so the workers first run one empty
+ * task and go to sleep straight after it (no spinning), and the probes
+ * start with the wake-up that ends that sleep. */
 static void gf_pool_measure(void)
 {
-    int64_t best = -1;
+    int arrived = 0;
+    __atomic_store_n(&gf_pool.no_spin, 1, __ATOMIC_RELEASE);
+    gf_pool_dispatch(gf_probe_part, &arrived, 2);
+    const int64_t until = gf_now_ns() + GF_PROBE_WAIT_NS;
+    while (__atomic_load_n(&gf_pool.sleeping, __ATOMIC_ACQUIRE) < gf_pool.n_workers && gf_now_ns() < until)
+        sched_yield();
+    __atomic_store_n(&gf_pool.no_spin, 0, __ATOMIC_RELEASE);
+    int64_t dt[GF_PROBE_RUNS];
     for (int i = 0; i < GF_PROBE_RUNS; i++) {
-        int arrived = 0;
+        arrived = 0;
         const int64_t t0 = gf_now_ns();
         gf_pool_dispatch(gf_probe_part, &arrived, 2);
-        const int64_t dt = gf_now_ns() - t0;
-        if (best < 0 || dt < best)
-            best = dt;
+        dt[i] = gf_now_ns() - t0;
+        for (int j = i; j > 0 && dt[j] < dt[j - 1]; j--) {     /* kept sorted */
+            const int64_t x = dt[j];
+            dt[j] = dt[j - 1];
+            dt[j - 1] = x;
+        }
     }
+    /* the round's median: neither the first probe's wake-up from sleep nor
+     * one lucky round trip decides it */
+    const int64_t best = dt[GF_PROBE_RUNS / 2];
     const int64_t known = GF_T_LOAD(gf_wake_ns);
     if (known == 0 || (best > 0 && best < known))
         GF_T_STORE(gf_wake_ns, best > 0 ? best : 1);
     if (GF_T_LOAD(gf_tune_derive))
         gf_tuning_derive_now();
+}
+
+/* The probe again, at most GF_PROBE_ROUNDS times in all and at least
+ * GF_PROBE_GAP_NS apart, from the entry points of later calls with more
+ * than one thread, while the pool exists and is free; the wake-up cost kept
+ * is the least any round found. One probe is one moment: if the other
+ * CPUs are busy then (another process, a build), the worker queues behind
+ * the caller and the probe reads the queueing (some 15 us on a 2-vCPU VM),
+ * and thresholds derived from it stay high (no product splits, so the
+ * running least of gf_note_wake never sees a task either) for the life of
+ * the process. Later rounds, spread over the first calls, find the cost of
+ * the machine when it has a CPU per thread. A round costs GF_PROBE_RUNS
+ * round trips: a few microseconds, or some 150 us at a busy moment. */
+static void gf_pool_reprobe(void)
+{
+    if (GF_T_LOAD(gf_wake_ns) == 0 || __atomic_load_n(&gf_probe_rounds, __ATOMIC_RELAXED) >= GF_PROBE_ROUNDS)
+        return;
+    const int64_t now = gf_now_ns();
+    if (now - GF_T_LOAD(gf_probe_last) < GF_PROBE_GAP_NS || pthread_mutex_trylock(&gf_pool.busy) != 0)
+        return;
+    if (gf_pool.n_workers > 0 && gf_probe_rounds < GF_PROBE_ROUNDS && now - gf_probe_last >= GF_PROBE_GAP_NS) {
+        gf_pool_measure();
+        GF_T_STORE(gf_probe_last, gf_now_ns());
+        __atomic_store_n(&gf_probe_rounds, gf_probe_rounds + 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&gf_pool.busy);
 }
 
 void gf_pool_run(void (*fn)(void *, int, int), void *arg, int n_parts)
@@ -380,12 +447,18 @@ void gf_pool_run(void (*fn)(void *, int, int), void *arg, int n_parts)
         gf_run_serial(fn, arg, n_parts);
         return;
     }
-    if (had == 0 && GF_T_LOAD(gf_wake_ns) == 0)
+    if (had == 0 && GF_T_LOAD(gf_wake_ns) == 0) {
         gf_pool_measure();
+        GF_T_STORE(gf_probe_last, gf_now_ns());
+    }
     gf_pool_dispatch(fn, arg, n_parts);
     pthread_mutex_unlock(&gf_pool.busy);
 }
 #else
+static void gf_pool_reprobe(void)
+{
+}
+
 void gf_pool_run(void (*fn)(void *, int, int), void *arg, int n_parts)
 {
     gf_run_serial(fn, arg, n_parts);

@@ -94,8 +94,13 @@
  * margin also covers what the probe does not see: the parts' outputs moving
  * between the cores' caches for the next product, the join, uneven parts.
  * With 4, a 261 ns wake-up split W3's 64x64x64 products (0.26M
- * multiply-adds), and 2 threads ran W3 at 0.90-0.94x one thread. */
-#define GF_SPLIT_MARGIN 16
+ * multiply-adds), and 2 threads ran W3 at 0.90-0.94x one thread. 16 was
+ * set against a probe made once, on workers just created (most often
+ * 200-350 ns on the Zen 5 VM); the probe repeated on warm workers settles
+ * at 110-220 ns, which with 16 split W4's 64x128x64 products (0.52M) and
+ * ran W4 at 0.88x: 32 keeps the thresholds where they were measured not to
+ * lose. */
+#define GF_SPLIT_MARGIN 32
 #define GF_PARALLEL_FLOOR ((int64_t)1 << 12)
 /* One thread's rates the thresholds assume when gradfit._tuning does not
  * give them: multiply-adds per ns of the packed products (16 float32 lanes
@@ -103,9 +108,14 @@
 #define GF_RATE_MACS_PER_NS 64.0
 #define GF_RATE_ELEMS_PER_NS 8.0
 /* The wake-up probe: GF_PROBE_RUNS empty two-part tasks, each waiting at
- * most GF_PROBE_WAIT_NS for a worker (the least time counts). */
+ * most GF_PROBE_WAIT_NS for a worker (their median counts). */
 #define GF_PROBE_RUNS 9
 #define GF_PROBE_WAIT_NS 2000000
+/* ... repeated (pool.c, gf_pool_reprobe) by up to GF_PROBE_ROUNDS later
+ * calls, each at least GF_PROBE_GAP_NS after the last round, so that one
+ * busy moment does not decide the thresholds. */
+#define GF_PROBE_ROUNDS 16
+#define GF_PROBE_GAP_NS 10000000
 /* (run time) How long a pool thread spins before it sleeps (nanoseconds):
  * longer than the gap between two products of one step, so workers stay
  * awake within a step and sleep between calls. */

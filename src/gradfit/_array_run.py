@@ -108,8 +108,10 @@ class ArrayRun(Run):
         if sums is not None:
             for a, v in zip(acc, sums):
                 a[0] = v
-        self.last_chunk = (m.params.copy(), t.state.copy(), t.step_count.copy(), idx, start_batch, lrs,
-                           self.steps, t.epoch)
+        # no update and no user code since the call's start: its snapshot is this one (read-only, not copied again)
+        start = self.initial if self.steps == 0 and not self.callbacks else \
+            (m.params.copy(), t.state.copy(), t.step_count.copy())
+        self.last_chunk = (*start, idx, start_batch, lrs, self.steps, t.epoch)
         e0, b0 = 0, start_batch
         while e0 < k:
             budget = -1 if self.max_steps is None else self.max_steps - self.steps
@@ -131,21 +133,19 @@ class ArrayRun(Run):
             e0 += done
             b0 = nb
             if status == _core.STATUS_PAUSED:
-                if orders:
-                    orders.materialize()       # the partial epoch's order, for a checkpoint or a pending epoch
-                partial = (N, idx[e0 * N:(e0 + 1) * N].copy() if idx.size else None, b0,
-                           column(acc, e0)) if e0 < k else None
+                # the partial epoch (its order, next batch and sums), made only when a checkpoint or a stop needs it
+                partial = self._partial(idx, e0, k, b0, acc, orders) if t.checkpoint is not None else None
                 try:
                     if partial is not None:
                         self._checkpoint(partial)
                     self._progress(b0 / self.spe)
                 except BaseException:      # a callback or a checkpoint raised: the Trainer stays resumable
-                    self._keep_partial(partial, orders, rng_state, e0)
+                    self._keep_partial(partial or self._partial(idx, e0, k, b0, acc, orders), orders, rng_state, e0)
                     raise
                 if self.interrupted and not self.stop:
                     self.stop, self.stop_reason = True, "interrupted"
                 if self.stop:              # a callback or Ctrl-C stopped mid-epoch: keep the partial epoch
-                    self._keep_partial(partial, orders, rng_state, e0)
+                    self._keep_partial(partial or self._partial(idx, e0, k, b0, acc, orders), orders, rng_state, e0)
                     return
                 continue
             if status == _core.STATUS_OK:
@@ -163,6 +163,16 @@ class ArrayRun(Run):
                                 _core.STATUS_DIVERGED: "diverged"}[status]
             self.diverged_in = e0
             return
+
+    def _partial(self, idx, e0, k, b0, acc, orders):
+        """Epoch e0 as a pending partial epoch (N, its order, the next batch,
+        its sums so far), None if the chunk's epochs are all done."""
+        if e0 >= k:
+            return None
+        if orders:
+            orders.materialize()           # the order, if the rows were moved without writing it
+        N = self.N
+        return (N, idx[e0 * N:(e0 + 1) * N].copy() if idx.size else None, b0, column(acc, e0))
 
     def _keep_partial(self, partial, orders, rng_state, e0):
         """Leaves the Trainer inside the epoch a pause stopped in: its order,

@@ -31,6 +31,7 @@ except ImportError:
 from ._math import loss_surely_finite, loss_value
 from ._runners import CRunner, NumpyRunner
 from ._targets import CLASSIFICATION, label_hits
+from ._validate import take_largest_abs
 from .callbacks import ProgressBar, TrainInfo
 from .result import ConvergenceWarning, DivergenceWarning, TrainResult
 
@@ -299,8 +300,13 @@ class Run:
 
     def _data_bounds(self):
         """(largest |x|, largest |y|) of the data, or None where reading them
-        would be another pass over data not in memory."""
-        return _largest_abs(self.X), _largest_abs(self.y)
+        would be another pass over data not in memory. With no callbacks (no
+        user code ran since the call checked its data), the values the check
+        found are taken instead of another pass."""
+        if self.callbacks:
+            return _largest_abs(self.X), _largest_abs(self.y)
+        found = take_largest_abs(self.X), take_largest_abs(self.y)
+        return tuple(_largest_abs(a) if v is None else v for a, v in zip((self.X, self.y), found))
 
     def _final_loss(self):
         """TrainResult.final_loss: the loss over all the data at the

@@ -3,8 +3,10 @@
 Every check raises before any C call, with a message that names the argument,
 what was expected and what was given.
 """
+import math
 import numbers
 import threading
+import weakref
 
 import numpy as np
 
@@ -183,11 +185,40 @@ def _where(a):
     return a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str
 
 
+# Per thread: the largest |value| of arrays check_finite just proved finite, by id -> (weakref,
+# value). Read once (take_largest_abs) by the same call's loss bound (gradfit._loop), which
+# would otherwise pass over the data again.
+_LARGEST = threading.local()
+_LARGEST_KEPT = 4
+
+
+def take_largest_abs(a):
+    """max |a| as check_finite found it, if it checked this very array last
+    (and the entry was not taken yet); else None. The entry is removed."""
+    kept = getattr(_LARGEST, "arrays", None)
+    hit = kept.pop(id(a), None) if kept else None
+    return hit[1] if hit is not None and hit[0]() is a else None
+
+
 def check_finite(a, argument, columns=None):
-    """Raises ValueError if `a` holds NaN or inf, saying how many and where."""
+    """Raises ValueError if `a` holds NaN or inf, saying how many and where.
+    A float array's min and max come first, with no temporary: both finite
+    prove every value finite (a NaN or inf would carry into one of them),
+    and give max |a| for take_largest_abs; the exact count and place are
+    found only for an array that holds a non-finite value."""
     known = getattr(FOUND_FINITE, "arrays", None)
     if known is not None and isinstance(a, np.ndarray) and _where(a) in known:
         return
+    if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+        hi, lo = float(a.max(initial=0.0)), float(a.min(initial=0.0))
+        if math.isfinite(hi) and math.isfinite(lo):
+            kept = getattr(_LARGEST, "arrays", None)
+            if kept is None:
+                kept = _LARGEST.arrays = {}
+            while len(kept) >= _LARGEST_KEPT:
+                del kept[next(iter(kept))]
+            kept[id(a)] = (weakref.ref(a), max(hi, -lo))
+            return
     finite = np.isfinite(a)
     if not finite.all():
         bad = int(finite.size - np.count_nonzero(finite))

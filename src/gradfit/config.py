@@ -71,7 +71,8 @@ def config() -> dict[str, Any]:
             tuning[key]["value"] = core[key] if core["wake_ns"] else f"{core[key]} until the pool starts"
     tuning["pool_wake_ns"] = {"value": core["wake_ns"] or "not measured yet",
                               "source": "measured" if core["wake_ns"] else "default",
-                              "why": "a two-part empty task's round trip, the least of several, at pool start"}
+                              "why": "an empty two-part task's round trip: the median of 9, the least over "
+                                     "the pool's start and the first calls after it"}
     return {
         "gradfit": __version__,
         "python": sys.version.split()[0],

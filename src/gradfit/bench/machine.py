@@ -137,12 +137,17 @@ def busy_cores(interval=0.5):
 
 
 def _start_pool():
-    """Runs one product big enough to split on two threads, so that the pool
-    starts and measures its wake-up cost (the thread thresholds derive from it)."""
+    """Runs a product big enough to split on two threads, so that the pool
+    starts and measures its wake-up cost (the thread thresholds derive from
+    it), then a few more calls, each past the gap between the pool's probe
+    rounds, so that the header shows the cost the runs will use rather than
+    one probe's moment."""
     if usable_cpus() < 2:
         return
     model = gf.MLP([512, 512, 1], seed=0, dtype="float32")
-    model.predict(np.zeros((64, 512), dtype=np.float32), n_threads=2)
+    for _ in range(4):
+        model.predict(np.zeros((64, 512), dtype=np.float32), n_threads=2)
+        time.sleep(0.011)
 
 
 def _kib(n):
