@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import signal
 import threading
 import time
 
@@ -27,7 +26,7 @@ import numpy as np
 
 from . import _core, _fused_set
 from ._array_run import ArrayRun
-from ._loop import Interrupted
+from ._loop import Interrupted, catch_sigint, restore_sigint
 from ._runners import CRunner
 from ._targets import check_targets
 from ._validate import FOUND_FINITE, _where, check_X
@@ -233,28 +232,21 @@ class Fuser:
                 self.pending = []
             raise
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            restore_sigint(previous)
 
     def _catch_sigint(self):
         """A first Ctrl-C asks every job's run to stop (as in train()); a
         second interrupts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        previous = signal.getsignal(signal.SIGINT)
-        if previous is not signal.default_int_handler:
-            return None
-
-        def on_sigint(signum, frame):
+        def repeat():
             with self.cond:
                 runs = list(self.runs)
             if runs and all(r.interrupted for r in runs):
-                raise KeyboardInterrupt
+                return True
             for r in runs:
                 r.interrupted = True
+            return False
 
-        signal.signal(signal.SIGINT, on_sigint)
-        return previous
+        return catch_sigint(repeat)
 
     def _make(self, calls: list[_Call]) -> None:
         by_key: dict = {}
@@ -479,8 +471,7 @@ def _drive(jobs, shared, fuser, done, sets=None):
         live = _serve_driven(live, fuser, end)
     finally:
         FOUND_FINITE.arrays = None
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        restore_sigint(previous)
         for d in live:                 # a second Ctrl-C: every model stays at its last completed step
             d.close()
     return results

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import math
-import signal
 import threading
 import time
 
@@ -216,20 +215,16 @@ class _Flag:
     gradfit.train's first Ctrl-C) instead of raised; a second one raises."""
 
     def __init__(self):
-        self.hit, self.previous = False, None
-        if threading.current_thread() is threading.main_thread() \
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+        self.hit = False
+        self.previous = _loop.catch_sigint(self._repeat)
 
-    def _on_sigint(self, signum, frame):
-        if self.hit:
-            raise KeyboardInterrupt
-        self.hit = True
+    def _repeat(self):
+        was, self.hit = self.hit, True
+        return was
 
     def restore(self):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        _loop.restore_sigint(self.previous)
+        self.previous = None
 
 
 def _conclude(t0, model0, X, y, jobs, models, lrs, initial, ran, plan, start):

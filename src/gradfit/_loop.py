@@ -42,6 +42,33 @@ SAMPLES_PER_CALL = 1 << 20
 WORK_PER_CALL = 1 << 28
 
 
+def catch_sigint(repeat):
+    """Ctrl-C in two stages, in the main thread while Ctrl-C has Python's
+    default handler: installs a handler that calls repeat(), which records
+    the request to stop and returns whether one had already been made; a
+    repeated Ctrl-C then raises KeyboardInterrupt at once. Returns the
+    handler for restore_sigint, or None when none was installed (another
+    thread, or someone else handles Ctrl-C: it is left to them)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = _sig.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        return None
+
+    def on_sigint(signum, frame):
+        if repeat():
+            raise KeyboardInterrupt
+
+    _sig.signal(signal.SIGINT, on_sigint)
+    return previous
+
+
+def restore_sigint(previous):
+    """Puts back the handler catch_sigint replaced (None: nothing to do)."""
+    if previous is not None:
+        _sig.signal(signal.SIGINT, previous)
+
+
 def _user_level():
     """The stacklevel of warnings.warn that points at the first caller outside gradfit."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -119,8 +146,7 @@ class Run:
         try:
             self._loop()
         finally:
-            if previous_handler is not None:
-                _sig.signal(signal.SIGINT, previous_handler)
+            restore_sigint(previous_handler)
             if self.bar is not None:
                 self.bar.close()
         return self._conclude()
@@ -173,19 +199,11 @@ class Run:
         bookkeeping completes, and train() / fit() then raise
         KeyboardInterrupt carrying the partial TrainResult. A second Ctrl-C
         interrupts at once. Returns the handler to put back, or None."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        previous = _sig.getsignal(signal.SIGINT)
-        if previous is not signal.default_int_handler:
-            return None                    # someone else handles Ctrl-C: leave it to them
+        def repeat():
+            was, self.interrupted = self.interrupted, True
+            return was
 
-        def on_sigint(signum, frame):
-            if self.interrupted:
-                raise KeyboardInterrupt
-            self.interrupted = True
-
-        _sig.signal(signal.SIGINT, on_sigint)
-        return previous
+        return catch_sigint(repeat)
 
     def _end_epoch(self, sums, lr, partial=False):
         t = self.t
