@@ -17,7 +17,6 @@ and stop reason are those of training it alone.
 from __future__ import annotations
 
 import functools
-import math
 import threading
 import time
 
@@ -26,7 +25,7 @@ import numpy as np
 from . import _core, _loop
 from ._epoch_orders import EpochOrders
 from ._layout import layer_views
-from ._math import _ACTIVATION_BOUNDS, _FINITE_WHEN, loss_surely_finite
+from ._math import loss_surely_finite, stack_surely_finite
 from ._names import LOSSES
 from ._runners import NO_INDEX
 from ._targets import check_targets
@@ -81,29 +80,6 @@ def _plan(t0, model, N, epochs):
     return batch, spe, max_batches
 
 
-def _surely_finite(stack, model, loss, x_max, y_max):
-    """Whether the loss is proven finite (as gradfit._math.loss_surely_finite
-    proves it) for every row of `stack` (K, n_params): one bound for all
-    rows, a little wider than each row's own, so that it proves no row the
-    per-model bound would not."""
-    if loss not in _FINITE_WHEN:
-        return False
-    f = float(np.finfo(stack.dtype).max)
-    bound = largest = float(x_max)
-    off, sizes = 0, model.layer_sizes
-    with np.errstate(over="ignore", invalid="ignore"):
-        for fan_in, fan_out, act in zip(sizes[:-1], sizes[1:], model.activations):
-            W = np.abs(stack[:, off:off + fan_in * fan_out]).reshape(len(stack), fan_in, fan_out)
-            off += fan_in * fan_out
-            b = np.abs(stack[:, off:off + fan_out])
-            off += fan_out
-            z = (bound * float(W.sum(axis=1, dtype=np.float64).max(initial=0.0))
-                 + float(b.max(initial=0.0))) * (1 + 1e-9)
-            bound = float(_ACTIVATION_BOUNDS[act](z))
-            largest = max(largest, z, bound)
-    return bool(math.isfinite(largest) and largest < f * 1e-12 and _FINITE_WHEN[loss](f, bound, float(y_max)))
-
-
 def _admit(group, t0):
     """The jobs of `group` that train in the set, each model locked, with
     their learning rates; the others (their own errors then come from the
@@ -140,7 +116,7 @@ def train_set(group, shared, n_threads):
     {position: TrainResult} (fused_with not set), adopt a list of Adopt, left
     the positions not trained here."""
     start = time.perf_counter()
-    pos0, job0 = group[0]
+    job0 = group[0][1]
     model0 = job0.model
     X, y = shared.get(job0.X, model0.dtype, "X"), shared.get(job0.y, model0.dtype, "y")
     try:
@@ -231,10 +207,10 @@ def _conclude(t0, model0, X, y, jobs, models, lrs, initial, ran, plan, start):
     """Writes each model's parameters back; the plain results, and the jobs to adopt."""
     params, status, steps, done, nxt, sums, lr_rows, count, interrupted = ran
     batch, spe, _ = plan
-    K, epochs, N = len(jobs), lr_rows.shape[1], X.shape[0]
+    epochs, N = lr_rows.shape[1], X.shape[0]
     for m, row in zip(models, params):
         m.params[...] = row
-    l_sum, _p_sum, weight, seen = sums
+    l_sum, _p_sum, weight, _seen = sums
     with np.errstate(divide="ignore", invalid="ignore"):
         losses = np.where(weight > 0, l_sum / np.where(weight > 0, weight, 1.0), 0.0)
     plain = (status == _core.STATUS_OK) & (steps == epochs * spe) & (done == epochs) \
@@ -243,7 +219,7 @@ def _conclude(t0, model0, X, y, jobs, models, lrs, initial, ran, plan, start):
         plain[:] = False
     elif plain.any():
         bounds = _bounds(X, y)
-        if not _surely_finite(params[plain], model0, t0.loss, *bounds):
+        if not stack_surely_finite(params[plain], model0.layer_sizes, model0.activations, t0.loss, *bounds):
             for k in np.flatnonzero(plain):        # each as gradfit._loop's Run proves it
                 w, b = layer_views(params[k], model0.layer_sizes)
                 plain[k] = loss_surely_finite(w, b, model0.activations, t0.loss, *bounds)

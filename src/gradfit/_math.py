@@ -194,10 +194,39 @@ def loss_surely_finite(weights, biases, activations, loss, x_max, y_max):
     proven", not "infinite"."""
     if loss not in _FINITE_WHEN or not weights:
         return False
-    f = float(np.finfo(weights[0].dtype).max)
-    bound, largest = float(x_max), float(x_max)
-    for W, b, act in zip(weights, biases, activations):
-        z = bound * _largest_column_sum(W) + _largest_abs(b)
+    layers = ((_largest_column_sum(W), _largest_abs(b)) for W, b in zip(weights, biases))
+    return _bounds_finite(layers, activations, loss, float(np.finfo(weights[0].dtype).max), x_max, y_max)
+
+
+def stack_surely_finite(stack, layer_sizes, activations, loss, x_max, y_max):
+    """loss_surely_finite for every row of `stack` (K, n_params: one net's
+    parameters per row, in gradfit._layout's order) with one bound for all
+    rows: each layer's largest column sum and |bias| over the rows, the
+    pre-activation bound widened by 1e-9 so that it proves no row the
+    per-row bound would not."""
+    if loss not in _FINITE_WHEN:
+        return False
+
+    def layers():
+        off, K = 0, len(stack)
+        for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+            W = np.abs(stack[:, off:off + fan_in * fan_out]).reshape(K, fan_in, fan_out)
+            off += fan_in * fan_out
+            b = np.abs(stack[:, off:off + fan_out])
+            off += fan_out
+            yield float(W.sum(axis=1, dtype=np.float64).max(initial=0.0)), float(b.max(initial=0.0))
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _bounds_finite(layers(), activations, loss, float(np.finfo(stack.dtype).max), x_max, y_max,
+                              widen=1 + 1e-9)
+
+
+def _bounds_finite(layers, activations, loss, f, x_max, y_max, widen=1.0):
+    """The bound walk of loss_surely_finite, given each layer's (largest
+    column sum of |W|, largest |bias|) and f, the dtype's largest value."""
+    bound = largest = float(x_max)
+    for (column_sum, bias), act in zip(layers, activations):
+        z = (bound * column_sum + bias) * widen
         bound = float(_ACTIVATION_BOUNDS[act](z))
         largest = max(largest, z, bound)
     return bool(np.isfinite(largest) and largest < f * 1e-12 and _FINITE_WHEN[loss](f, bound, float(y_max)))
