@@ -76,6 +76,7 @@ def _has(module):
     (["--bogus"], "--bogus"),
     (["--dtype", "float16"], "--dtype"),
     (["--grids", "G9"], "G9"),
+    (["--isa", "avx3"], "--isa"),
 ])
 def test_a_bad_option_exits_2_with_one_line(tmp_path, args, fragment):
     for module in (("-m", "gradfit.bench"), ("-m", "gradfit", "bench")):
@@ -123,6 +124,27 @@ def test_dtype_and_threads_options(tmp_path):
     rows = rows_of(data, "W3")
     assert {"c", "c-2threads"} <= set(rows)
     assert rows["c-2threads"]["final_loss"] == rows["c"]["final_loss"]     # results do not depend on threads
+
+
+def test_isa_avx2_holds_every_library_to_avx2(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    monkeypatch.delenv("GRADFIT_SIMD", raising=False)
+    env = command._child_env("avx2")
+    assert env["GRADFIT_SIMD"] == "avx2" and env["OPENBLAS_CORETYPE"] == "Haswell"
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2"
+    flags = env["XLA_FLAGS"].split()
+    assert flags[0] == "--xla_dump_to=/tmp/x" and "--xla_cpu_max_isa=AVX2" in flags   # the user's flags kept
+    auto = command._child_env()
+    assert "GRADFIT_SIMD" not in auto and "--xla_cpu_max_isa=AVX2" not in auto["XLA_FLAGS"]
+
+
+@pytest.mark.skipif("avx2" not in gradfit.config()["simd_available"], reason="no AVX2 path on this CPU")
+def test_isa_avx2_runs_gradfit_on_its_avx2_path_and_says_so(tmp_path):
+    out, data = run_smoke(tmp_path, "--workloads", "W3", "--threads", "1", "--isa", "avx2")
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("gradfit: ISA path avx2,") for line in lines), out.stdout
+    assert any(line.startswith("ISA: every column held to AVX2") for line in lines)
+    assert rows_of(data, "W3")["c"]["status"] == ""
 
 
 def test_benchmarks_run_py_is_a_shim_for_old_command_lines(tmp_path):

@@ -24,6 +24,14 @@ FRAMEWORKS = ("torch", "jax", "sklearn")
 _CHILD = "GRADFIT_BENCH_CHILD"
 # XLA's CPU backend on one thread (the JAX columns also run on one CPU).
 XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+#: --isa avx2: what holds each column to AVX2, as on an x86-64 machine without
+#: AVX-512 (each library reads its variable once, when it loads): gradfit,
+#: NumPy's OpenBLAS, PyTorch's ATen, MKL and oneDNN, and XLA's own code.
+#: XLA's matrix products pick their kernels at run time and have no such
+#: switch: the JAX columns' products stay as wide as the CPU (the header says so).
+AVX2_ONLY = {"GRADFIT_SIMD": "avx2", "OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+XLA_AVX2 = "--xla_cpu_max_isa=AVX2"
 
 
 class UsageError(Exception):
@@ -71,6 +79,10 @@ def build_parser(prog="gradfit bench"):
                         "the default), none, or a comma-separated list")
     p.add_argument("--torch", action="store_true", help="the PyTorch column (named if torch is missing)")
     p.add_argument("--jax", action="store_true", help="the JAX columns (named if jax is missing)")
+    p.add_argument("--isa", choices=["auto", "avx2"], default="auto",
+                   help="auto (the default): each library's own choice for this CPU; avx2: every column held to "
+                        "AVX2, as on an x86-64 CPU without AVX-512 (gradfit's GRADFIT_SIMD, NumPy's "
+                        "OPENBLAS_CORETYPE, PyTorch's ATEN_CPU_CAPABILITY, XLA's --xla_cpu_max_isa)")
     p.add_argument("--grids", default=None, metavar="G1,G2",
                    help="run the grids of models (G1, G2, G3 or all) with gf.train_many instead of the workloads")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
@@ -98,6 +110,9 @@ def parse_args(argv, prog="gradfit bench"):
             args.grid_list = select_grids(args.grids)
         except ValueError as e:
             raise UsageError(f"--grids: {e}") from None
+    if args.isa == "avx2" and "avx2" not in _simd_available():
+        raise UsageError("--isa avx2: this CPU does not run gradfit's AVX2 path (it runs "
+                         + ", ".join(_simd_available()) + ")")
     if args.repeat is not None and args.repeat < 1:
         raise UsageError("--repeat: expected a positive integer")
     if args.threads is None:
@@ -122,6 +137,11 @@ def parse_args(argv, prog="gradfit bench"):
         except ImportError as e:
             raise UsageError(str(e)) from None
     return args
+
+
+def _simd_available():
+    import gradfit
+    return list(gradfit.config()["simd_available"])
 
 
 _MAKERS = {"torch": make_torch_runners, "sklearn": make_sklearn_runners}
@@ -163,8 +183,17 @@ def _columns(args, progress):
     return cols, versions, missing
 
 
+def _isa_lines(args):
+    if args.isa != "avx2":
+        return []
+    return ["ISA: every column held to AVX2, as on an x86-64 CPU without AVX-512: "
+            + ", ".join(f"{k}={v}" for k, v in AVX2_ONLY.items()) + f", XLA_FLAGS {XLA_AVX2} (XLA's "
+            "generated code only: JAX's matrix products choose their own kernels, as wide as this CPU runs); "
+            "the 1-core peak is NumPy's BLAS on its AVX2 kernel"]
+
+
 def _header(args, cols, versions, missing, busy, repeats, peak, unforced=None):
-    head = describe(versions, busy)
+    head = describe(versions, busy) + _isa_lines(args)
     head.append("columns: " + ", ".join(cols) + (f"; not installed: {', '.join(missing)}" if missing else ""))
     head.append(f"mode: {args.mode} (" + {"full": "all N rows", "quick": "N / 2 rows, W1 and W2 all N",
                                                "smoke": "N / 200 rows: nothing to judge"}[args.mode] + ")")
@@ -198,7 +227,8 @@ def run(args):
     dtypes = sorted({w.dtype for w in args.selected if w.id in FLOP_WORKLOADS})
     size = {"full": 2048, "quick": 1024}.get(args.mode, 256)
     peak = measure_peak(dtypes, size) if dtypes else None
-    unforced = measure_unforced_peak(dtypes, size)
+    # under --isa avx2 the peak is AVX2's: OpenBLAS's own (wider) kernel is not asked
+    unforced = measure_unforced_peak(dtypes, size) if args.isa == "auto" else None
     head = _header(args, cols, versions, missing, busy, repeats, peak, unforced)
     if peak and unforced:
         peak = {dt: max(v, unforced[0].get(dt, 0.0)) for dt, v in peak.items()}
@@ -232,7 +262,7 @@ def _run_grids(args, repeats, progress):
     started = time.perf_counter()
     rows = run_grids(args.grid_list, args.mode, repeats, names, progress)
     md = args.markdown
-    head = describe([], busy) + [f"grids: best of {repeats} interleaved run(s), {args.mode} mode; each ratio is "
+    head = describe([], busy) + _isa_lines(args) + [f"grids: best of {repeats} interleaved run(s), {args.mode} mode; each ratio is "
                                  f"one gf.train per model's time over the column's (1 thread; the machine may be "
                                  f"shared); train_many's models checked bit-identical to gf.train's; "
                                  f"frameworks: {', '.join(names) or 'none installed'}"]
@@ -244,13 +274,18 @@ def _run_grids(args, repeats, progress):
     return 1 if any("parameters differ" in p for row in rows for p in row[4]) else 0
 
 
-def _child_env():
-    """This environment with the thread variables pinned and gradfit findable."""
+def _child_env(isa="auto"):
+    """This environment with the thread variables pinned and gradfit findable;
+    with isa "avx2", every library held to AVX2 (AVX2_ONLY, XLA_AVX2)."""
     import gradfit
     env = dict(os.environ)
     for var in PINNED_THREAD_VARS:
         env[var] = "1"
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + XLA_SINGLE_THREAD).strip()
+    xla = [env.get("XLA_FLAGS", ""), XLA_SINGLE_THREAD]
+    if isa == "avx2":
+        env.update(AVX2_ONLY)
+        xla.append(XLA_AVX2)
+    env["XLA_FLAGS"] = " ".join(f for f in xla if f)
     env[_CHILD] = "1"
     root = os.path.dirname(os.path.dirname(os.path.abspath(gradfit.__file__)))
     if not _on_default_path(root):                  # a source tree or a path added at run time
@@ -268,9 +303,9 @@ def _on_default_path(folder):
     return os.path.realpath(folder) in {os.path.realpath(p) for p in default}
 
 
-def _run_child(argv):
+def _run_child(argv, isa="auto"):
     """The suite in a child process (see the module's docstring); its exit status."""
-    child = subprocess.Popen([sys.executable, "-m", "gradfit.bench", *argv], env=_child_env())
+    child = subprocess.Popen([sys.executable, "-m", "gradfit.bench", *argv], env=_child_env(isa))
     try:
         return child.wait()
     except KeyboardInterrupt:                       # the child got the interrupt too and reports it
@@ -284,7 +319,7 @@ def main(argv=None, prog="gradfit bench"):
     try:
         args = parse_args(argv, prog)
         if os.environ.get(_CHILD) != "1":
-            return _run_child(argv)
+            return _run_child(argv, args.isa)
         return run(args)
     except UsageError as e:
         print(f"gradfit: error: {' '.join(str(e).split())}", file=sys.stderr)
