@@ -26,6 +26,13 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "builds_wheel: builds a wheel of the tree (run with --build-wheels)")
+    import signal
+    # A shell without job control starts a background job (`bash .ci/run &`) with SIGINT
+    # ignored, and gradfit, like Python, leaves an ignored SIGINT ignored. The Ctrl-C tests
+    # need what an interactive process has: Python's handler here, the default in the
+    # processes they start (an exec resets a handled signal, not an ignored one).
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config, items):
