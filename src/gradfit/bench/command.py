@@ -81,8 +81,7 @@ def build_parser(prog="gradfit bench"):
     p.add_argument("--jax", action="store_true", help="the JAX columns (named if jax is missing)")
     p.add_argument("--isa", choices=["auto", "avx2"], default="auto",
                    help="auto (the default): each library's own choice for this CPU; avx2: every column held to "
-                        "AVX2, as on an x86-64 CPU without AVX-512 (gradfit's GRADFIT_SIMD, NumPy's "
-                        "OPENBLAS_CORETYPE, PyTorch's ATEN_CPU_CAPABILITY, XLA's --xla_cpu_max_isa)")
+                        "AVX2, as on an x86-64 CPU without AVX-512 (" + ", ".join(AVX2_ONLY) + f", {XLA_AVX2})")
     p.add_argument("--grids", default=None, metavar="G1,G2",
                    help="run the grids of models (G1, G2, G3 or all) with gf.train_many instead of the workloads")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
@@ -110,9 +109,11 @@ def parse_args(argv, prog="gradfit bench"):
             args.grid_list = select_grids(args.grids)
         except ValueError as e:
             raise UsageError(f"--grids: {e}") from None
-    if args.isa == "avx2" and "avx2" not in _simd_available():
-        raise UsageError("--isa avx2: this CPU does not run gradfit's AVX2 path (it runs "
-                         + ", ".join(_simd_available()) + ")")
+    if args.isa == "avx2":
+        import gradfit
+        available = gradfit.config()["simd_available"]
+        if "avx2" not in available:
+            raise UsageError(f"--isa avx2: this CPU does not run gradfit's AVX2 path (it runs {', '.join(available)})")
     if args.repeat is not None and args.repeat < 1:
         raise UsageError("--repeat: expected a positive integer")
     if args.threads is None:
@@ -137,11 +138,6 @@ def parse_args(argv, prog="gradfit bench"):
         except ImportError as e:
             raise UsageError(str(e)) from None
     return args
-
-
-def _simd_available():
-    import gradfit
-    return list(gradfit.config()["simd_available"])
 
 
 _MAKERS = {"torch": make_torch_runners, "sklearn": make_sklearn_runners}
